@@ -96,14 +96,6 @@ def probe(path: str | os.PathLike | None) -> dict[str, Any]:
     return out
 
 
-def write_probe(path: str | os.PathLike | None, out_json: str | os.PathLike, **extra) -> dict:
-    info = {**probe(path), **extra}
-    Path(out_json).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(str(out_json) + ".tmp")
-    tmp.write_text(json.dumps(info, indent=1, sort_keys=True, default=str))
-    os.replace(tmp, out_json)
-    return info
-
 
 def read_probe(path: str | os.PathLike) -> dict[str, Any]:
     return json.loads(Path(path).read_text())

@@ -113,14 +113,19 @@ def register(name: str, target: str) -> None:
     REGISTRY[name] = target
 
 
-def get_extractor_class(kind: str) -> type[Extractor]:
+def extractor_target(kind: str) -> tuple[str, str]:
+    """(module, class name) of a registered kind, without importing the module."""
     # the built-in extractors register themselves in trimodal.extractors
     importlib.import_module("trimodal.extractors")
     try:
-        target = REGISTRY[kind]
+        module, cls = REGISTRY[kind].split(":")
     except KeyError:
         raise KeyError(f"unknown extractor kind {kind!r}; known: {sorted(REGISTRY)}") from None
-    module, cls = target.split(":")
+    return module, cls
+
+
+def get_extractor_class(kind: str) -> type[Extractor]:
+    module, cls = extractor_target(kind)
     return getattr(importlib.import_module(module), cls)
 
 

@@ -1,0 +1,25 @@
+# trimodal: video corpus -> per-modality features -> classification, fusion, cross-modal mapping.
+# Run `make demo` once (it sets up the environment and the demo corpus), or
+# `snakemake --cores all --profile profiles/default` on your own sample sheet.
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/corpus.smk"
+include: "workflow/rules/extract_video.smk"
+include: "workflow/rules/extract_audio.smk"
+include: "workflow/rules/extract_text.smk"
+include: "workflow/rules/stores.smk"
+include: "workflow/rules/labels.smk"
+include: "workflow/rules/classify.smk"
+include: "workflow/rules/fuse.smk"
+include: "workflow/rules/crossmodal.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

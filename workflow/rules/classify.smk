@@ -1,0 +1,25 @@
+# Classification: one job per (label set, feature set, classifier): stratified k-fold
+# cross-validation on a feature store, writing out-of-fold predictions and probabilities (for
+# fusion and the report) and per-fold metrics with the majority-class baseline.
+
+
+rule classify:
+    input:
+        store=lambda wc: store_path(wc.feature_set.split(".")[0]),
+        labels="results/labels/{label_set}.tsv",
+    output:
+        "results/classify/{label_set}/{feature_set}/{classifier}.h5",
+    log:
+        "logs/classify/{label_set}/{feature_set}/{classifier}.log",
+    benchmark:
+        "benchmarks/classify/{label_set}/{feature_set}/{classifier}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        pooling=lambda wc: wc.feature_set.split(".", 1)[1],
+        cv=config["classify"].get("cv", {}),
+        options=lambda wc: config["classify"].get("options", {}).get(wc.classifier, {}),
+    script:
+        "../scripts/classify.py"

@@ -1,0 +1,164 @@
+# Helpers shared by every rule file: configuration and sample-sheet validation, wildcard
+# constraints, and the input functions that map a job to its files.
+import hashlib
+import os
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version, validate
+
+from trimodal.sheet import ID_PATTERN, SheetError, load_sheet
+
+min_version("9.0")
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+# Packaged model files are assembled once into this cache (see trimodal.models).
+os.environ.setdefault(
+    "TRIMODAL_MODEL_CACHE",
+    str(Path(config.get("model_cache", "resources/models")).resolve()),
+)
+
+# The sheet is checked before any job runs: bad columns, ids, duplicates and missing files
+# raise one error naming every bad row.
+try:
+    samples = load_sheet(config["samples"])
+except (SheetError, OSError) as e:
+    raise WorkflowError(str(e)) from None
+validate(
+    samples.drop(columns=["description_flag"]), schema="../schemas/samples.schema.yaml"
+)
+
+VIDEO_IDS = list(samples.index)
+EXTRACTORS = config["extractors"]
+
+
+wildcard_constraints:
+    video_id=ID_PATTERN,
+    extractor="|".join(EXTRACTORS),
+
+
+def extractors_of(modality):
+    return [
+        (name, spec)
+        for name, spec in EXTRACTORS.items()
+        if spec["modality"] == modality
+    ]
+
+
+# The source of the extractor module is part of its params: editing one extractor's code
+# reruns exactly its jobs (Snakemake's params trigger), not the whole workflow.
+_SRC = Path(workflow.basedir) / "src" / "trimodal"
+
+
+def code_hash(kind):
+    from trimodal.extractors.base import extractor_target
+
+    modname = extractor_target(kind)[0]
+    path = _SRC.parent / (modname.replace(".", "/") + ".py")
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def extract_params(name):
+    spec = EXTRACTORS[name]
+    return dict(
+        extractor=name,
+        kind=spec["kind"],
+        modality=spec["modality"],
+        model=spec.get("model"),
+        params=spec.get("params", {}),
+        code=code_hash(spec["kind"]),
+        device=config.get("device", "auto"),
+        row=lambda wc: row_for(name, wc.video_id),
+    )
+
+
+def row_for(name, video_id):
+    """The sheet cells an extractor reads (a changed description reruns only text jobs)."""
+    row = samples.loc[video_id]
+    fields = {"video": row["video"], "ad_audio": row["ad_audio"]}
+    if EXTRACTORS[name]["modality"] == "text":
+        fields["description"] = row["description"]
+    return fields
+
+
+def text_source_extractors(name):
+    """Per-video files of the extractors whose text this extractor embeds."""
+    sources = EXTRACTORS[name].get("params", {}).get("sources", [])
+    mapping = config.get("text_sources", {})
+    if "all" in sources:
+        sources = list(mapping)
+    return {s: mapping[s] for s in sources if s in mapping}
+
+
+def extract_inputs(name):
+    def inputs(wildcards):
+        row = samples.loc[wildcards.video_id]
+        files = {"probe": f"results/probe/{wildcards.video_id}.json"}
+        modality = EXTRACTORS[name]["modality"]
+        if modality == "video" or modality == "audio":
+            files["video"] = row["video"]
+        if modality == "audio" and row["ad_audio"]:
+            files["ad_audio"] = row["ad_audio"]
+        for source, producer in text_source_extractors(name).items():
+            files[f"text_{source}"] = (
+                f"results/extract/{producer}/{wildcards.video_id}.h5"
+            )
+        return files
+
+    return inputs
+
+
+def extract_resources(name, key, default):
+    return EXTRACTORS[name].get("resources", {}).get(key, default)
+
+
+def runtime_from_probe(name, base_min=2, per_video_minute=1.0):
+    """Runtime estimate (minutes) that scales with the video's duration, for SLURM."""
+
+    def runtime(wildcards, attempt):
+        minutes = 0.0
+        probe = Path(f"results/probe/{wildcards.video_id}.json")
+        if probe.exists():
+            import json
+
+            info = json.loads(probe.read_text()).get("video") or {}
+            minutes = (info.get("duration") or 0) / 60.0
+        factor = extract_resources(name, "runtime_per_video_minute", per_video_minute)
+        return int((base_min + factor * minutes) * attempt)
+
+    return runtime
+
+
+def store_path(extractor):
+    return f"results/features/{extractor}.h5"
+
+
+def feature_set_parts(feature_set):
+    extractor, pooling = feature_set.split(":")
+    return extractor, pooling
+
+
+def classify_targets():
+    cfg = config["classify"]
+    return expand(
+        "results/classify/{label_set}/{feature_set}/{classifier}.h5",
+        label_set=cfg["label_sets"],
+        feature_set=[fs.replace(":", ".") for fs in cfg["feature_sets"]],
+        classifier=cfg["classifiers"],
+    )
+
+
+def all_targets():
+    targets = [store_path(name) for name in EXTRACTORS]
+    targets.append("results/failures.tsv")
+    targets += expand(
+        "results/report/{label_set}/summary.md",
+        label_set=config["classify"]["label_sets"],
+    )
+    return targets
+
+
+def report_inputs():
+    return classify_targets()

@@ -1,0 +1,1 @@
+# Cross-modal mapping between embedding spaces, judged by nearest-neighbour retrieval.

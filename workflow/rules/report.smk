@@ -1,0 +1,31 @@
+# Report: one Markdown/CSV table per label set, confusion matrices and a comparison chart,
+# also registered for `snakemake --report report.html`.
+
+
+rule report:
+    input:
+        results=lambda wc: [p for p in report_inputs() if f"/{wc.label_set}/" in p],
+        failures="results/failures.tsv",
+    output:
+        summary=report(
+            "results/report/{label_set}/summary.md",
+            caption="../report/summary.rst",
+            category="Results",
+            labels={"label set": "{label_set}", "table": "summary"},
+        ),
+        csv="results/report/{label_set}/summary.csv",
+        figures=report(
+            directory("results/report/{label_set}/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Results",
+            labels={"label set": "{label_set}", "figure": "{name}"},
+        ),
+    log:
+        "logs/report/{label_set}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/report.py"

@@ -1,0 +1,46 @@
+# Feature stores: one aggregation job per extractor merges its per-video files into
+# results/features/<extractor>.h5 (the only writer of that file; written to a temporary name and
+# renamed), and one table lists every failure.
+
+
+rule store:
+    input:
+        lambda wc: expand(
+            "results/extract/{extractor}/{video_id}.h5",
+            extractor=wc.extractor,
+            video_id=VIDEO_IDS,
+        ),
+    output:
+        "results/features/{extractor}.h5",
+    log:
+        "logs/store/{extractor}.log",
+    benchmark:
+        "benchmarks/store/{extractor}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        spec=lambda wc: EXTRACTORS[wc.extractor],
+    script:
+        "../scripts/store.py"
+
+
+rule failures:
+    input:
+        probes=expand("results/probe/{video_id}.json", video_id=VIDEO_IDS),
+        stores=[store_path(name) for name in EXTRACTORS],
+    output:
+        report(
+            "results/failures.tsv",
+            caption="../report/failures.rst",
+            category="Corpus",
+        ),
+    log:
+        "logs/failures.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    script:
+        "../scripts/failures.py"

@@ -1,0 +1,14 @@
+"""Snakemake adapter: cross-validate one classifier on one feature set."""
+
+from trimodal.jobs import classify_one, setup_logging
+
+setup_logging(snakemake.log[0])
+classify_one(
+    store_path=snakemake.input.store,
+    pooling=snakemake.params.pooling,
+    labels_tsv=snakemake.input.labels,
+    classifier=snakemake.wildcards.classifier,
+    cv=dict(snakemake.params.cv),
+    options=dict(snakemake.params.options),
+    output=snakemake.output[0],
+)

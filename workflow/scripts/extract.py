@@ -1,0 +1,20 @@
+"""Snakemake adapter: run one extractor on one video (see trimodal.jobs.extract_one)."""
+
+from trimodal.jobs import extract_one, setup_logging
+
+setup_logging(snakemake.log[0])
+vid = snakemake.wildcards.video_id
+p = snakemake.params
+extract_one(
+    video_id=vid,
+    row=dict(p.row),
+    probe_json=snakemake.input.probe,
+    output=snakemake.output[0],
+    extractor=p.extractor,
+    kind=p.kind,
+    modality=p.modality,
+    model=p.model,
+    params=dict(p.params),
+    device=p.device,
+    text_inputs={k[5:]: v for k, v in snakemake.input.items() if k.startswith("text_")},
+)

@@ -1,0 +1,11 @@
+"""Snakemake adapter: merge one extractor's per-video files into its feature store."""
+
+from trimodal.jobs import aggregate_store, setup_logging
+
+setup_logging(snakemake.log[0])
+aggregate_store(
+    list(snakemake.input),
+    snakemake.output[0],
+    snakemake.wildcards.extractor,
+    dict(snakemake.params.spec),
+)
