@@ -75,17 +75,21 @@ def _set_attrs(obj, attrs: dict[str, Any]) -> None:
 
 
 def _write_table(group: h5py.Group, table: pd.DataFrame) -> None:
+    group.attrs["columns"] = json.dumps([str(c) for c in table.columns])
     for col in table.columns:
-        values = table[col].to_numpy()
-        if values.dtype.kind in "OUS":
-            group.create_dataset(col, data=np.asarray(values, dtype=object).astype(str), dtype=STR)
+        series = table[col]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            group.create_dataset(col, data=series.to_numpy())
         else:
-            group.create_dataset(col, data=values)
+            values = np.array(["" if pd.isna(v) else str(v) for v in series], dtype=object)
+            group.create_dataset(col, data=values, dtype=STR)
 
 
 def _read_table(group: h5py.Group) -> pd.DataFrame:
     cols = {}
-    for col, ds in group.items():
+    order = json.loads(group.attrs.get("columns", "[]")) or list(group.keys())
+    for col in order:
+        ds = group[col]
         data = ds[()]
         if ds.dtype.kind == "O":
             data = ds.asstr()[()]
