@@ -150,7 +150,25 @@ def classify_targets():
     )
 
 
+def shard_video_ids(shard):
+    """Videos of shard "i/n" (1-based): every n-th video of the sorted ids, deterministic.
+
+    Several machines sharing a filesystem each run `--config shard=i/n`; a final run without
+    a shard aggregates the stores and executes no extract job.
+    """
+    i, n = (int(x) for x in str(shard).split("/"))
+    if not 1 <= i <= n:
+        raise WorkflowError(f"shard must be i/n with 1 <= i <= n, got {shard}")
+    return [v for k, v in enumerate(sorted(VIDEO_IDS)) if k % n == i - 1]
+
+
 def all_targets():
+    if config.get("shard"):
+        return expand(
+            "results/extract/{extractor}/{video_id}.h5",
+            extractor=list(EXTRACTORS),
+            video_id=shard_video_ids(config["shard"]),
+        )
     targets = [store_path(name) for name in EXTRACTORS]
     targets.append("results/failures.tsv")
     targets += expand(

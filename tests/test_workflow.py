@@ -1,0 +1,161 @@
+"""The workflow end to end on a small real corpus: job plan, bad inputs, partial reruns, shards.
+
+One real run (module fixture) of the repository's Snakefile on a few demo clips plus a corrupt
+file and a video without audio; the other tests inspect it and dry-run after each kind of change.
+"""
+
+from __future__ import annotations
+
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.workflow_project import make_project, planned_jobs, small_sheet, snakemake
+from trimodal import store
+
+pytestmark = pytest.mark.slow
+
+EXTRACTORS = ("effnet", "yamnet", "sbert_desc")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    wd = make_project(tmp_path_factory.mktemp("project"), small_sheet(), copy_workflow=True)
+    snakemake(wd)
+    return wd
+
+
+@contextmanager
+def edited(path: Path, transform):
+    original = path.read_text()
+    path.write_text(transform(original))
+    try:
+        yield
+    finally:
+        path.write_text(original)
+
+
+def n_videos(wd: Path) -> int:
+    return len(pd.read_csv(wd / "config" / "videos.tsv", sep="\t"))
+
+
+def test_dry_run_lists_one_extract_job_per_extractor_and_video(tmp_path):
+    wd = make_project(tmp_path, small_sheet())
+    jobs = planned_jobs(wd)
+    n = n_videos(wd)
+    for name in EXTRACTORS:
+        assert jobs[f"extract_{name}"] == n
+    assert jobs["probe"] == n and jobs["store"] == len(EXTRACTORS)
+
+
+def test_bad_inputs_end_as_error_rows_and_the_rest_is_processed(project):
+    sheet = pd.read_csv(project / "config" / "videos.tsv", sep="\t", dtype=str, keep_default_na=False)
+    good = set(sheet["video_id"]) - {"bad_truncated", "bad_noaudio"}
+    failures = pd.read_csv(project / "results" / "failures.tsv", sep="\t")
+    assert set(failures["video_id"]) <= {"bad_truncated", "bad_noaudio"}
+    # the corrupt file fails its probe, so every media extractor records it
+    for name in ("effnet", "yamnet"):
+        f = store.load_failures(project / "results" / "features" / f"{name}.h5")
+        assert "bad_truncated" in set(f["video_id"]), name
+    # the video without audio: frames work, audio gives an error record naming the reason
+    yam = store.load_failures(project / "results" / "features" / "yamnet.h5")
+    reason = yam.set_index("video_id").loc["bad_noaudio", "reason"]
+    assert "audio" in reason.lower()
+    _, effnet_ids = store.load_pooled(project / "results" / "features" / "effnet.h5", "mean")
+    assert "bad_noaudio" in set(effnet_ids) and good <= set(effnet_ids)
+    _, yam_ids = store.load_pooled(project / "results" / "features" / "yamnet.h5", "mean")
+    assert good <= set(yam_ids)
+
+
+def test_stores_carry_model_and_params(project):
+    attrs = store.store_attrs(project / "results" / "features" / "yamnet.h5")
+    assert attrs["model"] == "packaged:yamnet-int8-onnx" and attrs["params"]["top_k"] == 5
+    with h5py.File(project / "results" / "extract" / "yamnet" / f"{small_sheet()['video_id'][0]}.h5") as h5:
+        assert h5.attrs["model_fingerprint"]
+
+
+def test_nothing_left_to_do_after_a_run(project):
+    assert planned_jobs(project) == {}
+
+
+def downstream_of(extractor: str, n: int) -> dict[str, int]:
+    return {f"extract_{extractor}": n, "store": 1, "failures": 1, "classify": 1, "report": 1, "all": 1}
+
+
+def test_changing_one_extractors_params_reruns_only_it(project):
+    cfg = project / "config" / "config.yaml"
+
+    def bump(text):
+        c = yaml.safe_load(text)
+        c["extractors"]["yamnet"]["params"]["top_k"] = 3
+        return yaml.safe_dump(c, sort_keys=False)
+
+    with edited(cfg, bump):
+        assert planned_jobs(project) == downstream_of("yamnet", n_videos(project))
+
+
+def test_changing_one_extractors_model_reruns_only_it(project):
+    cfg = project / "config" / "config.yaml"
+
+    def swap(text):
+        c = yaml.safe_load(text)
+        c["extractors"]["sbert_desc"]["model"] = "sentence-transformers/all-mpnet-base-v2"
+        return yaml.safe_dump(c, sort_keys=False)
+
+    with edited(cfg, swap):
+        assert planned_jobs(project) == downstream_of("sbert_desc", n_videos(project))
+
+
+def test_changing_one_extractors_code_reruns_only_it(project):
+    module = project / "wf" / "src" / "trimodal" / "extractors" / "yamnet.py"
+    with edited(module, lambda t: t + "\n# an edit\n"):
+        assert planned_jobs(project) == downstream_of("yamnet", n_videos(project))
+
+
+def test_changing_a_description_reruns_only_that_videos_text_job(project):
+    sheet = project / "config" / "videos.tsv"
+
+    def edit(text):
+        df = pd.read_csv(pd.io.common.StringIO(text), sep="\t", dtype=str, keep_default_na=False)
+        df.loc[0, "description"] = df.loc[0, "description"] + " Seen from the left."
+        return df.to_csv(sep="\t", index=False)
+
+    with edited(sheet, edit):
+        assert planned_jobs(project) == {**downstream_of("sbert_desc", 1), "labels": 1}
+
+
+def test_shards_then_aggregate_equals_single_run(project, tmp_path):
+    wd = make_project(tmp_path / "sharded", pd.read_csv(project / "config" / "videos.tsv", sep="\t",
+                                                         dtype=str, keep_default_na=False))
+    for i in (1, 2, 3):
+        snakemake(wd, "--config", f"shard={i}/3")
+    assert not (wd / "results" / "features").exists()
+    final = planned_jobs(wd)
+    assert not any(rule.startswith("extract_") or rule == "probe" for rule in final), final
+    snakemake(wd)
+    for name in EXTRACTORS:
+        a, b = project / "results" / "features" / f"{name}.h5", wd / "results" / "features" / f"{name}.h5"
+        assert_same_store(a, b)
+    shutil.rmtree(wd / "results")
+
+
+def assert_same_store(a: Path, b: Path) -> None:
+    def items(path):
+        out = {}
+        with h5py.File(path) as h5:
+            h5.visititems(lambda k, v: out.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
+        return out
+
+    da, db = items(a), items(b)
+    assert sorted(da) == sorted(db)
+    for key in da:
+        if isinstance(da[key], np.ndarray) and da[key].dtype.kind == "f":
+            np.testing.assert_allclose(da[key], db[key], rtol=1e-5, atol=1e-6, err_msg=key)
+        else:
+            assert np.array_equal(np.asarray(da[key]), np.asarray(db[key])), key

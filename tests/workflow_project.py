@@ -1,0 +1,121 @@
+"""A small real project in a temporary folder, run with the repository's Snakefile.
+
+Used by the workflow tests: a handful of demo-corpus videos (real media) plus bad inputs, a
+config with cheap extractors, and helpers to run `snakemake` and read which jobs a dry run
+would execute.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+SMALL_EXTRACTORS = {
+    "effnet": {
+        "kind": "frame_embedding",
+        "modality": "video",
+        "model": "efficientnet-lite0",
+        "params": {"fps": 1.0, "max_frames": 8, "batch_size": 8, "image_size": 224},
+    },
+    "yamnet": {
+        "kind": "yamnet",
+        "modality": "audio",
+        "model": "packaged:yamnet-int8-onnx",
+        "params": {"source": "soundtrack", "top_k": 5},
+    },
+    "sbert_desc": {
+        "kind": "sbert",
+        "modality": "text",
+        "model": "sentence-transformers/all-MiniLM-L6-v2",
+        "params": {"sources": ["description"], "batch_size": 16},
+    },
+}
+
+
+def demo_sheet() -> pd.DataFrame:
+    path = ROOT / "config" / "videos.tsv"
+    if not path.exists():
+        import pytest
+
+        pytest.skip("demo corpus not built: run `make corpus`")
+    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+
+
+def small_sheet(per_label: int = 2, extra_ids=("bad_truncated", "bad_noaudio")) -> pd.DataFrame:
+    """per_label labelled clips per class, plus the named unlabelled bad-input rows."""
+    df = demo_sheet()
+    labelled = df[df["label"] != ""].sort_values("video_id").groupby("label").head(per_label)
+    extra = df[df["video_id"].isin(extra_ids)]
+    out = pd.concat([labelled, extra], ignore_index=True)
+    for col in ("video", "ad_audio"):
+        out[col] = [str((ROOT / p).resolve()) if p else "" for p in out[col]]
+    return out
+
+
+def make_project(
+    workdir: Path,
+    sheet: pd.DataFrame,
+    extractors: dict | None = None,
+    feature_sets=("sbert_desc:mean", "yamnet:mean", "effnet:mean"),
+    copy_workflow: bool = False,
+) -> Path:
+    """Write config/ into workdir (and, when asked, a private copy of the workflow code)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config").mkdir(exist_ok=True)
+    sheet.to_csv(workdir / "config" / "videos.tsv", sep="\t", index=False)
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["extractors"] = extractors or SMALL_EXTRACTORS
+    config["text_sources"] = {}
+    config["classify"]["feature_sets"] = list(feature_sets)
+    config["classify"]["cv"] = {"folds": 2, "seed": 0}
+    config["model_cache"] = str(ROOT / "resources" / "models")
+    for key in ("fusion", "crossmodal"):
+        config.pop(key, None)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    if copy_workflow:
+        for name in ("Snakefile", "workflow", "src", "profiles"):
+            src = ROOT / name
+            (shutil.copytree if src.is_dir() else shutil.copy)(
+                src, workdir / "wf" / name,
+                **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}),
+            )
+    return workdir
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True, env=None):
+    wf = workdir / "wf" if (workdir / "wf").exists() else ROOT
+    environ = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "YOLO_OFFLINE": "1",
+               "PATH": f"{BIN}:{os.environ.get('PATH', '')}", **(env or {})}
+    if wf != ROOT:
+        environ["PYTHONPATH"] = str(wf / "src")
+    cmd = [str(BIN / "snakemake"), "--snakefile", str(wf / "Snakefile"), "--directory", str(workdir),
+           "--profile", str(wf / "profiles" / "default"), "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=environ)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """rule -> number of jobs a dry run would execute (empty when nothing to do)."""
+    proc = snakemake(workdir, "--dry-run", *args)
+    text = proc.stdout + proc.stderr
+    jobs: dict[str, int] = {}
+    m = re.search(r"Job stats:\n(.*?)\n\s*\n", text, flags=re.S)
+    if not m:
+        return jobs
+    for line in m.group(1).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("job", "total"):
+            jobs[parts[0]] = int(parts[1])
+    return jobs
