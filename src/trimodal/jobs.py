@@ -190,29 +190,25 @@ def make_label_set(sheet: str, spec: dict, output: str) -> pd.DataFrame:
     return labels
 
 
-def load_feature_set(store_path: str, pooling: str):
-    """(X, ids) of a feature set: a pooled matrix, or the raw text for pooling "text"."""
-    if pooling == "text":
-        text = store.load_text(store_path)
-        return text.to_numpy(dtype=object), text.index.to_numpy(dtype=object)
-    return store.load_pooled(store_path, pooling)
-
 
 def classify_one(
-    *, store_path: str, pooling: str, labels_tsv: str, classifier: str, cv: dict, options: dict, output: str
+    *, store_path: str, pooling: str, labels_tsv: str, label_set: str, classifier: str,
+    cv: dict, options: dict, output: str,
 ):
     """Cross-validate one classifier on one feature set; write OOF predictions and metrics."""
-    from trimodal.classify import align, run_cv
+    from trimodal.classify import evaluate_feature_set
 
-    X, ids = load_feature_set(store_path, pooling)
-    labels = pd.read_csv(labels_tsv, sep="\t", dtype=str, keep_default_na=False)
-    X, y, ids, groups = align(X, ids, labels)
-    result = run_cv(
-        X, y, ids, classifier, folds=int(cv.get("folds", 5)), seed=int(cv.get("seed", 0)),
-        groups=groups, **options,
+    result = evaluate_feature_set(
+        f"{Path(store_path).stem}:{pooling}", labels_tsv, classifier,
+        features_dir=Path(store_path).parent, label_set=label_set,
+        folds=int(cv.get("folds", 5)), seed=int(cv.get("seed", 0)), **options,
     )
-    extractor = Path(store_path).stem
-    result.meta.update(feature_set=f"{extractor}:{pooling}", modality=store.store_attrs(store_path).get("modality", ""))
     result.to_h5(output)
     log.info("%s", result.summary())
     return result
+
+
+def make_report(results: list[str], out_dir: str, label_set: str) -> dict:
+    from trimodal.report import write_report
+
+    return write_report(results, out_dir, label_set)

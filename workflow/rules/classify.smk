@@ -13,6 +13,8 @@ rule classify:
         "logs/classify/{label_set}/{feature_set}/{classifier}.log",
     benchmark:
         "benchmarks/classify/{label_set}/{feature_set}/{classifier}.tsv"
+    conda:
+        "../../envs/ml.yaml"
     threads: 1
     resources:
         mem_mb=2000,

@@ -11,6 +11,8 @@ rule probe:
         "logs/probe/{video_id}.log",
     benchmark:
         "benchmarks/probe/{video_id}.tsv"
+    conda:
+        "../../envs/core.yaml"
     threads: 1
     resources:
         mem_mb=300,

@@ -17,6 +17,8 @@ for _name, _spec in extractors_of("audio"):
             f"logs/extract/{_name}/{{video_id}}.log",
         benchmark:
             f"benchmarks/extract/{_name}/{{video_id}}.tsv"
+        conda:
+            "../../envs/audio.yaml"
         threads: extract_resources(_name, "threads", 1)
         resources:
             mem_mb=extract_resources(_name, "mem_mb", 2000),

@@ -10,6 +10,8 @@ rule labels:
         "results/labels/{label_set}.tsv",
     log:
         "logs/labels/{label_set}.log",
+    conda:
+        "../../envs/core.yaml"
     threads: 1
     resources:
         mem_mb=500,

@@ -14,8 +14,14 @@ rule report:
             labels={"label set": "{label_set}", "table": "summary"},
         ),
         csv="results/report/{label_set}/summary.csv",
-        figures=report(
-            directory("results/report/{label_set}/figures"),
+        bars=report(
+            "results/report/{label_set}/bars.png",
+            caption="../report/figures.rst",
+            category="Results",
+            labels={"label set": "{label_set}", "figure": "bars"},
+        ),
+        confusion=report(
+            directory("results/report/{label_set}/confusion"),
             patterns=["{name}.png"],
             caption="../report/figures.rst",
             category="Results",
@@ -23,6 +29,8 @@ rule report:
         ),
     log:
         "logs/report/{label_set}.log",
+    conda:
+        "../../envs/ml.yaml"
     threads: 1
     resources:
         mem_mb=1000,

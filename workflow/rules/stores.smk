@@ -16,6 +16,8 @@ rule store:
         "logs/store/{extractor}.log",
     benchmark:
         "benchmarks/store/{extractor}.tsv"
+    conda:
+        "../../envs/core.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -38,6 +40,8 @@ rule failures:
         ),
     log:
         "logs/failures.log",
+    conda:
+        "../../envs/core.yaml"
     threads: 1
     resources:
         mem_mb=500,

@@ -7,6 +7,7 @@ classify_one(
     store_path=snakemake.input.store,
     pooling=snakemake.params.pooling,
     labels_tsv=snakemake.input.labels,
+    label_set=snakemake.wildcards.label_set,
     classifier=snakemake.wildcards.classifier,
     cv=dict(snakemake.params.cv),
     options=dict(snakemake.params.options),

@@ -1,0 +1,102 @@
+"""How long Snakemake takes to plan a large corpus: `snakemake -n` over N videos.
+
+Generates a sample sheet of N videos (ids distinct, paths pointing at a handful of real demo
+clips), writes a project with the repository's config, and times a dry run of the full DAG
+(one probe + one job per extractor per video + stores + classify + report). Also times the
+streaming aggregation of an N-video store from synthetic per-video files.
+
+    python bench/bench_dag.py --videos 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.workflow_project import demo_sheet, make_project  # noqa: E402
+
+
+def big_sheet(n: int) -> pd.DataFrame:
+    demo = demo_sheet()
+    demo = demo[demo["label"] != ""].head(8)
+    rows = demo.sample(n=n, replace=True, random_state=0).reset_index(drop=True)
+    rows["video_id"] = [f"v{i:06d}" for i in range(n)]
+    for col in ("video", "ad_audio"):
+        rows[col] = [str((ROOT / p).resolve()) if p else "" for p in rows[col]]
+    return rows
+
+
+def time_dry_run(workdir: Path) -> tuple[float, int]:
+    t = time.perf_counter()
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "-n", "--quiet", "all", "--cores", "2",
+         "--directory", str(workdir), "--snakefile", str(ROOT / "Snakefile")],
+        capture_output=True, text=True,
+    )
+    elapsed = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-3000:])
+    return elapsed, proc.returncode
+
+
+def time_aggregation(n: int, d: int, workdir: Path) -> tuple[float, float]:
+    from trimodal import store
+    from trimodal.extractors.base import Features
+    from trimodal.pooling import pool_all
+
+    files = []
+    rng = np.random.default_rng(0)
+    header = {"extractor": "bench", "kind": "bench", "modality": "audio", "model": "", "params": {}}
+    for i in range(n):
+        w = rng.normal(size=(5, d)).astype(np.float32)
+        f = workdir / "pv" / f"v{i:06d}.h5"
+        store.write_video_file(f, f"v{i:06d}", header, features=Features(
+            windows=w, times=np.zeros((5, 2)), pooled=pool_all(w)))
+        files.append(f)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    store.aggregate(files, workdir / "store.h5")
+    elapsed = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return elapsed, (after - before) / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--videos", type=int, default=10000)
+    ap.add_argument("--store-videos", type=int, default=10000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        sheet = big_sheet(args.videos)
+        wd = make_project(tmp / "proj", sheet)
+        import yaml
+
+        cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+        n_ex = len(cfg["extractors"])
+        # the repository's own extractor list, not the small test one
+        c = yaml.safe_load((wd / "config" / "config.yaml").read_text())
+        c["extractors"], c["text_sources"] = cfg["extractors"], cfg.get("text_sources", {})
+        c["classify"] = cfg["classify"]
+        (wd / "config" / "config.yaml").write_text(yaml.safe_dump(c, sort_keys=False))
+        elapsed, _ = time_dry_run(wd)
+        jobs = args.videos * (1 + n_ex)
+        print(f"dry run: {args.videos} videos, {n_ex} extractors, ~{jobs} jobs: {elapsed:.1f} s")
+        agg_s, agg_mb = time_aggregation(args.store_videos, 128, tmp)
+        print(f"aggregation: {args.store_videos} per-video files (128-d, 5 windows each): "
+              f"{agg_s:.1f} s, peak RSS growth {agg_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
