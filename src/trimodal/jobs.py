@@ -15,6 +15,7 @@ import pandas as pd
 
 from trimodal import store
 from trimodal.extractors.base import ExtractionError, VideoItem, build_extractor
+from trimodal.limits import time_limit
 from trimodal.probe import read_probe
 
 log = logging.getLogger("trimodal")
@@ -66,6 +67,8 @@ def extract_one(
     params: dict,
     device: str = "auto",
     text_inputs: dict[str, str] | None = None,
+    mem_mb: float | None = None,
+    timeout_s: float | None = None,
 ) -> bool:
     """Run one extractor on one video; write features or an error record. True when ok.
 
@@ -106,7 +109,8 @@ def extract_one(
     if error is None:
         ex.ensure_loaded()  # raises on a broken model: a config problem, not a bad video
         try:
-            features = ex.extract(item)
+            with time_limit(timeout_s, f"{extractor} on {video_id}"):
+                features = ex.extract(item)
         except ExtractionError as e:
             error = (e.stage, e.reason)
         except Exception as e:  # noqa: BLE001 - one bad video must never kill the run

@@ -19,20 +19,6 @@ def _fraction(x) -> float | None:
         return None
 
 
-def _rotation(stream) -> int:
-    """Display rotation in degrees (phone videos carry it as side data or a `rotate` tag)."""
-    tag = stream.metadata.get("rotate")
-    if tag:
-        try:
-            return int(float(tag)) % 360
-        except ValueError:
-            pass
-    for frame_side in getattr(stream, "side_data", {}) or {}:
-        if "DISPLAYMATRIX" in str(frame_side).upper():
-            return 0  # PyAV exposes no angle here; decoding applies it (autorotate) anyway
-    return 0
-
-
 def probe(path: str | os.PathLike | None) -> dict[str, Any]:
     """Small JSON-able description of a media file; never raises for a bad file."""
     if path is None or str(path) == "" or str(path) == "nan":
@@ -63,7 +49,7 @@ def probe(path: str | os.PathLike | None) -> dict[str, Any]:
                     "fps": _fraction(s.average_rate) or _fraction(s.guessed_rate),
                     "n_frames": int(s.frames) or None,
                     "duration": float(s.duration * s.time_base) if s.duration else None,
-                    "rotation": _rotation(s),
+                    "rotation": 0,
                     "pix_fmt": cc.pix_fmt,
                 }
             if c.streams.audio:
@@ -85,6 +71,9 @@ def probe(path: str | os.PathLike | None) -> dict[str, Any]:
             decoded = False
             for frame in c.decode(*(c.streams.video[:1] or c.streams.audio[:1])):
                 decoded = frame is not None
+                if video is not None:
+                    # PyAV >= 14 exposes the display matrix on decoded frames
+                    video["rotation"] = int(getattr(frame, "rotation", 0) or 0) % 360
                 break
             if not decoded:
                 out["reason"] = "no decodable frame"

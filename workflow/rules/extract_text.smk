@@ -23,6 +23,9 @@ for _name, _spec in extractors_of("text"):
         resources:
             mem_mb=extract_resources(_name, "mem_mb", 2000),
             runtime=runtime_from_probe(_name),
+            video_timeout_s=extract_resources(
+                _name, "video_timeout_s", config.get("video_timeout_s", 0)
+            ),
         params:
             **extract_params(_name),
         script:

@@ -1,0 +1,542 @@
+"""Classifiers, cross-validation with out-of-fold predictions, and the CV result file.
+
+Every classifier is a scikit-learn estimator built by name (:data:`CLASSIFIERS`), so
+cross-validation, fusion and the report treat a linear SVM, an MLP or the PyTorch fusion network
+the same way. Everything that learns from data (scaling, TF-IDF vocabulary, resampling) sits
+inside the estimator and is therefore fitted on the training rows of each fold only.
+
+Probabilities: SVMs have none of their own (``SVC(probability=True)`` is deprecated in
+scikit-learn 1.9), so by default (``proba="softmax"``) the SVM models return the softmax of their
+``decision_function`` — monotone in the SVM scores, uncalibrated, and robust with tiny classes.
+``proba="calibrated"`` wraps them in ``CalibratedClassifierCV(method="sigmoid", cv=3,
+ensemble=False)`` instead (needs >= 3 rows per class in every training fold).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+from scipy.special import expit, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.naive_bayes import ComplementNB, GaussianNB, MultinomialNB
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardScaler
+from sklearn.svm import SVC, LinearSVC
+from sklearn.utils.validation import check_is_fitted
+
+from trimodal.store import STR, atomic_h5, load_pooled, load_text, store_attrs
+
+log = logging.getLogger(__name__)
+
+METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
+
+
+# --------------------------------------------------------------------------- estimators
+
+
+class DecisionSoftmax(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Give a margin classifier (SVM) a ``predict_proba``: softmax of its decision function.
+
+    Uncalibrated but monotone in the scores; a late-fusion meta-classifier recalibrates anyway.
+    """
+
+    def __init__(self, estimator: BaseEstimator):
+        self.estimator = estimator
+
+    def fit(self, X, y, **fit_params):
+        self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def decision_function(self, X):
+        check_is_fitted(self)
+        return self.estimator_.decision_function(X)
+
+    def predict(self, X):
+        check_is_fitted(self)
+        return self.estimator_.predict(X)
+
+    def predict_proba(self, X):
+        d = np.asarray(self.decision_function(X), dtype=float)
+        if d.ndim == 1:  # binary: one margin for the positive class
+            p = expit(d)
+            return np.column_stack([1.0 - p, p])
+        return softmax(d, axis=1)
+
+
+def _to_dense(X):
+    return X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+
+
+def make_text_vectorizer(kind: str = "tfidf"):
+    """The text front end: the text helper's vectorizer when present, else TF-IDF / counts."""
+    try:
+        mod = importlib.import_module("trimodal.extractors.text_raw")
+    except ImportError:
+        mod = None
+    if mod is not None and hasattr(mod, "make_text_vectorizer"):
+        return mod.make_text_vectorizer(kind)
+    if kind == "tfidf":
+        return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2))
+    if kind == "count":
+        return CountVectorizer(ngram_range=(1, 2))
+    raise ValueError(f"unknown text vectorizer {kind!r} (tfidf or count)")
+
+
+def _svm_proba(est, proba: str):
+    if proba == "softmax":
+        return DecisionSoftmax(est)
+    if proba == "calibrated":
+        return CalibratedClassifierCV(est, method="sigmoid", cv=3, ensemble=False)
+    raise ValueError(f"proba must be 'softmax' or 'calibrated', got {proba!r}")
+
+
+# name -> (builder(seed, class_weight, proba, params) -> estimator, scaler kind, needs dense input)
+_SPECS: dict[str, tuple[Callable[..., BaseEstimator], str, bool]] = {
+    "ovr_linear_svc": (
+        lambda seed, cw, proba, p: _svm_proba(
+            OneVsRestClassifier(LinearSVC(class_weight=cw, random_state=seed, max_iter=5000, **p)),
+            proba,
+        ),
+        "standard",
+        False,
+    ),
+    "svc": (
+        lambda seed, cw, proba, p: _svm_proba(SVC(class_weight=cw, random_state=seed, **p), proba),
+        "standard",
+        False,
+    ),
+    "ovr_svc": (
+        lambda seed, cw, proba, p: _svm_proba(
+            OneVsRestClassifier(SVC(class_weight=cw, random_state=seed, **p)), proba
+        ),
+        "standard",
+        False,
+    ),
+    "mlp": (  # MLPClassifier has no class_weight; use rebalance=True for that
+        lambda seed, cw, proba, p: MLPClassifier(
+            **{
+                "hidden_layer_sizes": (128,),
+                "alpha": 1e-3,
+                "early_stopping": True,
+                "n_iter_no_change": 20,  # tiny validation splits are noisy: be patient
+                "batch_size": 32,
+                "max_iter": 500,
+                "random_state": seed,
+                **p,
+            }
+        ),
+        "standard",
+        False,
+    ),
+    "hgb": (
+        lambda seed, cw, proba, p: HistGradientBoostingClassifier(
+            **{"class_weight": cw, "random_state": seed, "max_iter": 100, **p}
+        ),
+        "none",
+        True,
+    ),
+    "gaussian_nb": (lambda seed, cw, proba, p: GaussianNB(**p), "none", True),
+    "multinomial_nb": (lambda seed, cw, proba, p: MultinomialNB(**p), "minmax", False),
+    "complement_nb": (lambda seed, cw, proba, p: ComplementNB(**p), "minmax", False),
+    "logreg": (
+        lambda seed, cw, proba, p: LogisticRegression(
+            **{"class_weight": cw, "max_iter": 2000, "random_state": seed, **p}
+        ),
+        "standard",
+        False,
+    ),
+}
+
+
+def make_classifier(
+    name: str,
+    *,
+    seed: int = 0,
+    text: str | None = None,
+    scale: bool = True,
+    class_weight: str | None = "balanced",
+    proba: str = "softmax",
+    rebalance: bool = False,
+    **params: Any,
+) -> BaseEstimator:
+    """A Pipeline for classifier `name`.
+
+    text: None for numeric matrices, or "tfidf" / "count" when X is a 1-D array of strings (the
+    vectorizer is then the first step; no scaler, TF-IDF rows are already L2-normalised).
+    scale: False when the caller scales already (early fusion scales per block).
+    rebalance: wrap everything in trimodal.labels.RebalancedClassifier (resampling inside fit).
+    params: passed to the model (e.g. C=10, hidden_layer_sizes=(64,)).
+    """
+    if name not in _SPECS:
+        raise KeyError(f"unknown classifier {name!r}; known: {sorted(_SPECS)}")
+    build, scaler, dense = _SPECS[name]
+    steps: list[tuple[str, Any]] = []
+    if text is not None:
+        steps.append(("vectorize", make_text_vectorizer(text)))
+        if dense:
+            steps.append(("dense", FunctionTransformer(_to_dense, accept_sparse=True)))
+    elif scale and scaler == "standard":
+        steps.append(("scale", StandardScaler()))
+    if scaler == "minmax" and text is None:  # NB on counts needs non-negative inputs
+        steps.append(("nonneg", MinMaxScaler(clip=True)))
+    steps.append(("clf", build(seed, class_weight, proba, params)))
+    pipe = Pipeline(steps)
+    if not rebalance:
+        return pipe
+    labels = importlib.import_module("trimodal.labels")  # written by the labels helper
+    return labels.RebalancedClassifier(pipe, seed)
+
+
+CLASSIFIERS: dict[str, Callable[..., BaseEstimator]] = {
+    name: partial(make_classifier, name) for name in _SPECS
+}
+
+
+# --------------------------------------------------------------------------- CV result
+
+
+@dataclass
+class CVResult:
+    """Out-of-fold predictions and per-fold scores of one (feature set, classifier) evaluation."""
+
+    feature_set: str
+    classifier: str
+    classes: np.ndarray  # (k,) str, column order of `proba`
+    ids: np.ndarray  # (n,) video ids
+    y_true: np.ndarray  # (n,) str
+    y_pred: np.ndarray  # (n,) str, out-of-fold
+    proba: np.ndarray  # (n, k) out-of-fold probabilities
+    fold: np.ndarray  # (n,) test fold of each row
+    scores: dict[str, np.ndarray]  # per fold: METRICS, baseline_<metric>, fit_time_s
+    label_set: str = ""
+    kind: str = "single"  # single | early | late:<method> | intermediate
+    modality: str = ""
+    n_folds: int = 0
+    folds_requested: int = 0
+    seed: int = 0
+    note: str = ""
+    n_missing: int = 0  # labelled videos without features (not evaluated)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.feature_set} / {self.classifier}"
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "label_set": self.label_set,
+            "kind": self.kind,
+            "modality": self.modality,
+            "feature_set": self.feature_set,
+            "classifier": self.classifier,
+            "n_videos": int(len(self.ids)),
+            "n_classes": int(len(self.classes)),
+            "n_folds": int(self.n_folds),
+            "folds_requested": int(self.folds_requested),
+            "seed": int(self.seed),
+            "n_missing": int(self.n_missing),
+        }
+        for m in (*METRICS, *(f"baseline_{m}" for m in METRICS)):
+            v = np.asarray(self.scores[m], dtype=float)
+            out[f"{m}_mean"], out[f"{m}_std"] = float(v.mean()), float(v.std())
+        t = np.asarray(self.scores["fit_time_s"], dtype=float)
+        out["fit_time_s_mean"], out["fit_time_s_total"] = float(t.mean()), float(t.sum())
+        out["note"] = self.note
+        return out
+
+    def to_h5(self, path: str | os.PathLike) -> None:
+        with atomic_h5(path) as h5:
+            for key in ("feature_set", "classifier", "label_set", "kind", "modality", "note"):
+                h5.attrs[key] = getattr(self, key)
+            for key in ("n_folds", "folds_requested", "seed", "n_missing"):
+                h5.attrs[key] = int(getattr(self, key))
+            h5.attrs["options"] = json.dumps(self.options, sort_keys=True, default=str)
+            for key in ("classes", "ids", "y_true", "y_pred"):
+                h5.create_dataset(
+                    key, data=np.asarray(getattr(self, key)).astype(str).astype(object), dtype=STR
+                )
+            h5.create_dataset("proba", data=np.asarray(self.proba, dtype=np.float64))
+            h5.create_dataset("fold", data=np.asarray(self.fold, dtype=np.int32))
+            g = h5.create_group("scores")
+            for key, values in self.scores.items():
+                g.create_dataset(key, data=np.asarray(values, dtype=np.float64))
+
+    @classmethod
+    def from_h5(cls, path: str | os.PathLike) -> CVResult:
+        with h5py.File(path, "r") as h5:
+            a = dict(h5.attrs)
+            strs = {
+                k: np.asarray(h5[k].asstr()[()], dtype=object)
+                for k in ("classes", "ids", "y_true", "y_pred")
+            }
+            return cls(
+                **strs,
+                proba=h5["proba"][()],
+                fold=h5["fold"][()],
+                scores={k: ds[()] for k, ds in h5["scores"].items()},
+                **{
+                    k: str(a[k])
+                    for k in ("feature_set", "classifier", "label_set", "kind", "modality", "note")
+                },
+                **{k: int(a[k]) for k in ("n_folds", "folds_requested", "seed", "n_missing")},
+                options=json.loads(a.get("options", "{}")),
+            )
+
+
+# --------------------------------------------------------------------------- cross-validation
+
+
+def _take(X, idx):
+    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
+
+
+def _proba_in(est, X, classes: np.ndarray) -> np.ndarray:
+    """Probabilities in the global class order (a class absent from training gets 0)."""
+    est_classes = np.asarray(est.classes_).astype(str)
+    if hasattr(est, "predict_proba"):
+        p = np.asarray(est.predict_proba(X), dtype=float)
+    elif hasattr(est, "decision_function"):
+        d = np.asarray(est.decision_function(X), dtype=float)
+        p = np.column_stack([1 - expit(d), expit(d)]) if d.ndim == 1 else softmax(d, axis=1)
+    else:
+        pred = np.asarray(est.predict(X)).astype(str)
+        p = (pred[:, None] == est_classes[None, :]).astype(float)
+    out = np.zeros((p.shape[0], len(classes)))
+    col = {c: i for i, c in enumerate(classes)}
+    for j, c in enumerate(est_classes):
+        out[:, col[c]] = p[:, j]
+    return out
+
+
+def _fold_scores(y_true, y_pred, classes) -> dict[str, float]:
+    with warnings.catch_warnings():  # a class absent from a small test fold is expected
+        warnings.simplefilter("ignore")
+        return {
+            "accuracy": accuracy_score(y_true, y_pred),
+            "balanced_accuracy": balanced_accuracy_score(y_true, y_pred),
+            "macro_f1": f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0),
+        }
+
+
+def make_splits(y, folds: int = 5, seed: int = 0, groups=None) -> tuple[list, str]:
+    """Stratified (grouped when `groups` repeats) folds, reduced when a class is too small."""
+    y = np.asarray(y).astype(str)
+    _, counts = np.unique(y, return_counts=True)
+    n_splits, notes = folds, []
+    grouped = groups is not None and len(pd.unique(np.asarray(groups))) < len(y)
+    if grouped:
+        n_groups = min(len(pd.unique(np.asarray(groups)[y == c])) for c in np.unique(y))
+        limit, what = n_groups, "groups"
+    else:
+        limit, what = int(counts.min()), "videos"
+    if limit < folds:
+        n_splits = limit
+        notes.append(f"folds reduced from {folds} to {n_splits}: smallest class has {limit} {what}")
+    if n_splits < 2:
+        raise ValueError(f"cannot cross-validate: smallest class has {limit} {what} (need >= 2)")
+    if grouped:
+        cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        notes.append("grouped folds (StratifiedGroupKFold)")
+        splits = list(cv.split(np.zeros(len(y)), y, np.asarray(groups)))
+    else:
+        cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        splits = list(cv.split(np.zeros(len(y)), y))
+    return splits, "; ".join(notes)
+
+
+def run_cv(
+    X,
+    y,
+    ids,
+    classifier: str | BaseEstimator,
+    folds: int = 5,
+    seed: int = 0,
+    groups=None,
+    *,
+    feature_set: str = "",
+    label_set: str = "",
+    kind: str = "single",
+    modality: str = "",
+    n_missing: int = 0,
+    classifier_name: str | None = None,
+    **opts: Any,
+) -> CVResult:
+    """Cross-validate `classifier` (a name in CLASSIFIERS, built with `opts`, or an estimator).
+
+    Returns out-of-fold predictions/probabilities, per-fold scores and fit times, and the
+    majority-class baseline (DummyClassifier most_frequent) scored on the very same folds.
+    """
+    y = np.asarray(y).astype(str).astype(object)
+    ids = np.asarray(ids).astype(str).astype(object)
+    if len(y) != len(ids) or X.shape[0] != len(y):
+        raise ValueError(f"X has {X.shape[0]} rows, y {len(y)}, ids {len(ids)}")
+    if isinstance(classifier, str):
+        template = make_classifier(classifier, seed=seed, **opts)
+        name = classifier_name or classifier
+    else:
+        template = classifier
+        name = classifier_name or type(classifier).__name__
+    classes = np.unique(y.astype(str)).astype(object)
+    splits, note = make_splits(y, folds, seed, groups)
+
+    n, k = len(y), len(classes)
+    y_pred = np.empty(n, dtype=object)
+    proba = np.full((n, k), np.nan)
+    fold_of = np.full(n, -1, dtype=np.int32)
+    scores: dict[str, list[float]] = {
+        key: [] for key in (*METRICS, *(f"baseline_{m}" for m in METRICS), "fit_time_s")
+    }
+    for f, (tr, te) in enumerate(splits):
+        est = clone(template)
+        t0 = time.perf_counter()
+        est.fit(_take(X, tr), y[tr])
+        scores["fit_time_s"].append(time.perf_counter() - t0)
+        y_pred[te] = np.asarray(est.predict(_take(X, te))).astype(str)
+        proba[te] = _proba_in(est, _take(X, te), classes)
+        fold_of[te] = f
+        for m, v in _fold_scores(y[te], y_pred[te], classes).items():
+            scores[m].append(v)
+        dummy = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(tr), 1)), y[tr])
+        base_pred = dummy.predict(np.zeros((len(te), 1)))
+        for m, v in _fold_scores(y[te], base_pred, classes).items():
+            scores[f"baseline_{m}"].append(v)
+    return CVResult(
+        feature_set=feature_set,
+        classifier=name,
+        classes=classes,
+        ids=ids,
+        y_true=y,
+        y_pred=y_pred,
+        proba=proba,
+        fold=fold_of,
+        scores={key: np.asarray(v) for key, v in scores.items()},
+        label_set=label_set,
+        kind=kind,
+        modality=modality,
+        n_folds=len(splits),
+        folds_requested=folds,
+        seed=seed,
+        note=note,
+        n_missing=n_missing,
+        options={k: v for k, v in opts.items() if isinstance(v, (str, int, float, bool))},
+    )
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def load_labels(path: str | os.PathLike) -> pd.DataFrame:
+    """A label set TSV: video_id, label[, group], all as plain Python strings."""
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    missing = {"video_id", "label"} - set(df.columns)
+    if missing:
+        raise ValueError(f"{path}: missing columns {sorted(missing)}")
+    df = df[df["label"].str.len() > 0]
+    return df.astype(object).reset_index(drop=True)
+
+
+def coverage(ids, labels_df: pd.DataFrame) -> dict[str, int]:
+    """How many labelled videos have features, and how many lack them."""
+    have, labelled = set(map(str, ids)), set(map(str, labels_df["video_id"]))
+    return {
+        "n_labelled": len(labelled),
+        "n_with_features": len(labelled & have),
+        "n_missing_features": len(labelled - have),
+        "n_unlabelled_features": len(have - labelled),
+    }
+
+
+def align(X, ids, labels_df: pd.DataFrame):
+    """(X, y, ids, groups) on the videos that have both features and a label (store order).
+
+    Labelled videos without features are logged by count (see :func:`coverage`), not an error.
+    groups is None when the label set has no `group` column.
+    """
+    ids = np.asarray(ids).astype(str)
+    lab = labels_df.drop_duplicates("video_id").set_index(labels_df.columns[0])
+    lab.index = lab.index.astype(str)
+    keep = np.flatnonzero(np.isin(ids, lab.index.to_numpy(dtype=str)))
+    cov = coverage(ids, labels_df)
+    if cov["n_missing_features"]:
+        log.warning(
+            "%d labelled videos have no features; evaluated on %d",
+            cov["n_missing_features"],
+            len(keep),
+        )
+    rows = lab.loc[ids[keep]]
+    y = rows["label"].to_numpy(dtype=object)
+    groups = rows["group"].to_numpy(dtype=object) if "group" in rows.columns else None
+    return _take(X, keep), y, ids[keep].astype(object), groups
+
+
+def parse_feature_set(feature_set: str) -> tuple[str, str]:
+    extractor, _, pooling = feature_set.partition(":")
+    return extractor, pooling or "mean"
+
+
+def load_feature_set(feature_set: str, features_dir: str | os.PathLike = "results/features"):
+    """(X, ids, modality) for "<extractor>:<pooling>"; ":text" gives a 1-D array of strings."""
+    extractor, pooling = parse_feature_set(feature_set)
+    path = Path(features_dir) / f"{extractor}.h5"
+    modality = str(store_attrs(path).get("modality", ""))
+    if pooling == "text":
+        s = load_text(path)
+        return np.asarray(s.to_numpy(), dtype=object), s.index.to_numpy(dtype=object), modality
+    X, ids = load_pooled(path, pooling)
+    return X, ids, modality
+
+
+def evaluate_feature_set(
+    feature_set: str,
+    labels: str | os.PathLike | pd.DataFrame,
+    classifier: str,
+    features_dir: str | os.PathLike = "results/features",
+    label_set: str = "",
+    folds: int = 5,
+    seed: int = 0,
+    **opts: Any,
+) -> CVResult:
+    """Load a feature set and a label set, align them and cross-validate one classifier."""
+    labels_df = labels if isinstance(labels, pd.DataFrame) else load_labels(labels)
+    X, ids, modality = load_feature_set(feature_set, features_dir)
+    if feature_set.endswith(":text"):
+        opts.setdefault("text", "tfidf")
+    cov = coverage(ids, labels_df)
+    X, y, ids, groups = align(X, ids, labels_df)
+    return run_cv(
+        X,
+        y,
+        ids,
+        classifier,
+        folds=folds,
+        seed=seed,
+        groups=groups,
+        feature_set=feature_set,
+        label_set=label_set or ("" if isinstance(labels, pd.DataFrame) else Path(labels).stem),
+        modality=modality,
+        n_missing=cov["n_missing_features"],
+        **opts,
+    )

@@ -1,0 +1,311 @@
+"""Early and late fusion of modalities, evaluated with the same CV machinery as single blocks.
+
+Early fusion concatenates pooled vectors on the videos every block has; each block is
+standardised by its own StandardScaler inside the pipeline (fitted on training rows only) and
+weighted by 1/sqrt(d) so a 1024-d block does not drown a 128-d one in the kernel or the penalty.
+
+Late fusion stacks per-modality OUT-OF-FOLD probabilities: the probability vector of a row was
+produced by a base model that never saw that row, so a meta-classifier trained on them learns how
+much to trust each modality rather than how well each base model memorised its training rows.
+(Second-order caveat: the base model that produced a meta-training row's probabilities may have
+seen a meta-test row. Fully nested stacking, with base models refitted inside every outer fold,
+is :func:`stacking_estimator`, evaluated by run_cv on the concatenated matrix.)
+:func:`late_fusion_leaky` reproduces the original study's leaky setup for the test that shows why.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import StackingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from trimodal.classify import (
+    CVResult,
+    _proba_in,
+    align,
+    coverage,
+    load_feature_set,
+    load_labels,
+    make_classifier,
+    run_cv,
+)
+
+# --------------------------------------------------------------------------- early fusion
+
+
+def early_fusion_matrix(
+    blocks: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate blocks (X_b, ids_b) column-wise on the ids all blocks share (first block's order)."""
+    names = list(blocks)
+    common = set(map(str, blocks[names[0]][1]))
+    for name in names[1:]:
+        common &= set(map(str, blocks[name][1]))
+    ids = np.array([i for i in map(str, blocks[names[0]][1]) if i in common], dtype=object)
+    parts = []
+    for name in names:
+        X, bids = blocks[name]
+        pos = {v: j for j, v in enumerate(map(str, bids))}
+        parts.append(np.asarray(X, dtype=np.float32)[[pos[i] for i in ids]])
+    return np.hstack(parts), ids
+
+
+def block_slices(blocks: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, tuple[int, int]]:
+    """Column range (start, stop) of each block in :func:`early_fusion_matrix`'s output."""
+    out, start = {}, 0
+    for name, (X, _) in blocks.items():
+        d = np.asarray(X).shape[1]
+        out[name] = (start, start + d)
+        start += d
+    return out
+
+
+def block_scaler(slices: dict[str, tuple[int, int]], balance: bool = True) -> ColumnTransformer:
+    """One StandardScaler per block (fitted inside CV), optionally weighted by 1/sqrt(d_block)."""
+    weights = {n: 1.0 / np.sqrt(b - a) for n, (a, b) in slices.items()} if balance else None
+    return ColumnTransformer(
+        [(name, StandardScaler(), list(range(a, b))) for name, (a, b) in slices.items()],
+        transformer_weights=weights,
+    )
+
+
+def early_fusion_pipeline(
+    classifier: str, slices: dict[str, tuple[int, int]], seed: int = 0, balance: bool = True, **opts
+) -> Pipeline:
+    """Per-block scaling, then the named classifier (without its own global scaler)."""
+    return Pipeline(
+        [
+            ("blocks", block_scaler(slices, balance)),
+            ("model", make_classifier(classifier, seed=seed, scale=False, **opts)),
+        ]
+    )
+
+
+def combinations_one_per_modality(
+    feature_sets_by_modality: dict[str, list[str]], min_modalities: int | None = None
+) -> list[tuple[str, ...]]:
+    """Every choice of one feature set per modality (over subsets of >= min_modalities modalities).
+
+    min_modalities None means all modalities at once (the original study's "every combination").
+    """
+    mods = [m for m, sets in feature_sets_by_modality.items() if sets]
+    lo = len(mods) if min_modalities is None else max(1, min_modalities)
+    out: list[tuple[str, ...]] = []
+    for r in range(lo, len(mods) + 1):
+        for subset in itertools.combinations(mods, r):
+            out.extend(itertools.product(*(feature_sets_by_modality[m] for m in subset)))
+    return out
+
+
+def evaluate_early(
+    feature_sets: list[str],
+    labels: str | os.PathLike | pd.DataFrame,
+    classifier: str,
+    features_dir: str | os.PathLike = "results/features",
+    label_set: str = "",
+    folds: int = 5,
+    seed: int = 0,
+    **opts: Any,
+) -> CVResult:
+    """Early fusion of pooled feature sets (no ":text" sets: embed text first)."""
+    labels_df = labels if isinstance(labels, pd.DataFrame) else load_labels(labels)
+    blocks, mods = {}, []
+    for fs in feature_sets:
+        X, ids, modality = load_feature_set(fs, features_dir)
+        blocks[fs] = (X, ids)
+        mods.append(modality)
+    X, ids = early_fusion_matrix(blocks)
+    cov = coverage(ids, labels_df)
+    X, y, ids, groups = align(X, ids, labels_df)
+    est = early_fusion_pipeline(classifier, block_slices(blocks), seed=seed, **opts)
+    return run_cv(
+        X,
+        y,
+        ids,
+        est,
+        folds=folds,
+        seed=seed,
+        groups=groups,
+        feature_set="+".join(feature_sets),
+        label_set=label_set,
+        kind="early",
+        modality="+".join(mods),
+        n_missing=cov["n_missing_features"],
+        classifier_name=classifier,
+    )
+
+
+# --------------------------------------------------------------------------- late fusion
+
+
+class _BlockCombiner(ClassifierMixin, BaseEstimator):
+    """No-training combiner of k-column probability blocks: mean of probabilities, or vote."""
+
+    def __init__(self, n_classes: int, method: str = "mean"):
+        self.n_classes = n_classes
+        self.method = method
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(np.asarray(y).astype(str))
+        if len(self.classes_) != self.n_classes:
+            raise ValueError("every class must appear in the training rows")
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self)
+        P = np.asarray(X, dtype=float).reshape(len(X), -1, self.n_classes)  # (n, blocks, k)
+        if self.method == "mean":
+            return P.mean(axis=1)
+        if self.method == "vote":
+            votes = np.eye(self.n_classes)[P.argmax(axis=2)].sum(axis=1)
+            # ties between equally voted classes go to the higher mean probability
+            return (votes + 1e-6 * P.mean(axis=1)) / P.shape[1]
+        raise ValueError(f"method must be mean or vote, got {self.method!r}")
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def _meta_features(oof_probas: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], classes):
+    """Concatenate per-block probabilities in a common class order on the shared ids."""
+    blocks = {}
+    for name, (P, cls, ids) in oof_probas.items():
+        col = {str(c): j for j, c in enumerate(cls)}
+        P = np.asarray(P, dtype=float)
+        blocks[name] = (
+            np.column_stack([P[:, col[c]] if c in col else np.zeros(len(P)) for c in classes]),
+            np.asarray(ids).astype(str),
+        )
+    return early_fusion_matrix(blocks)
+
+
+def _y_for(y, ids: np.ndarray) -> np.ndarray:
+    s = y.copy() if isinstance(y, pd.Series) else pd.Series(dict(y))  # indexed by video id
+    s.index = s.index.astype(str)
+    return s.loc[ids].to_numpy(dtype=object).astype(str)
+
+
+def meta_classifier(seed: int = 0) -> LogisticRegression:
+    return LogisticRegression(class_weight="balanced", max_iter=2000, random_state=seed)
+
+
+def late_fusion_cv(
+    oof_probas: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    y: pd.Series,
+    folds: int = 5,
+    seed: int = 0,
+    method: str = "stack",
+    groups: pd.Series | None = None,
+    label_set: str = "",
+) -> CVResult:
+    """Late fusion evaluated by CV on per-modality OOF probabilities.
+
+    oof_probas: name -> (proba (n, k), classes, ids), e.g. from CVResult.proba/classes/ids.
+    y: labels as a Series indexed by video id (covering the shared ids).
+    method: "stack" (LogisticRegression meta-classifier), "mean" (average of probabilities) or
+    "vote" (majority of per-modality argmax); all three are scored on the same folds.
+    """
+    classes = sorted({str(c) for _, cls, _ in oof_probas.values() for c in cls})
+    X, ids = _meta_features(oof_probas, classes)
+    yy = _y_for(y, ids)
+    g = _y_for(groups, ids) if groups is not None else None
+    if method == "stack":
+        est: BaseEstimator = meta_classifier(seed)
+        clf_name = "logreg_meta"
+    else:
+        est, clf_name = _BlockCombiner(len(classes), method), method
+    return run_cv(
+        X,
+        yy,
+        ids,
+        est,
+        folds=folds,
+        seed=seed,
+        groups=g,
+        feature_set="+".join(oof_probas),
+        label_set=label_set,
+        kind=f"late:{method}",
+        classifier_name=clf_name,
+    )
+
+
+def late_fusion_from_results(
+    results: list[CVResult], method: str = "stack", folds: int | None = None, seed: int = 0
+) -> CVResult:
+    """Late fusion of single-modality CV results (their OOF probabilities and labels).
+
+    folds None: as many as the base evaluations asked for.
+    """
+    folds = folds or results[0].folds_requested
+    oof = {r.feature_set: (r.proba, r.classes, r.ids) for r in results}
+    y = pd.concat([pd.Series(r.y_true, index=r.ids) for r in results])
+    y = y[~y.index.duplicated()]
+    out = late_fusion_cv(
+        oof, y, folds=folds, seed=seed, method=method, label_set=results[0].label_set
+    )
+    out.modality = "+".join(r.modality for r in results)
+    out.feature_set = "+".join(f"{r.feature_set}({r.classifier})" for r in results)
+    return out
+
+
+def late_fusion_leaky(
+    blocks: dict[str, np.ndarray],
+    y,
+    ids,
+    base: BaseEstimator,
+    folds: int = 5,
+    seed: int = 0,
+) -> CVResult:
+    """The LEAKY setup (for the leakage test only): base models fit on ALL rows, the meta-classifier
+    cross-validated on their in-sample probabilities. Every row's meta-features were produced by
+    a model that was trained on that row's label."""
+    y = np.asarray(y).astype(str)
+    classes = np.unique(y)
+    feats = [_proba_in(clone(base).fit(X, y), X, classes) for X in blocks.values()]
+    return run_cv(
+        np.hstack(feats),
+        y,
+        ids,
+        meta_classifier(seed),
+        folds=folds,
+        seed=seed,
+        feature_set="+".join(blocks),
+        kind="late:leaky",
+        classifier_name="logreg_meta",
+    )
+
+
+# --------------------------------------------------------------------------- fully nested stacking
+
+
+def stacking_estimator(
+    slices: dict[str, tuple[int, int]],
+    base_classifiers: dict[str, str | BaseEstimator],
+    seed: int = 0,
+    inner_folds: int = 3,
+) -> StackingClassifier:
+    """Late fusion as one estimator on the concatenated matrix: each base model sees its own
+    columns, its meta-features come from an inner CV on the outer training rows only."""
+    estimators = []
+    for name, (a, b) in slices.items():
+        base = base_classifiers[name]
+        base = make_classifier(base, seed=seed) if isinstance(base, str) else clone(base)
+        select = ColumnTransformer([("cols", "passthrough", list(range(a, b)))])
+        estimators.append((name.replace(":", "_"), Pipeline([("select", select), ("model", base)])))
+    return StackingClassifier(
+        estimators,
+        final_estimator=meta_classifier(seed),
+        cv=StratifiedKFold(inner_folds, shuffle=True, random_state=seed),
+        stack_method="predict_proba",
+    )

@@ -1,0 +1,324 @@
+"""Results report: tables, confusion matrices, the fusion comparison and its verdict.
+
+Every number in the report is read from the CV results passed in; the verdict sentence is
+computed from them too, so the report says whatever the numbers say.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
+
+from trimodal.classify import METRICS, CVResult  # noqa: E402
+
+LEAKAGE_NOTE = (
+    "**On leakage.** Two setups of the original study could not give honest numbers. "
+    "(1) Rebalancing by duplicating minority-class rows *before* splitting puts copies of the same "
+    "video on both sides of the split, so a classifier is partly tested on rows it was trained "
+    "on; here any resampling happens inside `fit`, on the training rows of each fold only. "
+    "(2) A late-fusion meta-classifier trained on probabilities that the base models produced for "
+    "their own training rows learns from over-confident, memorised outputs: on pure noise it "
+    "reaches near-perfect accuracy (see the leakage test). Here every late-fusion input is an "
+    "out-of-fold probability, produced by a base model that never saw that video, and the "
+    "meta-classifier is scored by its own cross-validation; all scaling, vocabularies and early "
+    "stopping are likewise fitted inside each training fold."
+)
+
+_KIND_ORDER = {"single": 0, "early": 1, "intermediate": 2}
+
+
+def _summary(r: CVResult | dict[str, Any]) -> dict[str, Any]:
+    return r.summary() if isinstance(r, CVResult) else dict(r)
+
+
+def _pm(mean: float, std: float) -> str:
+    return f"{100 * mean:.1f} ± {100 * std:.1f}"
+
+
+def _sort_key(s: dict[str, Any]):
+    kind = s.get("kind", "single")
+    return (
+        _KIND_ORDER.get(kind.split(":")[0], 3 if kind.startswith("late") else 4),
+        -s["balanced_accuracy_mean"],
+    )
+
+
+def results_frame(results: list) -> pd.DataFrame:
+    """One row per result with every summary number (what summary.csv holds)."""
+    rows = sorted((_summary(r) for r in results), key=_sort_key)
+    return pd.DataFrame(rows)
+
+
+def results_table(results: list) -> pd.DataFrame:
+    """The display table: scores as "mean ± std" in percent, majority baseline, n, folds, time."""
+    rows = []
+    for s in sorted((_summary(r) for r in results), key=_sort_key):
+        rows.append(
+            {
+                "kind": s.get("kind", "single"),
+                "modality": s.get("modality", ""),
+                "feature set": s["feature_set"],
+                "classifier": s["classifier"],
+                "accuracy (%)": _pm(s["accuracy_mean"], s["accuracy_std"]),
+                "balanced accuracy (%)": _pm(
+                    s["balanced_accuracy_mean"], s["balanced_accuracy_std"]
+                ),
+                "macro-F1 (%)": _pm(s["macro_f1_mean"], s["macro_f1_std"]),
+                "majority acc. (%)": f"{100 * s['baseline_accuracy_mean']:.1f}",
+                "majority macro-F1 (%)": f"{100 * s['baseline_macro_f1_mean']:.1f}",
+                "n videos": int(s["n_videos"]),
+                "n folds": int(s["n_folds"]),
+                "fit time (s/fold)": f"{s['fit_time_s_mean']:.2f}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _group(s: dict[str, Any]) -> str:
+    kind = s.get("kind", "single")
+    return (
+        f"single:{s.get('modality') or s['feature_set']}" if kind == "single" else f"fusion:{kind}"
+    )
+
+
+def best_by_group(results: list) -> dict[str, Any]:
+    """Best result (balanced accuracy) per single modality ("single:<modality>") and per fusion
+    kind ("fusion:<kind>")."""
+    best: dict[str, Any] = {}
+    for r in results:
+        s = _summary(r)
+        g = _group(s)
+        if (
+            g not in best
+            or s["balanced_accuracy_mean"] > _summary(best[g])["balanced_accuracy_mean"]
+        ):
+            best[g] = r
+    return best
+
+
+def confusion_figure(result: CVResult):
+    """Row-normalised confusion matrix of the out-of-fold predictions, class names on both axes."""
+    classes = [str(c) for c in result.classes]
+    k = len(classes)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * k + 2.5), max(3.5, 0.6 * k + 2.0)))
+    ConfusionMatrixDisplay.from_predictions(
+        np.asarray(result.y_true).astype(str),
+        np.asarray(result.y_pred).astype(str),
+        labels=classes,
+        display_labels=classes,
+        normalize="true",
+        values_format=".2f",
+        xticks_rotation="vertical",
+        colorbar=False,
+        ax=ax,
+    )
+    s = result.summary()
+    ax.set_title(
+        f"{result.feature_set} / {result.classifier}\n"
+        f"balanced accuracy {_pm(s['balanced_accuracy_mean'], s['balanced_accuracy_std'])} %",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _atomic_write(path: Path, writer) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_confusion(result: CVResult, path: str | os.PathLike) -> Path:
+    fig = confusion_figure(result)
+    try:
+        return _atomic_write(Path(path), lambda p: fig.savefig(p, dpi=120, format="png"))
+    finally:
+        plt.close(fig)
+
+
+def bars_figure(results: list):
+    """Best single modalities vs fusions: balanced accuracy with fold std error bars."""
+    best = best_by_group(results)
+    names = sorted(best, key=lambda g: (g.startswith("fusion"), g))
+    sums = [_summary(best[g]) for g in names]
+    means = [100 * s["balanced_accuracy_mean"] for s in sums]
+    stds = [100 * s["balanced_accuracy_std"] for s in sums]
+    colors = ["tab:blue" if g.startswith("single") else "tab:orange" for g in names]
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(names) + 2), 4))
+    ax.bar(range(len(names)), means, yerr=stds, capsize=4, color=colors)
+    chance = [100 * s["baseline_balanced_accuracy_mean"] for s in sums]
+    if chance:
+        ax.axhline(max(chance), ls="--", color="grey", label="majority class")
+        ax.legend(loc="upper left", fontsize=8)
+    ax.set_xticks(range(len(names)), [g.split(":", 1)[1] for g in names], rotation=30, ha="right")
+    ax.set_ylabel("balanced accuracy (%)")
+    ax.set_title("best single modality vs fusion (mean ± std over folds)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def fusion_verdict(results: list) -> str:
+    """One sentence comparing the best fusion with the best single modality (balanced accuracy)."""
+    sums = [_summary(r) for r in results]
+    singles = [s for s in sums if s.get("kind", "single") == "single"]
+    fusions = [s for s in sums if s.get("kind", "single") != "single"]
+    if not singles or not fusions:
+        return "No fusion verdict: the results need both single-modality and fusion evaluations."
+    bs = max(singles, key=lambda s: s["balanced_accuracy_mean"])
+    bf = max(fusions, key=lambda s: s["balanced_accuracy_mean"])
+    diff = 100 * (bf["balanced_accuracy_mean"] - bs["balanced_accuracy_mean"])
+    single_name = f"{bs.get('modality') or '?'}: {bs['feature_set']} / {bs['classifier']}"
+    numbers = (
+        f"balanced accuracy {100 * bf['balanced_accuracy_mean']:.1f} % vs "
+        f"{100 * bs['balanced_accuracy_mean']:.1f} %"
+    )
+    if diff > 0:
+        head = (
+            f"Fusion ({bf['kind']}) beats the best single modality ({single_name}) "
+            f"by {diff:.1f} points ({numbers})"
+        )
+    else:
+        head = (
+            f"Fusion ({bf['kind']}) does not beat the best single modality ({single_name}): "
+            f"it is {-diff:.1f} points below ({numbers})"
+        )
+    spread = 100 * max(bf["balanced_accuracy_std"], bs["balanced_accuracy_std"])
+    if abs(diff) < spread:
+        head += f"; the gap is within the fold-to-fold spread ({spread:.1f} points)"
+    return head + "."
+
+
+def parse_verdict(sentence: str) -> float:
+    """Signed difference in points stated by :func:`fusion_verdict` (for tests and tools)."""
+    m = re.search(r"by ([0-9.]+) points", sentence)
+    if m:
+        return float(m.group(1))
+    m = re.search(r"it is ([0-9.]+) points below", sentence)
+    if m:
+        return -float(m.group(1))
+    raise ValueError(f"not a verdict sentence: {sentence!r}")
+
+
+def _to_markdown(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in df.iterrows():
+        lines.append("| " + " | ".join(str(row[c]).replace("|", "\\|") for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).strip("_")
+
+
+def write_report(results: list, out_dir: str | os.PathLike, label_set: str) -> dict[str, Any]:
+    """Write <out_dir>/<label_set>/{summary.md, summary.csv, bars.png, confusion/*.png}.
+
+    results: CVResult objects or paths to their .h5 files; those of another label set are skipped.
+    """
+    res = [CVResult.from_h5(r) if isinstance(r, (str, os.PathLike)) else r for r in results]
+    res = [r for r in res if r.label_set in ("", label_set)]
+    if not res:
+        raise ValueError(f"no results for label set {label_set!r}")
+    root = Path(out_dir) / label_set
+    paths: dict[str, Any] = {"confusion": {}}
+
+    frame = results_frame(res)
+    paths["csv"] = _atomic_write(root / "summary.csv", lambda p: frame.to_csv(p, index=False))
+
+    for group, r in best_by_group(res).items():
+        paths["confusion"][group] = save_confusion(r, root / "confusion" / f"{_slug(group)}.png")
+    fig = bars_figure(res)
+    try:
+        paths["bars"] = _atomic_write(
+            root / "bars.png", lambda p: fig.savefig(p, dpi=120, format="png")
+        )
+    finally:
+        plt.close(fig)
+
+    verdict = fusion_verdict(res)
+    notes = sorted({f"{r.name}: {r.note}" for r in res if r.note})
+    n_missing = max(r.n_missing for r in res)
+    md = [
+        f"# Results: label set `{label_set}`",
+        "",
+        f"Cross-validated scores (mean ± std over folds, in %), {len(res)} evaluations, "
+        f"classes: {', '.join(map(str, res[0].classes))}. "
+        "Majority = DummyClassifier(most_frequent) on the same folds.",
+        "",
+        _to_markdown(results_table(res)),
+        "",
+        "## Fusion verdict",
+        "",
+        verdict,
+        "",
+        "![best single modality vs fusion](bars.png)",
+        "",
+        "## Confusion matrices (best model per modality and per fusion kind, rows = true class)",
+        "",
+    ]
+    for group, p in paths["confusion"].items():
+        md += [f"### {group}", "", f"![{group}](confusion/{Path(p).name})", ""]
+    if notes or n_missing:
+        md += ["## Notes", ""]
+        if n_missing:
+            md.append(
+                f"- up to {n_missing} labelled videos had no features for some feature sets "
+                "and were left out of those evaluations"
+            )
+        md += [f"- {n}" for n in notes]
+        md.append("")
+    md += ["## Leakage", "", LEAKAGE_NOTE, ""]
+    text = "\n".join(md)
+    paths["markdown"] = _atomic_write(root / "summary.md", lambda p: Path(p).write_text(text))
+    paths["verdict"] = verdict
+    return paths
+
+
+def print_summary(path: str | os.PathLike) -> str:
+    """Print a report's table and verdict (path: summary.md or its folder); returns the text."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "summary.md"
+    lines = path.read_text().splitlines()
+    keep = [ln for ln in lines if ln.startswith(("# ", "|"))]
+    if "## Fusion verdict" in lines:
+        i = lines.index("## Fusion verdict")
+        keep += ["", next((ln for ln in lines[i + 1 :] if ln.strip()), "")]
+    text = "\n".join(keep)
+    print(text)
+    return text
+
+
+__all__ = [
+    "LEAKAGE_NOTE",
+    "METRICS",
+    "best_by_group",
+    "bars_figure",
+    "confusion_figure",
+    "fusion_verdict",
+    "parse_verdict",
+    "print_summary",
+    "results_frame",
+    "results_table",
+    "save_confusion",
+    "write_report",
+]

@@ -1,0 +1,208 @@
+"""Report: the table holds exactly the computed numbers, the verdict follows them, figures."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification
+
+from trimodal.classify import run_cv
+from trimodal.fusion import block_slices, early_fusion_matrix, early_fusion_pipeline
+from trimodal.report import (
+    LEAKAGE_NOTE,
+    best_by_group,
+    confusion_figure,
+    fusion_verdict,
+    parse_verdict,
+    print_summary,
+    results_table,
+    write_report,
+)
+
+
+def three_modalities(n=160, seed=0):
+    """Signal split over three blocks (as in test_fusion): fusion should help."""
+    X, yi = make_classification(
+        n_samples=n,
+        n_features=21,
+        n_informative=9,
+        n_redundant=0,
+        n_classes=4,
+        n_clusters_per_class=1,
+        class_sep=1.6,
+        shuffle=False,
+        random_state=seed,
+    )
+    y = np.array(["a", "b", "c", "d"], dtype=object)[yi]
+    ids = np.array([f"v{i:03d}" for i in range(n)], dtype=object)
+    cols = {"text": np.r_[0:3, 9:13], "audio": np.r_[3:6, 13:17], "video": np.r_[6:9, 17:21]}
+    return {m: (X[:, c], ids) for m, c in cols.items()}, y, ids
+
+
+@pytest.fixture(scope="module")
+def results():
+    blocks, y, ids = three_modalities(n=160)
+    out = [
+        run_cv(
+            X,
+            y,
+            ids,
+            clf,
+            folds=4,
+            seed=0,
+            feature_set=f"{m}_emb:mean",
+            modality=m,
+            label_set="toy",
+        )
+        for m, (X, _) in blocks.items()
+        for clf in ("logreg", "gaussian_nb")
+    ]
+    X, fids = early_fusion_matrix(blocks)
+    out.append(
+        run_cv(
+            X,
+            y,
+            fids,
+            early_fusion_pipeline("logreg", block_slices(blocks)),
+            folds=4,
+            seed=0,
+            feature_set="+".join(blocks),
+            kind="early",
+            label_set="toy",
+            modality="text+audio+video",
+            classifier_name="logreg",
+        )
+    )
+    return out
+
+
+def _parse_pm(cell: str) -> tuple[float, float]:
+    m, s = re.fullmatch(r"([0-9.]+) ± ([0-9.]+)", cell).groups()
+    return float(m), float(s)
+
+
+def test_table_holds_exactly_the_computed_numbers(results):
+    table = results_table(results)
+    assert len(table) == len(results)
+    by_key = {(r.feature_set, r.classifier): r.summary() for r in results}
+    for _, row in table.iterrows():
+        s = by_key[(row["feature set"], row["classifier"])]
+        for col, key in (
+            ("accuracy (%)", "accuracy"),
+            ("balanced accuracy (%)", "balanced_accuracy"),
+            ("macro-F1 (%)", "macro_f1"),
+        ):
+            mean, std = _parse_pm(row[col])
+            assert mean == pytest.approx(100 * s[f"{key}_mean"], abs=0.05)
+            assert std == pytest.approx(100 * s[f"{key}_std"], abs=0.05)
+        assert float(row["majority acc. (%)"]) == pytest.approx(
+            100 * s["baseline_accuracy_mean"], abs=0.05
+        )
+        assert row["n videos"] == s["n_videos"] == 160 and row["n folds"] == 4
+    assert table.iloc[0]["kind"] == "single" and table.iloc[-1]["kind"] == "early"
+
+
+def _summary(kind, ba, std=0.01, name="x", modality="audio"):
+    return {
+        "kind": kind,
+        "modality": modality,
+        "feature_set": name,
+        "classifier": "logreg",
+        "balanced_accuracy_mean": ba,
+        "balanced_accuracy_std": std,
+    }
+
+
+@pytest.mark.parametrize("single,fused", [(0.50, 0.62), (0.62, 0.50), (0.4, 0.4123)])
+def test_verdict_matches_the_numbers(single, fused):
+    sums = [
+        _summary("single", single, name="yamnet:mean"),
+        _summary("single", single - 0.1),
+        _summary("early", fused, name="a+b", modality="audio+text"),
+    ]
+    v = fusion_verdict(sums)
+    assert parse_verdict(v) == pytest.approx(round(100 * (fused - single), 1), abs=1e-9)
+    assert "(early)" in v and "yamnet:mean" in v
+    if fused > single:
+        assert "beats the best single modality" in v and "does not" not in v
+    else:
+        assert "does not beat" in v and "points below" in v
+    assert f"{100 * fused:.1f} %" in v and f"{100 * single:.1f} %" in v
+
+
+def test_verdict_flags_a_gap_within_the_fold_spread():
+    v = fusion_verdict([_summary("single", 0.5, std=0.05), _summary("late:stack", 0.52, std=0.04)])
+    assert "within the fold-to-fold spread (5.0 points)" in v
+    assert "No fusion verdict" in fusion_verdict([_summary("single", 0.5)])
+
+
+def test_best_by_group(results):
+    best = best_by_group(results)
+    assert set(best) == {"single:text", "single:audio", "single:video", "fusion:early"}
+    for g, r in best.items():
+        rivals = [x for x in results if (x.kind == "single" and f"single:{x.modality}" == g)]
+        if rivals:
+            assert r.summary()["balanced_accuracy_mean"] == max(
+                x.summary()["balanced_accuracy_mean"] for x in rivals
+            )
+
+
+def test_confusion_figure_has_class_names_and_title(results):
+    import matplotlib.pyplot as plt
+
+    r = results[0]
+    fig = confusion_figure(r)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c", "d"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c", "d"]
+    assert r.feature_set in ax.get_title() and "balanced accuracy" in ax.get_title()
+    ba = 100 * r.summary()["balanced_accuracy_mean"]
+    assert f"{ba:.1f}" in ax.get_title()
+    # normalised by true class: each row of the displayed matrix sums to 1
+    im = ax.images[0].get_array()
+    np.testing.assert_allclose(np.asarray(im).sum(axis=1), 1.0)
+    plt.close(fig)
+
+
+def test_write_report(tmp_path, results, capsys):
+    paths = write_report(results, tmp_path, "toy")
+    root = tmp_path / "toy"
+    assert paths["markdown"] == root / "summary.md" and paths["csv"] == root / "summary.csv"
+    assert (root / "bars.png").stat().st_size > 1000
+    assert set(paths["confusion"]) == {
+        "single:text",
+        "single:audio",
+        "single:video",
+        "fusion:early",
+    }
+    for p in paths["confusion"].values():
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    csv = pd.read_csv(root / "summary.csv")
+    sums = {(r.feature_set, r.classifier): r.summary() for r in results}
+    for _, row in csv.iterrows():
+        s = sums[(row["feature_set"], row["classifier"])]
+        assert row["balanced_accuracy_mean"] == pytest.approx(
+            s["balanced_accuracy_mean"], rel=1e-12
+        )
+        assert row["baseline_accuracy_mean"] == pytest.approx(
+            s["baseline_accuracy_mean"], rel=1e-12
+        )
+    md = (root / "summary.md").read_text()
+    assert paths["verdict"] in md and LEAKAGE_NOTE in md and "confusion/fusion_early.png" in md
+    text = print_summary(root)
+    assert paths["verdict"] in capsys.readouterr().out and paths["verdict"] in text
+    with pytest.raises(ValueError, match="no results"):
+        write_report(results, tmp_path, "other")
+
+
+def test_write_report_reads_h5_paths(tmp_path, results):
+    files = []
+    for i, r in enumerate(results[:2]):
+        r.to_h5(tmp_path / f"r{i}.h5")
+        files.append(tmp_path / f"r{i}.h5")
+    paths = write_report(files, tmp_path / "rep", "toy")
+    assert "No fusion verdict" in paths["verdict"]
+    assert len(pd.read_csv(paths["csv"])) == 2
