@@ -27,3 +27,13 @@ def real_media() -> Path:
 def mimetype_clips(real_media: Path) -> Path:
     """The same LEGO clip in mp4, webm, ogv, mov, flv, mkv (plus Big Buck Bunny files)."""
     return real_media / "usr/share/gocode/src/github.com/gabriel-vasile/mimetype/testdata"
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory):
+    """One real run of the workflow (private copy of the code) on a small real corpus."""
+    from tests.workflow_project import make_project, small_sheet, snakemake
+
+    wd = make_project(tmp_path_factory.mktemp("project"), small_sheet(), copy_workflow=True)
+    snakemake(wd)
+    return wd

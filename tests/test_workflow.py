@@ -11,24 +11,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from tests.workflow_project import make_project, planned_jobs, small_sheet, snakemake
+from tests.workflow_project import assert_same_store, make_project, planned_jobs, small_sheet, snakemake
 from trimodal import store
 
 pytestmark = pytest.mark.slow
 
 EXTRACTORS = ("effnet", "yamnet", "sbert_desc")
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    wd = make_project(tmp_path_factory.mktemp("project"), small_sheet(), copy_workflow=True)
-    snakemake(wd)
-    return wd
 
 
 @contextmanager
@@ -145,17 +137,3 @@ def test_shards_then_aggregate_equals_single_run(project, tmp_path):
     shutil.rmtree(wd / "results")
 
 
-def assert_same_store(a: Path, b: Path) -> None:
-    def items(path):
-        out = {}
-        with h5py.File(path) as h5:
-            h5.visititems(lambda k, v: out.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
-        return out
-
-    da, db = items(a), items(b)
-    assert sorted(da) == sorted(db)
-    for key in da:
-        if isinstance(da[key], np.ndarray) and da[key].dtype.kind == "f":
-            np.testing.assert_allclose(da[key], db[key], rtol=1e-5, atol=1e-6, err_msg=key)
-        else:
-            assert np.array_equal(np.asarray(da[key]), np.asarray(db[key])), key

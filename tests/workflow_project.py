@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -119,3 +121,25 @@ def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
         if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("job", "total"):
             jobs[parts[0]] = int(parts[1])
     return jobs
+
+
+def store_items(path: Path) -> dict:
+    out = {}
+    with h5py.File(path) as h5:
+        h5.visititems(lambda k, v: out.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
+        out["@attrs"] = {k: v for k, v in h5.attrs.items()}
+    return out
+
+
+def assert_same_store(a: Path, b: Path, exact: bool = False) -> None:
+    """Same datasets with the same values (floats to 1e-5 unless exact) and the same attributes."""
+    da, db = store_items(a), store_items(b)
+    assert sorted(da) == sorted(db), (a, b)
+    for key in da:
+        va, vb = da[key], db[key]
+        if key == "@attrs":
+            assert {k: str(v) for k, v in va.items()} == {k: str(v) for k, v in vb.items()}, key
+        elif isinstance(va, np.ndarray) and va.dtype.kind == "f" and not exact:
+            np.testing.assert_allclose(va, vb, rtol=1e-5, atol=1e-6, err_msg=f"{a}: {key}")
+        else:
+            assert np.array_equal(np.asarray(va), np.asarray(vb)), f"{a}: {key}"

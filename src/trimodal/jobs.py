@@ -216,3 +216,45 @@ def make_report(results: list[str], out_dir: str, label_set: str) -> dict:
     from trimodal.report import write_report
 
     return write_report(results, out_dir, label_set)
+
+
+def fuse_one(
+    *, kind: str, feature_sets: list[str], labels_tsv: str, label_set: str, features_dir: str,
+    classifier: str, cv: dict, options: dict, base_results: list[str], output: str,
+):
+    """One fusion evaluation: early (concatenation), intermediate (network), late:<method>."""
+    from trimodal.classify import CVResult, align, coverage, load_feature_set, load_labels, run_cv
+    from trimodal.fusion import block_slices, early_fusion_matrix, evaluate_early, late_fusion_from_results
+
+    folds, seed = int(cv.get("folds", 5)), int(cv.get("seed", 0))
+    if kind == "early":
+        result = evaluate_early(feature_sets, labels_tsv, classifier, features_dir, label_set,
+                                folds=folds, seed=seed, **options)
+    elif kind.startswith("late:"):
+        results = [CVResult.from_h5(p) for p in base_results]
+        result = late_fusion_from_results(results, method=kind.split(":", 1)[1], folds=folds, seed=seed)
+        result.kind = kind
+    elif kind == "intermediate":
+        from trimodal.fusion_net import IntermediateFusionClassifier
+
+        labels_df = load_labels(labels_tsv)
+        blocks, mods = {}, []
+        for fs in feature_sets:
+            X, ids, modality = load_feature_set(fs, features_dir)
+            blocks[fs], _ = (X, ids), mods.append(modality)
+        X, ids = early_fusion_matrix(blocks)
+        cov = coverage(ids, labels_df)
+        X, y, ids, groups = align(X, ids, labels_df)
+        est = IntermediateFusionClassifier(
+            block_slices=block_slices(blocks), seed=seed, device=pick_device(options.pop("device", "auto")),
+            **options,
+        )
+        result = run_cv(X, y, ids, est, folds=folds, seed=seed, groups=groups,
+                        feature_set="+".join(feature_sets), label_set=label_set, kind="intermediate",
+                        modality="+".join(mods), n_missing=cov["n_missing_features"],
+                        classifier_name="fusion_net")
+    else:
+        raise ValueError(f"unknown fusion kind {kind!r}")
+    result.to_h5(output)
+    log.info("%s", result.summary())
+    return result

@@ -37,6 +37,7 @@ EXTRACTORS = config["extractors"]
 wildcard_constraints:
     video_id=ID_PATTERN,
     extractor="|".join(EXTRACTORS),
+    kind="early|intermediate|late-stack|late-mean|late-vote",
 
 
 def extractors_of(modality):
@@ -178,5 +179,44 @@ def all_targets():
     return targets
 
 
+FUSION = config.get("fusion", {}) or {}
+FUSION_KINDS = {
+    "early": "early",
+    "intermediate": "intermediate",
+    "late-stack": "late",
+    "late-mean": "late",
+    "late-vote": "late",
+}
+
+
+def fusion_spec(name):
+    return FUSION["sets"][name]
+
+
+def fusion_base_results(label_set, kind, name):
+    """Late fusion reads the out-of-fold probabilities of the single-modality evaluations."""
+    if not kind.startswith("late"):
+        return []
+    spec = fusion_spec(name)
+    clf = spec.get("classifier", "ovr_linear_svc")
+    return [
+        f"results/classify/{label_set}/{fs.replace(':', '.')}/{clf}.h5"
+        for fs in spec["feature_sets"]
+    ]
+
+
+def fusion_targets():
+    out = []
+    for name, spec in FUSION.get("sets", {}).items():
+        for kind in spec.get("kinds", ["early", "late-stack"]):
+            out += expand(
+                "results/fusion/{label_set}/{kind}/{name}.h5",
+                label_set=config["classify"]["label_sets"],
+                kind=kind,
+                name=name,
+            )
+    return out
+
+
 def report_inputs():
-    return classify_targets()
+    return classify_targets() + fusion_targets()

@@ -1,2 +1,30 @@
-# Fusion (early concatenation, intermediate multi-branch network, late fusion of out-of-fold
-# probabilities); the fusion configurations are named in config (fusion:).
+# Fusion of modalities, one job per (label set, configured fusion): early concatenation of
+# pooled vectors (each block standardised inside the folds), an intermediate multi-branch
+# network, and late fusion of the per-modality out-of-fold probabilities (stacked logistic
+# regression, mean, vote). Configured under `fusion:`; outputs are CV results like classify's.
+
+
+rule fuse:
+    input:
+        stores=lambda wc: [
+            store_path(fs.split(":")[0]) for fs in fusion_spec(wc.name)["feature_sets"]
+        ],
+        labels="results/labels/{label_set}.tsv",
+        base=lambda wc: fusion_base_results(wc.label_set, wc.kind, wc.name),
+    output:
+        "results/fusion/{label_set}/{kind}/{name}.h5",
+    log:
+        "logs/fusion/{label_set}/{kind}/{name}.log",
+    benchmark:
+        "benchmarks/fusion/{label_set}/{kind}/{name}.tsv"
+    conda:
+        "../../envs/ml.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        spec=lambda wc: fusion_spec(wc.name),
+        cv=config["classify"].get("cv", {}),
+    script:
+        "../scripts/fuse.py"
