@@ -258,3 +258,28 @@ def fuse_one(
     result.to_h5(output)
     log.info("%s", result.summary())
     return result
+
+
+def crossmodal_pair(spec: dict, labels_tsv: str, features_dir: str, output: str) -> pd.DataFrame:
+    from trimodal.crossmodal import run_pairs
+
+    labels = pd.read_csv(labels_tsv, sep="\t", dtype=str, keep_default_na=False)
+    df = run_pairs(spec, features_dir, labels[["video_id", "label"]])
+    tmp = Path(output + ".tmp")
+    df.to_csv(tmp, sep="\t", index=False)
+    os.replace(tmp, output)
+    log.info("\n%s", df.to_string())
+    return df
+
+
+def crossmodal_summary(tables: list[str], outputs: dict[str, str]) -> pd.DataFrame:
+    from trimodal.crossmodal import crossmodal_heatmap, crossmodal_table_md
+
+    df = pd.concat([pd.read_csv(t, sep="\t") for t in tables], ignore_index=True)
+    df.to_csv(outputs["csv"], index=False)
+    Path(outputs["table"]).write_text(
+        "# Cross-modal retrieval\n\nmean ± std over folds (chance in brackets)\n\n"
+        + crossmodal_table_md(df) + "\n\n![best R@10 per pair](heatmap.png)\n"
+    )
+    crossmodal_heatmap(df, outputs["heatmap"])
+    return df

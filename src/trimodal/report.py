@@ -322,3 +322,15 @@ __all__ = [
     "save_confusion",
     "write_report",
 ]
+
+
+if __name__ == "__main__":  # `python -m trimodal.report results/report`: the demo's last step
+    import sys
+
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else "results/report")
+    for summary in sorted(root.glob("*/summary.md")):
+        print_summary(summary)
+        print()
+    cross = root / "crossmodal" / "crossmodal.md"
+    if cross.exists():
+        print(cross.read_text())

@@ -38,6 +38,8 @@ wildcard_constraints:
     video_id=ID_PATTERN,
     extractor="|".join(EXTRACTORS),
     kind="early|intermediate|late-stack|late-mean|late-vote",
+    source="[a-z0-9_]+\.[a-z_]+",
+    target="[a-z0-9_]+\.[a-z_]+",
 
 
 def extractors_of(modality):
@@ -176,17 +178,12 @@ def all_targets():
         "results/report/{label_set}/summary.md",
         label_set=config["classify"]["label_sets"],
     )
+    if CROSSMODAL.get("pairs"):
+        targets.append("results/report/crossmodal/crossmodal.md")
     return targets
 
 
 FUSION = config.get("fusion", {}) or {}
-FUSION_KINDS = {
-    "early": "early",
-    "intermediate": "intermediate",
-    "late-stack": "late",
-    "late-mean": "late",
-    "late-vote": "late",
-}
 
 
 def fusion_spec(name):
@@ -216,6 +213,30 @@ def fusion_targets():
                 name=name,
             )
     return out
+
+
+CROSSMODAL = config.get("crossmodal", {}) or {}
+LABEL_SETS = config["classify"]["label_sets"]
+
+
+def _fs_path(feature_set):
+    return feature_set.replace(":", ".")
+
+
+def crossmodal_pair_spec(source, target):
+    """The crossmodal config restricted to one pair (wildcards use "." for ":")."""
+    spec = {k: v for k, v in CROSSMODAL.items() if k not in ("pairs", "label_set")}
+    spec["pairs"] = [
+        {"source": source.replace(".", ":"), "target": target.replace(".", ":")}
+    ]
+    return spec
+
+
+def crossmodal_targets():
+    return [
+        f"results/crossmodal/{_fs_path(p['source'])}__{_fs_path(p['target'])}.tsv"
+        for p in CROSSMODAL.get("pairs", [])
+    ]
 
 
 def report_inputs():

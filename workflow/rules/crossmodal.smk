@@ -1,1 +1,53 @@
-# Cross-modal mapping between embedding spaces, judged by nearest-neighbour retrieval.
+# Cross-modal mapping: for each configured (source -> target) pair of pooled embeddings, ridge,
+# CCA, an MLP and an auto-encoder (MSE and contrastive losses), trained per CV fold and judged
+# by nearest-neighbour retrieval among the test fold's targets, beside chance levels.
+
+
+rule crossmodal_pair:
+    input:
+        source=lambda wc: store_path(wc.source.split(".")[0]),
+        target=lambda wc: store_path(wc.target.split(".")[0]),
+        labels=lambda wc: f"results/labels/{CROSSMODAL.get('label_set', LABEL_SETS[0])}.tsv",
+    output:
+        "results/crossmodal/{source}__{target}.tsv",
+    log:
+        "logs/crossmodal/{source}__{target}.log",
+    benchmark:
+        "benchmarks/crossmodal/{source}__{target}.tsv"
+    conda:
+        "../../envs/ml.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        spec=lambda wc: crossmodal_pair_spec(wc.source, wc.target),
+    script:
+        "../scripts/crossmodal.py"
+
+
+rule crossmodal_report:
+    input:
+        crossmodal_targets(),
+    output:
+        table=report(
+            "results/report/crossmodal/crossmodal.md",
+            caption="../report/crossmodal.rst",
+            category="Cross-modal",
+        ),
+        csv="results/report/crossmodal/crossmodal.csv",
+        heatmap=report(
+            "results/report/crossmodal/heatmap.png",
+            caption="../report/crossmodal.rst",
+            category="Cross-modal",
+        ),
+    log:
+        "logs/crossmodal/report.log",
+    conda:
+        "../../envs/ml.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/crossmodal_report.py"
