@@ -31,6 +31,8 @@ validate(
 )
 
 VIDEO_IDS = list(samples.index)
+# plain dicts: input functions run once per job, and pandas .loc is slow at 60k jobs
+ROWS = samples.to_dict("index")
 EXTRACTORS = config["extractors"]
 
 
@@ -79,7 +81,7 @@ def extract_params(name):
 
 def row_for(name, video_id):
     """The sheet cells an extractor reads (a changed description reruns only text jobs)."""
-    row = samples.loc[video_id]
+    row = ROWS[video_id]
     fields = {"video": row["video"], "ad_audio": row["ad_audio"]}
     if EXTRACTORS[name]["modality"] == "text":
         fields["description"] = row["description"]
@@ -97,7 +99,7 @@ def text_source_extractors(name):
 
 def extract_inputs(name):
     def inputs(wildcards):
-        row = samples.loc[wildcards.video_id]
+        row = ROWS[wildcards.video_id]
         files = {"probe": f"results/probe/{wildcards.video_id}.json"}
         modality = EXTRACTORS[name]["modality"]
         if modality == "video" or modality == "audio":

@@ -4,7 +4,7 @@
 
 rule probe:
     input:
-        video=lambda wc: samples.loc[wc.video_id, "video"],
+        video=lambda wc: ROWS[wc.video_id]["video"],
     output:
         "results/probe/{video_id}.json",
     log:
@@ -18,6 +18,6 @@ rule probe:
         mem_mb=300,
         runtime=2,
     params:
-        ad_audio=lambda wc: samples.loc[wc.video_id, "ad_audio"] or None,
+        ad_audio=lambda wc: ROWS[wc.video_id]["ad_audio"] or None,
     script:
         "../scripts/probe.py"

