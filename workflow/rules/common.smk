@@ -67,7 +67,7 @@ def code_hash(kind):
 
 def extract_params(name):
     spec = EXTRACTORS[name]
-    return dict(
+    params = dict(
         extractor=name,
         kind=spec["kind"],
         modality=spec["modality"],
@@ -75,17 +75,12 @@ def extract_params(name):
         params=spec.get("params", {}),
         code=code_hash(spec["kind"]),
         device=config.get("device", "auto"),
-        row=lambda wc: row_for(name, wc.video_id),
     )
-
-
-def row_for(name, video_id):
-    """The sheet cells an extractor reads (a changed description reruns only text jobs)."""
-    row = ROWS[video_id]
-    fields = {"video": row["video"], "ad_audio": row["ad_audio"]}
-    if EXTRACTORS[name]["modality"] == "text":
-        fields["description"] = row["description"]
-    return fields
+    if spec["modality"] == "text":
+        # the description is a param of text jobs only: editing one reruns that video's
+        # text features; media paths are inputs, so they need no param
+        params["description"] = lambda wc: ROWS[wc.video_id]["description"]
+    return params
 
 
 def text_source_extractors(name):

@@ -10,7 +10,11 @@ res = snakemake.resources
 with memory_limit(res.get("mem_mb"), f"{snakemake.rule} {vid}"):
     extract_one(
         video_id=vid,
-        row=dict(p.row),
+        row={
+            "video": snakemake.input.get("video"),
+            "ad_audio": snakemake.input.get("ad_audio"),
+            "description": p.get("description"),
+        },
         probe_json=snakemake.input.probe,
         output=snakemake.output[0],
         extractor=p.extractor,
