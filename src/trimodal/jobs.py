@@ -110,6 +110,8 @@ def extract_one(
 
     ex = build_extractor(kind, model, params, device=pick_device(device))
     header.update(ex.model_attrs())
+    # where the job ran (per-video file only; stores keep model/params, not hosts)
+    header["slurm_job_id"] = os.environ.get("SLURM_JOB_ID", "")
     if error is None:
         ex.ensure_loaded()  # raises on a broken model: a config problem, not a bad video
         try:
