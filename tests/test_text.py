@@ -52,7 +52,7 @@ def test_gather_text_missing_source_is_a_gap_but_no_text_is_an_error():
     assert text == "spoken words" and present["description"] is False
     with pytest.raises(ExtractionError) as err:
         gather_text(VideoItem("v2", description=" \x00 ", texts={}), ["description"])
-    assert err.value.stage == "text" and "description" in err.value.reason
+    assert err.value.stage == "absent" and "description" in err.value.reason
 
 
 # ----------------------------------------------------------------------------- chunking
