@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import time
 
 import numpy as np
 
@@ -142,6 +143,7 @@ def finetune_cv(
     with _deterministic(seed, num_threads):
         for fold, (train_all, test_idx) in enumerate(skf.split(np.zeros(len(y)), y_int)):
             torch.manual_seed(seed * 1000 + fold)
+            t0 = time.perf_counter()
             train_idx, val_idx = _inner_split(train_all, y_int, val_fraction, k, seed + fold)
             model = AutoModelForSequenceClassification.from_pretrained(
                 path,
@@ -197,6 +199,7 @@ def finetune_cv(
                     "train_losses": train_losses,
                     "test_accuracy": float((proba.argmax(1) == y_int[test_idx]).mean()),
                     "n_truncated": n_truncated,
+                    "fit_time_s": time.perf_counter() - t0,
                 }
             )
             del model, opt, best_state

@@ -176,47 +176,126 @@ def probe_video(video_id: str, video: str | None, ad_audio: str | None, output: 
     return info
 
 
-def make_label_set(sheet: str, spec: dict, output: str) -> pd.DataFrame:
-    """results/labels/<set>.tsv: video_id, label (unlabelled rows dropped, classes merged)."""
+def make_label_set(
+    sheet: str, spec: dict, output: str, language_store: str | None = None,
+    probs_out: str | None = None, report_out: str | None = None,
+) -> pd.DataFrame:
+    """results/labels/<set>.tsv (video_id, label) from the sheet's labels or by zero-shot.
+
+    spec: from ("label" | "zeroshot"), merge {old: new}, min_count, language
+    {keep: [en], min_probability} (needs a Whisper store), and for zero-shot: backend,
+    model, candidates {label: description}, strategy, dominant, threshold.
+    """
+    from trimodal.labels import base_labels, merge_classes
     from trimodal.sheet import load_sheet
 
-    df = load_sheet(sheet, check_files=False)
+    df = load_sheet(sheet, check_files=False).reset_index(drop=True)
+    languages = None
+    if language_store:
+        meta = store.load_meta(language_store).reset_index()
+        languages = meta[[c for c in ("video_id", "language", "language_probability") if c in meta]]
+    lang = spec.get("language", {}) or {}
+    labels = base_labels(
+        df, languages=languages, keep_languages=lang.get("keep", ["en"]),
+        min_language_probability=float(lang.get("min_probability", 0.0)),
+    )
     source = spec.get("from", "label")
-    if source != "label":
-        raise ValueError(f"label set source {source!r} is not supported here")
-    labels = df.loc[df["label"] != "", ["video_id", "label"]].reset_index(drop=True)
-    merge = spec.get("merge", {}) or {}
-    labels["label"] = labels["label"].map(lambda c: merge.get(c, c))
+    if source == "zeroshot":
+        from trimodal.zeroshot import relabel, relabel_report, zero_shot_probs
+
+        candidates = spec["candidates"]
+        texts = df.set_index("video_id")["description"]
+        texts = texts[texts.str.strip() != ""]
+        probs = zero_shot_probs(
+            texts, list(candidates), backend=spec.get("backend", "embedding"), model=spec.get("model"),
+            label_descriptions=candidates if isinstance(candidates, dict) else None,
+        )
+        original = labels.set_index("video_id")["label"]
+        new = relabel(probs, strategy=spec.get("strategy", "argmax"), dominant=spec.get("dominant"),
+                      threshold=float(spec.get("threshold", 0.2)), original=original)
+        if probs_out:
+            probs.to_csv(probs_out, sep="\t", index_label="video_id")
+        if report_out:
+            Path(report_out).write_text(json.dumps(relabel_report(original, new), indent=1, default=str))
+        new = new.dropna()
+        labels = pd.DataFrame({"video_id": new.index.astype(str), "label": new.to_numpy(dtype=str)})
+    elif source != "label":
+        raise ValueError(f"label set source must be 'label' or 'zeroshot', not {source!r}")
+    labels = merge_classes(labels, spec.get("merge", {}) or {})
     min_count = int(spec.get("min_count", 2))
     counts = labels["label"].value_counts()
     dropped = counts[counts < min_count]
     if len(dropped):
         log.warning("dropping classes with fewer than %d videos: %s", min_count, dict(dropped))
         labels = labels[~labels["label"].isin(dropped.index)]
-    if "group" in df.columns:
-        labels["group"] = df.loc[labels["video_id"], "group"].to_numpy()
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     labels.to_csv(output, sep="\t", index=False)
     log.info("label set: %d videos, classes %s", len(labels), dict(labels["label"].value_counts()))
     return labels
 
 
-
 def classify_one(
     *, store_path: str, pooling: str, labels_tsv: str, label_set: str, classifier: str,
     cv: dict, options: dict, output: str,
 ):
-    """Cross-validate one classifier on one feature set; write OOF predictions and metrics."""
+    """Cross-validate one classifier on one feature set; write OOF predictions and metrics.
+
+    options may name a `base` classifier (so that e.g. `ovr_linear_svc_rebalanced` is
+    `ovr_linear_svc` with `rebalance: true`); `finetune` fine-tunes a transformer on raw text.
+    """
     from trimodal.classify import evaluate_feature_set
 
-    result = evaluate_feature_set(
-        f"{Path(store_path).stem}:{pooling}", labels_tsv, classifier,
-        features_dir=Path(store_path).parent, label_set=label_set,
-        folds=int(cv.get("folds", 5)), seed=int(cv.get("seed", 0)), **options,
-    )
+    options = dict(options)
+    base = options.pop("base", classifier)
+    folds, seed = int(cv.get("folds", 5)), int(cv.get("seed", 0))
+    feature_set = f"{Path(store_path).stem}:{pooling}"
+    if base == "finetune":
+        result = finetune_feature_set(feature_set, labels_tsv, label_set, Path(store_path).parent,
+                                      folds, seed, options)
+    else:
+        result = evaluate_feature_set(
+            feature_set, labels_tsv, base, features_dir=Path(store_path).parent,
+            label_set=label_set, folds=folds, seed=seed, **options,
+        )
+    result.classifier = classifier
     result.to_h5(output)
     log.info("%s", result.summary())
     return result
+
+
+def finetune_feature_set(feature_set, labels_tsv, label_set, features_dir, folds, seed, options):
+    """A transformer fine-tuned per fold on raw text (kind `finetune`), as a CVResult."""
+    import numpy as np
+
+    from trimodal.classify import CVResult, _fold_scores, align, load_feature_set, load_labels
+    from trimodal.finetune import finetune_cv
+
+    texts, ids, modality = load_feature_set(feature_set, features_dir)
+    texts, y, ids, _ = align(texts, ids, load_labels(labels_tsv))
+    model = options.pop("model", "sentence-transformers/all-MiniLM-L6-v2")
+    device = pick_device(options.pop("device", "auto"))
+    proba, classes, info = finetune_cv(list(texts), y, model, folds=folds, seed=seed, device=device,
+                                       **options)
+    classes = np.asarray(classes, dtype=object)
+    y_pred = classes[proba.argmax(axis=1)]
+    fold = np.full(len(y), -1, dtype=np.int32)
+    scores = {}
+    for f in info:
+        te = np.asarray(f["test_idx"])
+        fold[te] = f["fold"]
+        for m, v in _fold_scores(y[te], y_pred[te], classes).items():
+            scores.setdefault(m, []).append(v)
+        counts = pd.Series(y[np.asarray(f["train_idx"])]).value_counts()
+        majority = np.full(len(te), counts.index[0], dtype=object)
+        for m, v in _fold_scores(y[te], majority, classes).items():
+            scores.setdefault(f"baseline_{m}", []).append(v)
+        scores.setdefault("fit_time_s", []).append(float(f.get("fit_time_s", 0.0)))
+    return CVResult(
+        feature_set=feature_set, classifier="finetune", classes=classes, ids=ids, y_true=y,
+        y_pred=y_pred, proba=proba, fold=fold, scores={k: np.asarray(v) for k, v in scores.items()},
+        label_set=label_set, modality=modality, n_folds=len(info), folds_requested=folds, seed=seed,
+        note=f"fine-tuned {model}", options={"model": model},
+    )
 
 
 def make_report(results: list[str], out_dir: str, label_set: str) -> dict:

@@ -22,6 +22,6 @@ rule classify:
     params:
         pooling=lambda wc: wc.feature_set.split(".", 1)[1],
         cv=config["classify"].get("cv", {}),
-        options=lambda wc: config["classify"].get("options", {}).get(wc.classifier, {}),
+        options=lambda wc: classify_options(wc.classifier),
     script:
         "../scripts/classify.py"

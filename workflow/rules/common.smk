@@ -131,6 +131,15 @@ def runtime_from_probe(name, base_min=2, per_video_minute=1.0):
     return runtime
 
 
+def label_inputs(wildcards):
+    spec = config["labels"]["sets"][wildcards.label_set]
+    files = {"sheet": config["samples"]}
+    language = (spec.get("language") or {}).get("extractor")
+    if language:
+        files["language"] = store_path(language)
+    return files
+
+
 def store_path(extractor):
     return f"results/features/{extractor}.h5"
 
@@ -140,9 +149,26 @@ def feature_set_parts(feature_set):
     return extractor, pooling
 
 
+def _fs_path(feature_set):
+    return feature_set.replace(":", ".")
+
+
+def classify_options(classifier):
+    cfg = config["classify"]
+    if classifier == "finetune":
+        return {"base": "finetune", **cfg.get("finetune", {}).get("params", {})}
+    return cfg.get("options", {}).get(classifier, {})
+
+
 def classify_targets():
     cfg = config["classify"]
-    return expand(
+    ft = cfg.get("finetune") or {}
+    finetune = expand(
+        "results/classify/{label_set}/{feature_set}/finetune.h5",
+        label_set=ft.get("label_sets", []),
+        feature_set=_fs_path(ft["feature_set"]) if ft else [],
+    )
+    return finetune + expand(
         "results/classify/{label_set}/{feature_set}/{classifier}.h5",
         label_set=cfg["label_sets"],
         feature_set=[fs.replace(":", ".") for fs in cfg["feature_sets"]],
@@ -214,10 +240,6 @@ def fusion_targets():
 
 CROSSMODAL = config.get("crossmodal", {}) or {}
 LABEL_SETS = config["classify"]["label_sets"]
-
-
-def _fs_path(feature_set):
-    return feature_set.replace(":", ".")
 
 
 def crossmodal_pair_spec(source, target):

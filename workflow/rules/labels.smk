@@ -1,21 +1,24 @@
 # Label sets: each named set in config (labels.sets) becomes results/labels/<name>.tsv
-# (video_id, label), from the sheet's label column with optional class merging; the
-# classification rules run on each set side by side.
+# (video_id, label): the sheet's labels, optionally merged and filtered by spoken language, or
+# a zero-shot relabelling from the written description (with its full probability table and a
+# report of the new distribution against the original). Classification runs on each set.
 
 
 rule labels:
     input:
-        sheet=config["samples"],
+        unpack(label_inputs),
     output:
-        "results/labels/{label_set}.tsv",
+        labels="results/labels/{label_set}.tsv",
+        probs="results/labels/{label_set}.probs.tsv",
+        report="results/labels/{label_set}.relabel.json",
     log:
         "logs/labels/{label_set}.log",
     conda:
-        "../../envs/core.yaml"
+        "../../envs/text.yaml"
     threads: 1
     resources:
-        mem_mb=500,
-        runtime=5,
+        mem_mb=2000,
+        runtime=10,
     params:
         spec=lambda wc: config["labels"]["sets"][wc.label_set],
     script:

@@ -1,6 +1,19 @@
-"""Snakemake adapter: build one named label set from the sample sheet."""
+"""Snakemake adapter: build one named label set."""
+
+from pathlib import Path
 
 from trimodal.jobs import make_label_set, setup_logging
 
 setup_logging(snakemake.log[0])
-make_label_set(snakemake.input.sheet, dict(snakemake.params.spec), snakemake.output[0])
+out = snakemake.output
+make_label_set(
+    snakemake.input.sheet,
+    dict(snakemake.params.spec),
+    out.labels,
+    language_store=snakemake.input.get("language"),
+    probs_out=out.probs,
+    report_out=out.report,
+)
+for path in (out.probs, out.report):  # only zero-shot sets have these
+    if not Path(path).exists():
+        Path(path).write_text("")
