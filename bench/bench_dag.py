@@ -40,9 +40,20 @@ def big_sheet(n: int) -> pd.DataFrame:
 def time_dry_run(workdir: Path) -> tuple[float, int]:
     t = time.perf_counter()
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "snakemake"), "-n", "--quiet", "all", "--cores", "2",
-         "--directory", str(workdir), "--snakefile", str(ROOT / "Snakefile")],
-        capture_output=True, text=True,
+        [
+            str(Path(sys.executable).parent / "snakemake"),
+            "-n",
+            "--quiet",
+            "all",
+            "--cores",
+            "2",
+            "--directory",
+            str(workdir),
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+        ],
+        capture_output=True,
+        text=True,
     )
     elapsed = time.perf_counter() - t
     if proc.returncode != 0:
@@ -61,8 +72,12 @@ def time_aggregation(n: int, d: int, workdir: Path) -> tuple[float, float]:
     for i in range(n):
         w = rng.normal(size=(5, d)).astype(np.float32)
         f = workdir / "pv" / f"v{i:06d}.h5"
-        store.write_video_file(f, f"v{i:06d}", header, features=Features(
-            windows=w, times=np.zeros((5, 2)), pooled=pool_all(w)))
+        store.write_video_file(
+            f,
+            f"v{i:06d}",
+            header,
+            features=Features(windows=w, times=np.zeros((5, 2)), pooled=pool_all(w)),
+        )
         files.append(f)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.perf_counter()
@@ -94,8 +109,10 @@ def main() -> None:
         jobs = args.videos * (1 + n_ex)
         print(f"dry run: {args.videos} videos, {n_ex} extractors, ~{jobs} jobs: {elapsed:.1f} s")
         agg_s, agg_mb = time_aggregation(args.store_videos, 128, tmp)
-        print(f"aggregation: {args.store_videos} per-video files (128-d, 5 windows each): "
-              f"{agg_s:.1f} s, peak RSS growth {agg_mb:.0f} MB")
+        print(
+            f"aggregation: {args.store_videos} per-video files (128-d, 5 windows each): "
+            f"{agg_s:.1f} s, peak RSS growth {agg_mb:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -58,9 +58,18 @@ def bad_project(tmp_path_factory, mimetype_clips):
     good = small_sheet(per_label=1, extra_ids=())
     rows = []
     for case in EXPECTED:
-        rows.append({"video_id": f"case_{case}", "video": str(made[case]), "ad_audio": "",
-                     "description": f"A test clip ({case.replace('_', ' ')}).", "label": ""})
-    rows.append({**rows[-1], "video_id": "case_desc_empty", "video": str(made["vfr"]), "description": ""})
+        rows.append(
+            {
+                "video_id": f"case_{case}",
+                "video": str(made[case]),
+                "ad_audio": "",
+                "description": f"A test clip ({case.replace('_', ' ')}).",
+                "label": "",
+            }
+        )
+    rows.append(
+        {**rows[-1], "video_id": "case_desc_empty", "video": str(made["vfr"]), "description": ""}
+    )
     rows.append({**rows[-1], "video_id": "case_desc_non_utf8", "description": "caf\ufffd au lait"})
     sheet = pd.concat([good, pd.DataFrame(rows)], ignore_index=True)
     wd = make_project(tmp_path_factory.mktemp("bad_project"), sheet)
@@ -128,7 +137,9 @@ def test_long_video_features_are_bounded(bad_project):
         ("v1\t/nonexistent/x.mp4\t\t\t\n", "row 1 (line 2), column video: file does not exist"),
     ],
 )
-def test_broken_sheet_fails_before_any_job_with_row_and_column(tmp_path, mimetype_clips, body, message):
+def test_broken_sheet_fails_before_any_job_with_row_and_column(
+    tmp_path, mimetype_clips, body, message
+):
     wd = make_project(tmp_path, small_sheet(per_label=1, extra_ids=()))
     header = "video_id\tvideo\tad_audio\tdescription\tlabel\n"
     (wd / "config" / "videos.tsv").write_text(header + body.format(v=mimetype_clips / "mp4.mp4"))
@@ -149,12 +160,27 @@ def test_sheet_with_missing_column_fails_clearly(tmp_path, mimetype_clips):
 
 
 def _start(wd: Path) -> subprocess.Popen:
-    cmd = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(wd),
-           "--profile", str(ROOT / "profiles" / "default"), "--cores", "2"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "YOLO_OFFLINE": "1",
-           "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, env=env)
+    cmd = [
+        str(BIN / "snakemake"),
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(wd),
+        "--profile",
+        str(ROOT / "profiles" / "default"),
+        "--cores",
+        "2",
+    ]
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "YOLO_OFFLINE": "1",
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+    }
+    return subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env
+    )
 
 
 def _kill_when(wd: Path, condition, limit_s: float = 600) -> bool:
@@ -180,11 +206,13 @@ def _n(wd: Path, pattern: str) -> int:
 
 
 def test_sigkill_at_five_points_then_resume_gives_identical_stores(project, tmp_path):
-    wd = make_project(tmp_path / "killed", pd.read_csv(project / "config" / "videos.tsv", sep="\t",
-                                                        dtype=str, keep_default_na=False))
-    rng = np.random.default_rng(7)
+    wd = make_project(
+        tmp_path / "killed",
+        pd.read_csv(project / "config" / "videos.tsv", sep="\t", dtype=str, keep_default_na=False),
+    )
+    delay = float(np.random.default_rng(7).uniform(2, 8))
     points = [
-        ("after a random delay", lambda w, t, d=float(rng.uniform(2, 8)): t > d),
+        ("after a random delay", lambda w, t: t > delay),
         ("after the first extract file", lambda w, t: _n(w, "results/extract/*/*.h5") >= 1),
         ("mid-extraction", lambda w, t: _n(w, "results/extract/*/*.h5") >= 12),
         ("during a store aggregation", lambda w, t: _n(w, "logs/store/*.log") >= 1),
@@ -194,18 +222,27 @@ def test_sigkill_at_five_points_then_resume_gives_identical_stores(project, tmp_
     assert len(killed) >= 4, killed  # the run may finish before the last trigger
     snakemake(wd)  # Snakemake's normal resume (the profile sets rerun-incomplete)
     for name in EXTRACTORS:
-        assert_same_store(project / "results/features" / f"{name}.h5", wd / "results/features" / f"{name}.h5")
-    leftovers = [p for p in (wd / "results").rglob("*") if p.name.startswith(".") and ".tmp" in p.name]
+        assert_same_store(
+            project / "results/features" / f"{name}.h5", wd / "results/features" / f"{name}.h5"
+        )
+    leftovers = [
+        p for p in (wd / "results").rglob("*") if p.name.startswith(".") and ".tmp" in p.name
+    ]
     assert not leftovers or all(p.stat().st_size >= 0 for p in leftovers)
 
 
 def test_two_runs_give_identical_stores_and_tables(project, tmp_path):
-    wd = make_project(tmp_path / "again", pd.read_csv(project / "config" / "videos.tsv", sep="\t",
-                                                       dtype=str, keep_default_na=False))
+    wd = make_project(
+        tmp_path / "again",
+        pd.read_csv(project / "config" / "videos.tsv", sep="\t", dtype=str, keep_default_na=False),
+    )
     snakemake(wd)
     for name in EXTRACTORS:
-        assert_same_store(project / "results/features" / f"{name}.h5", wd / "results/features" / f"{name}.h5",
-                          exact=True)
+        assert_same_store(
+            project / "results/features" / f"{name}.h5",
+            wd / "results/features" / f"{name}.h5",
+            exact=True,
+        )
     a = pd.read_csv(project / "results/report/youtube/summary.csv")
     b = pd.read_csv(wd / "results/report/youtube/summary.csv")
     timing = [c for c in a.columns if "time" in c]
@@ -216,8 +253,14 @@ def test_memory_limit_fails_the_job_naming_rule_and_video(tmp_path):
     sheet = small_sheet(per_label=1, extra_ids=()).head(1)
     wd = make_project(tmp_path, sheet)
     vid = sheet["video_id"].iloc[0]
-    proc = snakemake(wd, "--set-resources", "extract_effnet:mem_mb=50", "--", f"results/extract/effnet/{vid}.h5",
-                     check=False)
+    proc = snakemake(
+        wd,
+        "--set-resources",
+        "extract_effnet:mem_mb=50",
+        "--",
+        f"results/extract/effnet/{vid}.h5",
+        check=False,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "extract_effnet" in out and vid in out and "memory limit exceeded" in out
@@ -227,7 +270,12 @@ def test_timeout_per_video_gives_an_error_record(tmp_path):
     sheet = small_sheet(per_label=1, extra_ids=()).head(1)
     wd = make_project(tmp_path, sheet)
     vid = sheet["video_id"].iloc[0]
-    snakemake(wd, "--set-resources", "extract_effnet:video_timeout_s=0.001", "--",
-              f"results/extract/effnet/{vid}.h5")
+    snakemake(
+        wd,
+        "--set-resources",
+        "extract_effnet:video_timeout_s=0.001",
+        "--",
+        f"results/extract/effnet/{vid}.h5",
+    )
     data = store.read_video_file(wd / f"results/extract/effnet/{vid}.h5")
     assert not data["attrs"]["ok"] and data["attrs"]["stage"] == "timeout"

@@ -26,7 +26,9 @@ def test_good_sheet_loads_with_all_columns(tmp_path):
 
 def test_duplicate_id_names_both_rows(tmp_path):
     p = write(tmp_path, "v1\ta.mp4\t\t\t\nv1\tb.mp4\t\t\t\n")
-    with pytest.raises(SheetError, match=r"row 2 \(line 3\), column video_id: duplicate id 'v1' \(first at row 1\)"):
+    with pytest.raises(
+        SheetError, match=r"row 2 \(line 3\), column video_id: duplicate id 'v1' \(first at row 1\)"
+    ):
         load_sheet(p, base_dir=tmp_path)
 
 

@@ -27,8 +27,12 @@ def slurm(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.skip("bringing up SLURM needs root")
     state = tmp_path_factory.mktemp("slurm")
-    up = subprocess.run(["bash", str(ROOT / "tests/slurm/up.sh"), str(state)], capture_output=True,
-                        text=True, timeout=600)
+    up = subprocess.run(
+        ["bash", str(ROOT / "tests/slurm/up.sh"), str(state)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if up.returncode != 0:
         pytest.fail(f"SLURM did not come up:\n{up.stdout}\n{up.stderr}")
     yield state
@@ -36,20 +40,49 @@ def slurm(tmp_path_factory):
 
 
 def test_workflow_under_slurm_matches_local_run(slurm, project, tmp_path):
-    sheet = pd.read_csv(project / "config" / "videos.tsv", sep="\t", dtype=str, keep_default_na=False)
+    sheet = pd.read_csv(
+        project / "config" / "videos.tsv", sep="\t", dtype=str, keep_default_na=False
+    )
     wd = make_project(tmp_path / "slurm_run", sheet)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "YOLO_OFFLINE": "1",
-           "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "YOLO_OFFLINE": "1",
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+    }
     cmd = [
-        "timeout", "-s", "KILL", "1200",
-        str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(wd),
-        "--profile", str(ROOT / "profiles" / "slurm"),
+        "timeout",
+        "-s",
+        "KILL",
+        "1200",
+        str(BIN / "snakemake"),
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(wd),
+        "--profile",
+        str(ROOT / "profiles" / "slurm"),
         # test overlay: no slurmdbd here, so status comes from squeue; short first check
-        "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2",
-        "--slurm-keep-successful-logs", "--cores", "2", "--jobs", "4",
-        "--groups", "extract_effnet=extract", "extract_yamnet=extract", "extract_sbert_desc=extract",
-        "--group-components", "extract=30",
-        "--default-resources", "slurm_partition=debug", "mem_mb=1500", "runtime=30",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--slurm-keep-successful-logs",
+        "--cores",
+        "2",
+        "--jobs",
+        "4",
+        "--groups",
+        "extract_effnet=extract",
+        "extract_yamnet=extract",
+        "extract_sbert_desc=extract",
+        "--group-components",
+        "extract=30",
+        "--default-resources",
+        "slurm_partition=debug",
+        "mem_mb=1500",
+        "runtime=30",
     ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1300)
@@ -68,4 +101,6 @@ def test_workflow_under_slurm_matches_local_run(slurm, project, tmp_path):
     assert len(job_ids) < n_files
     assert list(Path(wd / ".snakemake" / "slurm_logs").rglob("*.log"))
     for name in ("effnet", "yamnet", "sbert_desc"):
-        assert_same_store(project / "results/features" / f"{name}.h5", wd / "results/features" / f"{name}.h5")
+        assert_same_store(
+            project / "results/features" / f"{name}.h5", wd / "results/features" / f"{name}.h5"
+        )

@@ -17,8 +17,14 @@ def features(seed: int, n: int = 4, d: int = 3) -> Features:
     w = rng.normal(size=(n, d))
     t = np.stack([np.arange(n), np.arange(n) + 1.0], axis=1)
     table = pd.DataFrame({"frame": np.arange(n), "name": [f"obj{i}" for i in range(n)]})
-    return Features(windows=w, times=t, pooled=pool_all(w), text=f"text {seed}",
-                    tables={"detections": table}, attrs={"language": "en", "n": n})
+    return Features(
+        windows=w,
+        times=t,
+        pooled=pool_all(w),
+        text=f"text {seed}",
+        tables={"detections": table},
+        attrs={"language": "en", "n": n},
+    )
 
 
 def test_round_trip_and_store(tmp_path):
@@ -43,7 +49,9 @@ def test_round_trip_and_store(tmp_path):
     det = store.load_table(out, "detections")
     assert list(det.columns[:2]) == ["video_id", "frame"] and len(det) == 2 + 3 + 4
     fails = store.load_failures(out)
-    assert fails.to_dict("records") == [{"video_id": "bad", "stage": "probe", "reason": "no audio stream"}]
+    assert fails.to_dict("records") == [
+        {"video_id": "bad", "stage": "probe", "reason": "no audio stream"}
+    ]
     attrs = store.store_attrs(out)
     assert attrs["model"] == "m2" and attrs["params"] == {"a": 1} and attrs["n_failed"] == 1
     assert store.load_meta(out).loc["b", "n"] == 2

@@ -15,7 +15,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.workflow_project import assert_same_store, make_project, planned_jobs, small_sheet, snakemake
+from tests.workflow_project import (
+    assert_same_store,
+    make_project,
+    planned_jobs,
+    small_sheet,
+    snakemake,
+)
 from trimodal import store
 
 pytestmark = pytest.mark.slow
@@ -47,7 +53,9 @@ def test_dry_run_lists_one_extract_job_per_extractor_and_video(tmp_path):
 
 
 def test_bad_inputs_end_as_error_rows_and_the_rest_is_processed(project):
-    sheet = pd.read_csv(project / "config" / "videos.tsv", sep="\t", dtype=str, keep_default_na=False)
+    sheet = pd.read_csv(
+        project / "config" / "videos.tsv", sep="\t", dtype=str, keep_default_na=False
+    )
     good = set(sheet["video_id"]) - {"bad_truncated", "bad_noaudio"}
     failures = pd.read_csv(project / "results" / "failures.tsv", sep="\t")
     assert set(failures["video_id"]) <= {"bad_truncated", "bad_noaudio"}
@@ -68,7 +76,9 @@ def test_bad_inputs_end_as_error_rows_and_the_rest_is_processed(project):
 def test_stores_carry_model_and_params(project):
     attrs = store.store_attrs(project / "results" / "features" / "yamnet.h5")
     assert attrs["model"] == "packaged:yamnet-int8-onnx" and attrs["params"]["top_k"] == 5
-    with h5py.File(project / "results" / "extract" / "yamnet" / f"{small_sheet()['video_id'][0]}.h5") as h5:
+    with h5py.File(
+        project / "results" / "extract" / "yamnet" / f"{small_sheet()['video_id'][0]}.h5"
+    ) as h5:
         assert h5.attrs["model_fingerprint"]
 
 
@@ -77,7 +87,14 @@ def test_nothing_left_to_do_after_a_run(project):
 
 
 def downstream_of(extractor: str, n: int) -> dict[str, int]:
-    return {f"extract_{extractor}": n, "store": 1, "failures": 1, "classify": 1, "report": 1, "all": 1}
+    return {
+        f"extract_{extractor}": n,
+        "store": 1,
+        "failures": 1,
+        "classify": 1,
+        "report": 1,
+        "all": 1,
+    }
 
 
 def test_changing_one_extractors_params_reruns_only_it(project):
@@ -123,8 +140,10 @@ def test_changing_a_description_reruns_only_that_videos_text_job(project):
 
 
 def test_shards_then_aggregate_equals_single_run(project, tmp_path):
-    wd = make_project(tmp_path / "sharded", pd.read_csv(project / "config" / "videos.tsv", sep="\t",
-                                                         dtype=str, keep_default_na=False))
+    wd = make_project(
+        tmp_path / "sharded",
+        pd.read_csv(project / "config" / "videos.tsv", sep="\t", dtype=str, keep_default_na=False),
+    )
     for i in (1, 2, 3):
         snakemake(wd, "--config", f"shard={i}/3")
     assert not (wd / "results" / "features").exists()
@@ -132,8 +151,9 @@ def test_shards_then_aggregate_equals_single_run(project, tmp_path):
     assert not any(rule.startswith("extract_") or rule == "probe" for rule in final), final
     snakemake(wd)
     for name in EXTRACTORS:
-        a, b = project / "results" / "features" / f"{name}.h5", wd / "results" / "features" / f"{name}.h5"
+        a, b = (
+            project / "results" / "features" / f"{name}.h5",
+            wd / "results" / "features" / f"{name}.h5",
+        )
         assert_same_store(a, b)
     shutil.rmtree(wd / "results")
-
-

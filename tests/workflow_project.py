@@ -88,7 +88,8 @@ def make_project(
         for name in ("Snakefile", "workflow", "src", "profiles"):
             src = ROOT / name
             (shutil.copytree if src.is_dir() else shutil.copy)(
-                src, workdir / "wf" / name,
+                src,
+                workdir / "wf" / name,
                 **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}),
             )
     return workdir
@@ -96,15 +97,33 @@ def make_project(
 
 def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True, env=None):
     wf = workdir / "wf" if (workdir / "wf").exists() else ROOT
-    environ = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "YOLO_OFFLINE": "1",
-               "PATH": f"{BIN}:{os.environ.get('PATH', '')}", **(env or {})}
+    environ = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "YOLO_OFFLINE": "1",
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+        **(env or {}),
+    }
     if wf != ROOT:
         environ["PYTHONPATH"] = str(wf / "src")
-    cmd = [str(BIN / "snakemake"), "--snakefile", str(wf / "Snakefile"), "--directory", str(workdir),
-           "--profile", str(wf / "profiles" / "default"), "--cores", "2", *args]
+    cmd = [
+        str(BIN / "snakemake"),
+        "--snakefile",
+        str(wf / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--profile",
+        str(wf / "profiles" / "default"),
+        "--cores",
+        "2",
+        *args,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=environ)
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -126,7 +145,9 @@ def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
 def store_items(path: Path) -> dict:
     out = {}
     with h5py.File(path) as h5:
-        h5.visititems(lambda k, v: out.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
+        h5.visititems(
+            lambda k, v: out.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None
+        )
         out["@attrs"] = {k: v for k, v in h5.attrs.items()}
     return out
 

@@ -31,12 +31,15 @@ def setup_logging(log_path: str | None) -> None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="w"))
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        handlers=handlers,
+        force=True,
     )
 
 
 def pick_device(device: str) -> str:
-    """"auto" → "cuda" when a GPU is visible to this job, else "cpu"."""
+    """ "auto" → "cuda" when a GPU is visible to this job, else "cpu"."""
     if device != "auto":
         return device
     if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
@@ -168,7 +171,11 @@ def collect_failures(probe_jsons: list[str], stores: dict[str, str], output: str
 def probe_video(video_id: str, video: str | None, ad_audio: str | None, output: str) -> dict:
     from trimodal.probe import probe
 
-    info = {"video_id": video_id, "video": probe(video), "ad_audio": probe(ad_audio) if ad_audio else None}
+    info = {
+        "video_id": video_id,
+        "video": probe(video),
+        "ad_audio": probe(ad_audio) if ad_audio else None,
+    }
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(output + ".tmp")
     tmp.write_text(json.dumps(info, indent=1, sort_keys=True, default=str))
@@ -177,8 +184,12 @@ def probe_video(video_id: str, video: str | None, ad_audio: str | None, output: 
 
 
 def make_label_set(
-    sheet: str, spec: dict, output: str, language_store: str | None = None,
-    probs_out: str | None = None, report_out: str | None = None,
+    sheet: str,
+    spec: dict,
+    output: str,
+    language_store: str | None = None,
+    probs_out: str | None = None,
+    report_out: str | None = None,
 ) -> pd.DataFrame:
     """results/labels/<set>.tsv (video_id, label) from the sheet's labels or by zero-shot.
 
@@ -196,7 +207,9 @@ def make_label_set(
         languages = meta[[c for c in ("video_id", "language", "language_probability") if c in meta]]
     lang = spec.get("language", {}) or {}
     labels = base_labels(
-        df, languages=languages, keep_languages=lang.get("keep", ["en"]),
+        df,
+        languages=languages,
+        keep_languages=lang.get("keep", ["en"]),
         min_language_probability=float(lang.get("min_probability", 0.0)),
     )
     source = spec.get("from", "label")
@@ -207,16 +220,26 @@ def make_label_set(
         texts = df.set_index("video_id")["description"]
         texts = texts[texts.str.strip() != ""]
         probs = zero_shot_probs(
-            texts, list(candidates), backend=spec.get("backend", "embedding"), model=spec.get("model"),
+            texts,
+            list(candidates),
+            backend=spec.get("backend", "embedding"),
+            model=spec.get("model"),
             label_descriptions=candidates if isinstance(candidates, dict) else None,
         )
         original = labels.set_index("video_id")["label"]
-        new = relabel(probs, strategy=spec.get("strategy", "argmax"), dominant=spec.get("dominant"),
-                      threshold=float(spec.get("threshold", 0.2)), original=original)
+        new = relabel(
+            probs,
+            strategy=spec.get("strategy", "argmax"),
+            dominant=spec.get("dominant"),
+            threshold=float(spec.get("threshold", 0.2)),
+            original=original,
+        )
         if probs_out:
             probs.to_csv(probs_out, sep="\t", index_label="video_id")
         if report_out:
-            Path(report_out).write_text(json.dumps(relabel_report(original, new), indent=1, default=str))
+            Path(report_out).write_text(
+                json.dumps(relabel_report(original, new), indent=1, default=str)
+            )
         new = new.dropna()
         labels = pd.DataFrame({"video_id": new.index.astype(str), "label": new.to_numpy(dtype=str)})
     elif source != "label":
@@ -235,8 +258,15 @@ def make_label_set(
 
 
 def classify_one(
-    *, store_path: str, pooling: str, labels_tsv: str, label_set: str, classifier: str,
-    cv: dict, options: dict, output: str,
+    *,
+    store_path: str,
+    pooling: str,
+    labels_tsv: str,
+    label_set: str,
+    classifier: str,
+    cv: dict,
+    options: dict,
+    output: str,
 ):
     """Cross-validate one classifier on one feature set; write OOF predictions and metrics.
 
@@ -250,12 +280,19 @@ def classify_one(
     folds, seed = int(cv.get("folds", 5)), int(cv.get("seed", 0))
     feature_set = f"{Path(store_path).stem}:{pooling}"
     if base == "finetune":
-        result = finetune_feature_set(feature_set, labels_tsv, label_set, Path(store_path).parent,
-                                      folds, seed, options)
+        result = finetune_feature_set(
+            feature_set, labels_tsv, label_set, Path(store_path).parent, folds, seed, options
+        )
     else:
         result = evaluate_feature_set(
-            feature_set, labels_tsv, base, features_dir=Path(store_path).parent,
-            label_set=label_set, folds=folds, seed=seed, **options,
+            feature_set,
+            labels_tsv,
+            base,
+            features_dir=Path(store_path).parent,
+            label_set=label_set,
+            folds=folds,
+            seed=seed,
+            **options,
         )
     result.classifier = classifier
     result.to_h5(output)
@@ -274,8 +311,9 @@ def finetune_feature_set(feature_set, labels_tsv, label_set, features_dir, folds
     texts, y, ids, _ = align(texts, ids, load_labels(labels_tsv))
     model = options.pop("model", "sentence-transformers/all-MiniLM-L6-v2")
     device = pick_device(options.pop("device", "auto"))
-    proba, classes, info = finetune_cv(list(texts), y, model, folds=folds, seed=seed, device=device,
-                                       **options)
+    proba, classes, info = finetune_cv(
+        list(texts), y, model, folds=folds, seed=seed, device=device, **options
+    )
     classes = np.asarray(classes, dtype=object)
     y_pred = classes[proba.argmax(axis=1)]
     fold = np.full(len(y), -1, dtype=np.int32)
@@ -291,10 +329,22 @@ def finetune_feature_set(feature_set, labels_tsv, label_set, features_dir, folds
             scores.setdefault(f"baseline_{m}", []).append(v)
         scores.setdefault("fit_time_s", []).append(float(f.get("fit_time_s", 0.0)))
     return CVResult(
-        feature_set=feature_set, classifier="finetune", classes=classes, ids=ids, y_true=y,
-        y_pred=y_pred, proba=proba, fold=fold, scores={k: np.asarray(v) for k, v in scores.items()},
-        label_set=label_set, modality=modality, n_folds=len(info), folds_requested=folds, seed=seed,
-        note=f"fine-tuned {model}", options={"model": model},
+        feature_set=feature_set,
+        classifier="finetune",
+        classes=classes,
+        ids=ids,
+        y_true=y,
+        y_pred=y_pred,
+        proba=proba,
+        fold=fold,
+        scores={k: np.asarray(v) for k, v in scores.items()},
+        label_set=label_set,
+        modality=modality,
+        n_folds=len(info),
+        folds_requested=folds,
+        seed=seed,
+        note=f"fine-tuned {model}",
+        options={"model": model},
     )
 
 
@@ -305,20 +355,44 @@ def make_report(results: list[str], out_dir: str, label_set: str) -> dict:
 
 
 def fuse_one(
-    *, kind: str, feature_sets: list[str], labels_tsv: str, label_set: str, features_dir: str,
-    classifier: str, cv: dict, options: dict, base_results: list[str], output: str,
+    *,
+    kind: str,
+    feature_sets: list[str],
+    labels_tsv: str,
+    label_set: str,
+    features_dir: str,
+    classifier: str,
+    cv: dict,
+    options: dict,
+    base_results: list[str],
+    output: str,
 ):
     """One fusion evaluation: early (concatenation), intermediate (network), late:<method>."""
     from trimodal.classify import CVResult, align, coverage, load_feature_set, load_labels, run_cv
-    from trimodal.fusion import block_slices, early_fusion_matrix, evaluate_early, late_fusion_from_results
+    from trimodal.fusion import (
+        block_slices,
+        early_fusion_matrix,
+        evaluate_early,
+        late_fusion_from_results,
+    )
 
     folds, seed = int(cv.get("folds", 5)), int(cv.get("seed", 0))
     if kind == "early":
-        result = evaluate_early(feature_sets, labels_tsv, classifier, features_dir, label_set,
-                                folds=folds, seed=seed, **options)
+        result = evaluate_early(
+            feature_sets,
+            labels_tsv,
+            classifier,
+            features_dir,
+            label_set,
+            folds=folds,
+            seed=seed,
+            **options,
+        )
     elif kind.startswith("late:"):
         results = [CVResult.from_h5(p) for p in base_results]
-        result = late_fusion_from_results(results, method=kind.split(":", 1)[1], folds=folds, seed=seed)
+        result = late_fusion_from_results(
+            results, method=kind.split(":", 1)[1], folds=folds, seed=seed
+        )
         result.kind = kind
     elif kind == "intermediate":
         from trimodal.fusion_net import IntermediateFusionClassifier
@@ -332,13 +406,26 @@ def fuse_one(
         cov = coverage(ids, labels_df)
         X, y, ids, groups = align(X, ids, labels_df)
         est = IntermediateFusionClassifier(
-            block_slices=block_slices(blocks), seed=seed, device=pick_device(options.pop("device", "auto")),
+            block_slices=block_slices(blocks),
+            seed=seed,
+            device=pick_device(options.pop("device", "auto")),
             **options,
         )
-        result = run_cv(X, y, ids, est, folds=folds, seed=seed, groups=groups,
-                        feature_set="+".join(feature_sets), label_set=label_set, kind="intermediate",
-                        modality="+".join(mods), n_missing=cov["n_missing_features"],
-                        classifier_name="fusion_net")
+        result = run_cv(
+            X,
+            y,
+            ids,
+            est,
+            folds=folds,
+            seed=seed,
+            groups=groups,
+            feature_set="+".join(feature_sets),
+            label_set=label_set,
+            kind="intermediate",
+            modality="+".join(mods),
+            n_missing=cov["n_missing_features"],
+            classifier_name="fusion_net",
+        )
     else:
         raise ValueError(f"unknown fusion kind {kind!r}")
     result.to_h5(output)
@@ -365,7 +452,8 @@ def crossmodal_summary(tables: list[str], outputs: dict[str, str]) -> pd.DataFra
     df.to_csv(outputs["csv"], index=False)
     Path(outputs["table"]).write_text(
         "# Cross-modal retrieval\n\nmean ± std over folds (chance in brackets)\n\n"
-        + crossmodal_table_md(df) + "\n\n![best R@10 per pair](heatmap.png)\n"
+        + crossmodal_table_md(df)
+        + "\n\n![best R@10 per pair](heatmap.png)\n"
     )
     crossmodal_heatmap(df, outputs["heatmap"])
     return df

@@ -37,7 +37,9 @@ def _watch_memory(limit_mb: float, stop: threading.Event, interval: float, what:
             log.error(
                 "%s: memory limit exceeded: %.0f MB resident > %.0f MB declared (mem_mb); "
                 "raise the rule's mem_mb resource or lower the batch size",
-                what, rss, limit_mb,
+                what,
+                rss,
+                limit_mb,
             )
             logging.shutdown()
             os._exit(MEMORY_EXIT_CODE)
@@ -49,7 +51,9 @@ def memory_limit(mem_mb: float | None, what: str = "job", interval: float = 0.25
         yield
         return
     stop = threading.Event()
-    t = threading.Thread(target=_watch_memory, args=(float(mem_mb), stop, interval, what), daemon=True)
+    t = threading.Thread(
+        target=_watch_memory, args=(float(mem_mb), stop, interval, what), daemon=True
+    )
     t.start()
     try:
         yield

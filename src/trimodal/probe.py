@@ -85,6 +85,5 @@ def probe(path: str | os.PathLike | None) -> dict[str, Any]:
     return out
 
 
-
 def read_probe(path: str | os.PathLike) -> dict[str, Any]:
     return json.loads(Path(path).read_text())

@@ -45,7 +45,9 @@ def _bad_utf8_lines(raw: bytes) -> list[int]:
     return bad
 
 
-def check_sheet(df: pd.DataFrame, base_dir: str | Path = ".", check_files: bool = True) -> list[str]:
+def check_sheet(
+    df: pd.DataFrame, base_dir: str | Path = ".", check_files: bool = True
+) -> list[str]:
     """Every problem found, as "row N (line L), column C: what is wrong" messages."""
     problems = []
     missing_cols = [c for c in REQUIRED if c not in df.columns]
@@ -64,7 +66,9 @@ def check_sheet(df: pd.DataFrame, base_dir: str | Path = ".", check_files: bool 
                 f"(letters, digits, '_', '-', '.'; no spaces or slashes)"
             )
         elif vid in seen:
-            problems.append(f"{where}, column video_id: duplicate id {vid!r} (first at row {seen[vid]})")
+            problems.append(
+                f"{where}, column video_id: duplicate id {vid!r} (first at row {seen[vid]})"
+            )
         else:
             seen[vid] = i
         if check_files:
@@ -77,7 +81,9 @@ def check_sheet(df: pd.DataFrame, base_dir: str | Path = ".", check_files: bool 
     return problems
 
 
-def load_sheet(path: str | Path, base_dir: str | Path = ".", check_files: bool = True) -> pd.DataFrame:
+def load_sheet(
+    path: str | Path, base_dir: str | Path = ".", check_files: bool = True
+) -> pd.DataFrame:
     """Read, check and normalise the sheet (all five columns present, indexed by video_id)."""
     df = read_sheet(path)
     problems = check_sheet(df, base_dir, check_files)

@@ -169,7 +169,9 @@ def aggregate(
             ok_files.append((vid, f))
             for name, ds in h5.get("pooled", {}).items():
                 if pooled_shapes.setdefault(name, ds.shape) != ds.shape:
-                    raise ValueError(f"{f}: pooled/{name} has shape {ds.shape}, others {pooled_shapes[name]}")
+                    raise ValueError(
+                        f"{f}: pooled/{name} has shape {ds.shape}, others {pooled_shapes[name]}"
+                    )
             has_text |= "text" in h5
             table_names.update(h5.get("tables", {}).keys())
             for k, v in h5.attrs.items():
@@ -177,7 +179,11 @@ def aggregate(
                     meta_keys.setdefault(k[5:], v)
 
     n = len(ok_files)
-    attrs = {k: first_attrs[k] for k in ("extractor", "kind", "modality", "model", "params") if k in first_attrs}
+    attrs = {
+        k: first_attrs[k]
+        for k in ("extractor", "kind", "modality", "model", "params")
+        if k in first_attrs
+    }
     attrs.update(header or {})
     with atomic_h5(out_path) as out:
         _set_attrs(out, attrs)
@@ -191,7 +197,9 @@ def aggregate(
         text = out.create_dataset("text", shape=(n,), dtype=STR) if has_text else None
         meta = {
             key: out.create_dataset(
-                f"meta/{key}", shape=(n,), dtype=STR if isinstance(v, (str, bytes)) else np.asarray(v).dtype
+                f"meta/{key}",
+                shape=(n,),
+                dtype=STR if isinstance(v, (str, bytes)) else np.asarray(v).dtype,
             )
             for key, v in meta_keys.items()
         }
@@ -243,7 +251,9 @@ def load_pooled(path: str | os.PathLike, pooling: str = "mean") -> tuple[np.ndar
     """(X, ids): the pooled matrix (n_videos, d) and the video ids of its rows."""
     with h5py.File(path, "r") as h5:
         if f"pooled/{pooling}" not in h5:
-            raise KeyError(f"{path} has no pooling {pooling!r}; it has {sorted(h5.get('pooled', {}))}")
+            raise KeyError(
+                f"{path} has no pooling {pooling!r}; it has {sorted(h5.get('pooled', {}))}"
+            )
         ids = h5["video_ids"].asstr()[()]
         return h5[f"pooled/{pooling}"][()], np.asarray(ids, dtype=object)
 
@@ -270,7 +280,10 @@ def load_table(path: str | os.PathLike, name: str) -> pd.DataFrame:
 def load_meta(path: str | os.PathLike) -> pd.DataFrame:
     with h5py.File(path, "r") as h5:
         ids = h5["video_ids"].asstr()[()]
-        cols = {k: (ds.asstr()[()] if ds.dtype.kind == "O" else ds[()]) for k, ds in h5.get("meta", {}).items()}
+        cols = {
+            k: (ds.asstr()[()] if ds.dtype.kind == "O" else ds[()])
+            for k, ds in h5.get("meta", {}).items()
+        }
     return pd.DataFrame(cols, index=pd.Index(list(ids), name="video_id"))
 
 

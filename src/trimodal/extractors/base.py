@@ -85,7 +85,7 @@ class Extractor(ABC):
         self.device = device
         self._loaded = False
 
-    def load(self) -> None:
+    def load(self) -> None:  # noqa: B027 - optional hook: extractors without weights skip it
         """Load weights once; called lazily before the first extract."""
 
     def ensure_loaded(self) -> None:
