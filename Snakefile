@@ -7,6 +7,16 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    video_id=ID_PATTERN,
+    extractor="|".join(EXTRACTORS),
+    kind="early|intermediate|late-stack|late-mean|late-vote",
+    source="[a-z0-9_]+\.[a-z_]+",
+    target="[a-z0-9_]+\.[a-z_]+",
+
+
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/extract_video.smk"
 include: "workflow/rules/extract_audio.smk"

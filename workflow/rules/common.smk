@@ -1,5 +1,5 @@
-# Helpers shared by every rule file: configuration and sample-sheet validation, wildcard
-# constraints, and the input functions that map a job to its files.
+# Helpers shared by all the rule files (configuration and sample-sheet validation, wildcard
+# constraints, and the input functions that map a job to its files).
 import hashlib
 import os
 from pathlib import Path
@@ -36,14 +36,6 @@ ROWS = samples.to_dict("index")
 EXTRACTORS = config["extractors"]
 
 
-wildcard_constraints:
-    video_id=ID_PATTERN,
-    extractor="|".join(EXTRACTORS),
-    kind="early|intermediate|late-stack|late-mean|late-vote",
-    source="[a-z0-9_]+\.[a-z_]+",
-    target="[a-z0-9_]+\.[a-z_]+",
-
-
 def extractors_of(modality):
     return [
         (name, spec)
@@ -61,7 +53,7 @@ def code_hash(kind):
     from trimodal.extractors.base import extractor_target
 
     modname = extractor_target(kind)[0]
-    path = _SRC.parent / (modname.replace(".", "/") + ".py")
+    path = _SRC.parent.joinpath(*modname.split(".")).with_suffix(".py")
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
