@@ -157,3 +157,20 @@ def test_shards_then_aggregate_equals_single_run(project, tmp_path):
         )
         assert_same_store(a, b)
     shutil.rmtree(wd / "results")
+
+
+def test_adding_a_video_extracts_only_the_new_one(project):
+    sheet = project / "config" / "videos.tsv"
+
+    def add(text):
+        df = pd.read_csv(pd.io.common.StringIO(text), sep="\t", dtype=str, keep_default_na=False)
+        new = df.iloc[[0]].copy()
+        new["video_id"] = "added_video"
+        return pd.concat([df, new]).to_csv(sep="\t", index=False)
+
+    with edited(sheet, add):
+        jobs = planned_jobs(project)
+    assert jobs["probe"] == 1
+    for name in EXTRACTORS:
+        assert jobs[f"extract_{name}"] == 1
+    assert jobs["store"] == len(EXTRACTORS)

@@ -78,14 +78,20 @@ def make_project(
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     config["extractors"] = extractors or SMALL_EXTRACTORS
     config["text_sources"] = {}
-    config["classify"]["feature_sets"] = list(feature_sets)
-    config["classify"]["cv"] = {"folds": 2, "seed": 0}
+    config["labels"]["sets"] = {"youtube": {"from": "label", "min_count": 2}}
+    config["classify"] = {
+        "label_sets": ["youtube"],
+        "feature_sets": list(feature_sets),
+        "classifiers": ["ovr_linear_svc"],
+        "cv": {"folds": 2, "seed": 0},
+    }
     config["model_cache"] = str(ROOT / "resources" / "models")
     for key in ("fusion", "crossmodal"):
         config.pop(key, None)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     if copy_workflow:
-        for name in ("Snakefile", "workflow", "src", "profiles"):
+        (workdir / "wf").mkdir(exist_ok=True)
+        for name in ("Snakefile", "workflow", "src", "profiles", "envs"):
             src = ROOT / name
             (shutil.copytree if src.is_dir() else shutil.copy)(
                 src,
