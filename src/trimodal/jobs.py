@@ -101,6 +101,10 @@ def extract_one(
         error = (ABSENT, "no ad_audio track in the sample sheet")
     elif need == "ad_audio" and not item.ad_probe.get("ok"):
         error = ("probe", f"ad_audio unreadable: {item.ad_probe.get('reason', 'unknown')}")
+    elif need == "video" and modality == "audio" and not item.probe.get("audio"):
+        error = ("decode", "no audio stream in the video file")
+    elif need == "video" and modality == "video" and not item.probe.get("video"):
+        error = ("decode", "no video stream in the file")
 
     for source, path in (text_inputs or {}).items():
         try:
@@ -111,11 +115,22 @@ def extract_one(
         if data["attrs"].get("ok") and data.get("text"):
             item.texts[source] = data["text"]
 
-    ex = build_extractor(kind, model, params, device=pick_device(device))
-    header.update(ex.model_attrs())
+    if error is None and modality == "text" and "sources" in params:
+        from trimodal.text_sources import gather_text
+
+        try:  # no text at all: say so without importing the model
+            gather_text(item, list(params["sources"]))
+        except ExtractionError as e:
+            error = (e.stage, e.reason)
+
+    # provenance without importing the extractor's back-end (an error record needs no model)
+    from trimodal.models import describe_model
+
+    header.update({"model": model or "", **describe_model(model)})
     # where the job ran (per-video file only; stores keep model/params, not hosts)
     header["slurm_job_id"] = os.environ.get("SLURM_JOB_ID", "")
     if error is None:
+        ex = build_extractor(kind, model, params, device=pick_device(device))
         ex.ensure_loaded()  # raises on a broken model: a config problem, not a bad video
         try:
             with time_limit(timeout_s, f"{extractor} on {video_id}"):
