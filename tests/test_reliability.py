@@ -42,7 +42,7 @@ EXPECTED = {
     "no_audio": {"effnet": "ok", "yamnet": "error"},
     "vfr": {"effnet": "ok", "yamnet": "ok"},
     "rotated": {"effnet": "ok", "yamnet": "ok"},
-    "4k": {"effnet": "ok", "yamnet": "ok"},
+    "uhd_4k": {"effnet": "ok", "yamnet": "ok"},
     "surround51": {"effnet": "ok", "yamnet": "ok"},
     "mjpeg": {"effnet": "ok", "yamnet": "ok"},
     "cinepak": {"effnet": "ok", "yamnet": "ok"},
