@@ -19,6 +19,7 @@ import pytest
 from tests.workflow_project import (
     BIN,
     ROOT,
+    SMALL_EXTRACTORS,
     assert_same_store,
     make_project,
     small_sheet,
@@ -55,7 +56,7 @@ def bad_project(tmp_path_factory, mimetype_clips):
     media = tmp_path_factory.mktemp("bad_media")
     made = badinputs.make_all(mimetype_clips / "mp4.mp4", media)
     made["long40"] = badinputs.make_long_video(mimetype_clips / "mp4.mp4", media / "long40.mp4", 40)
-    good = small_sheet(per_label=1, extra_ids=())
+    good = small_sheet(per_label=2, extra_ids=())  # 2 per class: the label set is usable
     rows = []
     for case in EXPECTED:
         rows.append(
@@ -108,7 +109,7 @@ def test_every_bad_media_case_ends_as_result_or_error_row(bad_project):
 
 def test_good_videos_survive_the_bad_ones(bad_project):
     wd, _ = bad_project
-    good = small_sheet(per_label=1, extra_ids=())["video_id"]
+    good = small_sheet(per_label=2, extra_ids=())["video_id"]
     for extractor in EXTRACTORS:
         for vid in good:
             assert outcome(wd, extractor, vid) == "ok"
@@ -272,15 +273,17 @@ def test_memory_limit_fails_the_job_naming_rule_and_video(tmp_path):
 
 
 def test_timeout_per_video_gives_an_error_record(tmp_path):
-    sheet = small_sheet(per_label=1, extra_ids=()).head(1)
-    wd = make_project(tmp_path, sheet)
-    vid = sheet["video_id"].iloc[0]
-    snakemake(
-        wd,
-        "--set-resources",
-        "extract_effnet:video_timeout_s=0.001",
-        "--",
-        f"results/extract/effnet/{vid}.h5",
-    )
-    data = store.read_video_file(wd / f"results/extract/effnet/{vid}.h5")
+    # the 3-minute explainer: 180 sampled frames take well over a second to embed
+    sheet = small_sheet(per_label=1, extra_ids=("real_openboard_wannaworktogether",))
+    extractors = {**SMALL_EXTRACTORS}
+    extractors["effnet"] = {
+        **extractors["effnet"],
+        "params": {**extractors["effnet"]["params"], "max_frames": 600},
+    }
+    wd = make_project(tmp_path, sheet, extractors=extractors)
+    vid = "real_openboard_wannaworktogether"
+    target = f"results/extract/effnet/{vid}.h5"
+    snakemake(wd, "--set-resources", "extract_effnet:video_timeout_s=1", "--", target)
+    data = store.read_video_file(wd / target)
     assert not data["attrs"]["ok"] and data["attrs"]["stage"] == "timeout"
+    assert "1 s timeout" in data["attrs"]["reason"]
