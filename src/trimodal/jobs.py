@@ -260,6 +260,9 @@ def make_label_set(
     elif source != "label":
         raise ValueError(f"label set source must be 'label' or 'zeroshot', not {source!r}")
     labels = merge_classes(labels, spec.get("merge", {}) or {})
+    if "group" in df.columns:  # clips cut from one source item stay in one CV fold
+        groups = df.set_index("video_id")["group"]
+        labels["group"] = groups.reindex(labels["video_id"]).fillna("").to_numpy(dtype=object)
     min_count = int(spec.get("min_count", 2))
     counts = labels["label"].value_counts()
     dropped = counts[counts < min_count]
