@@ -37,7 +37,9 @@ def big_sheet(n: int) -> pd.DataFrame:
     return rows
 
 
-def time_dry_run(workdir: Path) -> tuple[float, int]:
+def time_dry_run(workdir: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of `snakemake -n` over the whole DAG."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(
         [
@@ -56,9 +58,11 @@ def time_dry_run(workdir: Path) -> tuple[float, int]:
         text=True,
     )
     elapsed = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise SystemExit(proc.stderr[-3000:])
-    return elapsed, proc.returncode
+        raise SystemExit((proc.stdout + proc.stderr)[-3000:])
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def time_aggregation(n: int, d: int, workdir: Path) -> tuple[float, float]:
@@ -103,11 +107,16 @@ def main() -> None:
         # the repository's own extractor list, not the small test one
         c = yaml.safe_load((wd / "config" / "config.yaml").read_text())
         c["extractors"], c["text_sources"] = cfg["extractors"], cfg.get("text_sources", {})
-        c["classify"] = cfg["classify"]
+        for key in ("classify", "labels", "fusion", "crossmodal"):
+            if key in cfg:
+                c[key] = cfg[key]
         (wd / "config" / "config.yaml").write_text(yaml.safe_dump(c, sort_keys=False))
-        elapsed, _ = time_dry_run(wd)
+        elapsed, cpu = time_dry_run(wd)
         jobs = args.videos * (1 + n_ex)
-        print(f"dry run: {args.videos} videos, {n_ex} extractors, ~{jobs} jobs: {elapsed:.1f} s")
+        print(
+            f"dry run: {args.videos} videos, {n_ex} extractors, ~{jobs} jobs: "
+            f"{elapsed:.1f} s wall, {cpu:.1f} s CPU"
+        )
         agg_s, agg_mb = time_aggregation(args.store_videos, 128, tmp)
         print(
             f"aggregation: {args.store_videos} per-video files (128-d, 5 windows each): "
