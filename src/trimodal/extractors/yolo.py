@@ -29,6 +29,7 @@ from trimodal.extractors.base import ExtractionError, Extractor, Features, Video
 from trimodal.extractors.frame_embedding import batched
 from trimodal.media.frames import sample_frames
 from trimodal.models import resolve_model
+from trimodal.progress import progress
 
 DEFAULT_MODEL = "packaged:yolov8-person"
 
@@ -108,7 +109,8 @@ class YoloExtractor(Extractor):
             backend=self._p("backend", "auto"),
         )
         rows, per_frame, times = [], [], []
-        for batch in batched(sampler, int(self._p("batch_size", 16))):
+        batches = batched(sampler, int(self._p("batch_size", 16)))
+        for batch in progress(batches, f"{item.video_id} yolo", unit="batch"):
             for frame, res in zip(batch, self.detect([f.rgb for f in batch]), strict=True):
                 scores = np.zeros(n_classes, dtype=np.float32)
                 boxes = res.boxes
