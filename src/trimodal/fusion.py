@@ -108,6 +108,48 @@ def combinations_one_per_modality(
     return out
 
 
+def evaluate_blocks(
+    feature_sets: list[str],
+    labels: str | os.PathLike | pd.DataFrame,
+    make_estimator,
+    features_dir: str | os.PathLike = "results/features",
+    label_set: str = "",
+    folds: int = 5,
+    seed: int = 0,
+    kind: str = "early",
+    classifier_name: str = "",
+) -> CVResult:
+    """Cross-validate an estimator on several pooled feature sets side by side.
+
+    make_estimator(slices) builds the estimator from the column range of each block; early
+    fusion and the intermediate network differ only there.
+    """
+    labels_df = labels if isinstance(labels, pd.DataFrame) else load_labels(labels)
+    blocks, mods = {}, []
+    for fs in feature_sets:
+        X, ids, modality = load_feature_set(fs, features_dir)
+        blocks[fs] = (X, ids)
+        mods.append(modality)
+    X, ids = early_fusion_matrix(blocks)
+    cov = coverage(ids, labels_df)
+    X, y, ids, groups = align(X, ids, labels_df)
+    return run_cv(
+        X,
+        y,
+        ids,
+        make_estimator(block_slices(blocks)),
+        folds=folds,
+        seed=seed,
+        groups=groups,
+        feature_set="+".join(feature_sets),
+        label_set=label_set,
+        kind=kind,
+        modality="+".join(mods),
+        n_missing=cov["n_missing_features"],
+        classifier_name=classifier_name,
+    )
+
+
 def evaluate_early(
     feature_sets: list[str],
     labels: str | os.PathLike | pd.DataFrame,
@@ -119,29 +161,15 @@ def evaluate_early(
     **opts: Any,
 ) -> CVResult:
     """Early fusion of pooled feature sets (no ":text" sets: embed text first)."""
-    labels_df = labels if isinstance(labels, pd.DataFrame) else load_labels(labels)
-    blocks, mods = {}, []
-    for fs in feature_sets:
-        X, ids, modality = load_feature_set(fs, features_dir)
-        blocks[fs] = (X, ids)
-        mods.append(modality)
-    X, ids = early_fusion_matrix(blocks)
-    cov = coverage(ids, labels_df)
-    X, y, ids, groups = align(X, ids, labels_df)
-    est = early_fusion_pipeline(classifier, block_slices(blocks), seed=seed, **opts)
-    return run_cv(
-        X,
-        y,
-        ids,
-        est,
-        folds=folds,
-        seed=seed,
-        groups=groups,
-        feature_set="+".join(feature_sets),
-        label_set=label_set,
+    return evaluate_blocks(
+        feature_sets,
+        labels,
+        lambda slices: early_fusion_pipeline(classifier, slices, seed=seed, **opts),
+        features_dir,
+        label_set,
+        folds,
+        seed,
         kind="early",
-        modality="+".join(mods),
-        n_missing=cov["n_missing_features"],
         classifier_name=classifier,
     )
 

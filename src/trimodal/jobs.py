@@ -386,13 +386,8 @@ def fuse_one(
     output: str,
 ):
     """One fusion evaluation: early (concatenation), intermediate (network), late:<method>."""
-    from trimodal.classify import CVResult, align, coverage, load_feature_set, load_labels, run_cv
-    from trimodal.fusion import (
-        block_slices,
-        early_fusion_matrix,
-        evaluate_early,
-        late_fusion_from_results,
-    )
+    from trimodal.classify import CVResult
+    from trimodal.fusion import evaluate_blocks, evaluate_early, late_fusion_from_results
 
     folds, seed = int(cv.get("folds", 5)), int(cv.get("seed", 0))
     if kind == "early":
@@ -415,33 +410,18 @@ def fuse_one(
     elif kind == "intermediate":
         from trimodal.fusion_net import IntermediateFusionClassifier
 
-        labels_df = load_labels(labels_tsv)
-        blocks, mods = {}, []
-        for fs in feature_sets:
-            X, ids, modality = load_feature_set(fs, features_dir)
-            blocks[fs], _ = (X, ids), mods.append(modality)
-        X, ids = early_fusion_matrix(blocks)
-        cov = coverage(ids, labels_df)
-        X, y, ids, groups = align(X, ids, labels_df)
-        est = IntermediateFusionClassifier(
-            block_slices=block_slices(blocks),
-            seed=seed,
-            device=pick_device(options.pop("device", "auto")),
-            **options,
-        )
-        result = run_cv(
-            X,
-            y,
-            ids,
-            est,
-            folds=folds,
-            seed=seed,
-            groups=groups,
-            feature_set="+".join(feature_sets),
-            label_set=label_set,
+        device = pick_device(options.pop("device", "auto"))
+        result = evaluate_blocks(
+            feature_sets,
+            labels_tsv,
+            lambda slices: IntermediateFusionClassifier(
+                block_slices=slices, seed=seed, device=device, **options
+            ),
+            features_dir,
+            label_set,
+            folds,
+            seed,
             kind="intermediate",
-            modality="+".join(mods),
-            n_missing=cov["n_missing_features"],
             classifier_name="fusion_net",
         )
     else:
