@@ -72,8 +72,9 @@ def time_fusion(device: str) -> float:
 
     X, y = make_classification(2000, 3 * 256, n_informative=60, n_classes=6, random_state=0)
     slices = {"a": (0, 256), "v": (256, 512), "t": (512, 768)}
-    clf = IntermediateFusionClassifier(block_slices=slices, max_epochs=30, patience=100,
-                                       batch_size=64, device=device)
+    clf = IntermediateFusionClassifier(
+        block_slices=slices, max_epochs=30, patience=100, batch_size=64, device=device
+    )
     t = time.perf_counter()
     clf.fit(X, y)
     return time.perf_counter() - t
