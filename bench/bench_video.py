@@ -1,7 +1,8 @@
 """Video extractor benchmark: throughput against the study's method, and decode memory.
 
 Throughput (default mode), on real clips, in one run:
-  - decode + YOLO at 1 frame/s (YoloExtractor, the packaged person detector),
+  - decode + YOLO at 1 frame/s (YoloExtractor, the packaged person detector), with its default
+    CPU runtime (onnxruntime) and with PyTorch,
   - decode + EfficientNet-Lite0 frame embeddings at 1 frame/s (FrameEmbeddingExtractor),
   - the study's method: YOLO on every frame, limited to the first --every-frame-cap frames of each
     clip (its rate is measured on those frames and reported as such),
@@ -107,27 +108,37 @@ def memory(workdir: Path, backends: list[str], fps: float, max_wall: float) -> N
     print(json.dumps(rows))
 
 
-def throughput(clips: list[Path], cap: int) -> None:
+def throughput(clips: list[Path], cap: int, imgsz: int) -> None:
     from trimodal.extractors.base import VideoItem
     from trimodal.extractors.frame_embedding import FrameEmbeddingExtractor, batched
     from trimodal.extractors.yolo import YoloExtractor
     from trimodal.media.frames import sample_frames, video_info
 
-    yolo = YoloExtractor("packaged:yolov8-person", {"fps": 1.0, "batch_size": 16})
+    yolo = YoloExtractor(  # runtime "auto": onnxruntime on CPU
+        "packaged:yolov8-person", {"fps": 1.0, "batch_size": 16, "imgsz": imgsz}
+    )
+    yolo_torch = YoloExtractor(
+        "packaged:yolov8-person",
+        {"fps": 1.0, "batch_size": 16, "imgsz": imgsz, "runtime": "torch"},
+    )
+    yolo_torch.ensure_loaded()
     eff = FrameEmbeddingExtractor("efficientnet-lite0", {"fps": 1.0, "batch_size": 16})
     yolo.ensure_loaded()
     eff.ensure_loaded()
     # warm-up (first-call set-up of both models is not throughput)
-    warm = [f.rgb for f in sample_frames(clips[0], n_frames=2, size=640)]
+    warm = [f.rgb for f in sample_frames(clips[0], n_frames=2, size=imgsz)]
     yolo.detect(warm)
+    yolo_torch.detect(warm)
     eff.embed_images(warm)
-    print(f"torch threads: {__import__('torch').get_num_threads()}; cap every-frame: {cap}")
-    tot = {k: [0.0, 0, 0.0] for k in ("yolo_1fps", "effnet_1fps", "yolo_every_frame")}
+    print(f"torch threads: {__import__('torch').get_num_threads()}; cap every-frame: {cap}; "
+          f"YOLO imgsz {imgsz}")  # fmt: skip
+    keys = ("yolo_1fps", "yolo_1fps_torch", "effnet_1fps", "yolo_every_frame")
+    tot = {k: [0.0, 0, 0.0] for k in keys}
     for clip in clips:
         info = video_info(clip)
         item = VideoItem(clip.stem, video=str(clip))
         res = {}
-        for key, ex in (("yolo_1fps", yolo), ("effnet_1fps", eff)):
+        for key, ex in (("yolo_1fps", yolo), ("yolo_1fps_torch", yolo_torch), ("effnet_1fps", eff)):
             t = time.perf_counter()
             f = ex.extract(item)
             wall = time.perf_counter() - t
@@ -135,7 +146,7 @@ def throughput(clips: list[Path], cap: int) -> None:
         # the study's method: every frame, at most `cap` frames (native frame rate)
         t = time.perf_counter()
         n = 0
-        for batch in batched(sample_frames(clip, fps=info["fps"], max_frames=None, size=640), 16):
+        for batch in batched(sample_frames(clip, fps=info["fps"], max_frames=None, size=imgsz), 16):
             batch = batch[: cap - n]
             yolo.detect([fr.rgb for fr in batch])
             n += len(batch)
@@ -149,7 +160,7 @@ def throughput(clips: list[Path], cap: int) -> None:
             tot[key][1] += nf
             tot[key][2] += vid_s
             line.append(f"{key}: {nf / wall:6.1f} fr/s {vid_s / wall:6.2f} vs/s")
-        print(" | ".join(line), flush=True)
+        print(" | ".join(line).replace(" fr/s", "f/s"), flush=True)
     print("\nTOTAL (video seconds per wall second = vs/s)")
     rate = {}
     for key, (wall, nf, vid_s) in tot.items():
@@ -159,6 +170,8 @@ def throughput(clips: list[Path], cap: int) -> None:
     print(
         f"  speed-up yolo 1 fps vs every frame: {rate['yolo_1fps'] / rate['yolo_every_frame']:.1f}x"
     )
+    print(f"  yolo onnxruntime vs PyTorch (both 1 fps): "
+          f"{rate['yolo_1fps'] / rate['yolo_1fps_torch']:.2f}x")  # fmt: skip
     print(f"  speed-up effnet 1 fps vs yolo every frame: "
           f"{rate['effnet_1fps'] / rate['yolo_every_frame']:.1f}x")  # fmt: skip
 
@@ -172,6 +185,7 @@ def main() -> None:
     ap.add_argument("--every-frame-cap", type=int, default=120,
                     help="max frames per clip for the every-frame YOLO baseline")  # fmt: skip
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--imgsz", type=int, default=640, help="YOLO input size (both methods)")
     ap.add_argument("--fps", type=float, default=1.0, help="--memory: sampling rate")
     ap.add_argument("--max-wall", type=float, default=1e9,
                     help="--memory: stop a decode after this many seconds (reports how far)")  # fmt: skip
@@ -187,7 +201,7 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-        throughput([c for c in args.clips if c.exists()], args.every_frame_cap)
+        throughput([c for c in args.clips if c.exists()], args.every_frame_cap, args.imgsz)
 
 
 if __name__ == "__main__":

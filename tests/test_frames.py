@@ -239,3 +239,74 @@ def test_auto_reads_large_files_with_pyav(mimetype_clips, monkeypatch):
     s = sample_frames(path, fps=1.0, backend="decord")  # forcing still works
     list(s)
     assert s.stats["backend"] == "decord"
+
+
+@pytest.fixture(scope="module")
+def looped_mp4(real_media, tmp_path_factory):
+    """A 64 s mp4 made by looping a real 720p clip (stream copy: same GOPs as the original)."""
+    src = real_media / "usr/share/forensics-samples/original-files/movie2/movie-hello.mp4"
+    out = tmp_path_factory.mktemp("loop") / "loop.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-stream_loop", "7", "-i", str(src), "-c", "copy", "-an",
+         str(out)],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("fps", [0.1, 0.25])
+def test_sparse_sampling_seeks_and_returns_the_decoded_through_frames(looped_mp4, fps):
+    seeking = sample_frames(looped_mp4, fps=fps, size=128, backend="pyav")
+    through = sample_frames(looped_mp4, fps=fps, size=128, backend="pyav", seek=False)
+    a, b = list(seeking), list(through)
+    assert seeking.stats["n_seeks"] > 0 and through.stats["n_seeks"] == 0
+    assert len(a) == len(b) >= 6
+    assert [f.index for f in a] == [f.index for f in b]
+    for x, y in zip(a, b, strict=True):
+        assert x.time == pytest.approx(y.time, abs=1e-6)
+        np.testing.assert_array_equal(x.rgb, y.rgb)
+
+
+def test_dense_sampling_and_mpeg_ps_never_seek(looped_mp4, real_media):
+    dense = sample_frames(looped_mp4, fps=1.0, size=64, backend="pyav")
+    assert len(list(dense)) >= 60 and dense.stats["n_seeks"] == 0
+    # MPEG-PS seeks by byte position and overshoots: always decoded through
+    mpg = sample_frames(
+        real_media / "usr/share/games/fillets-ng/images/menu/intro.mpg",
+        fps=0.1, size=64, backend="pyav",
+    )  # fmt: skip
+    assert len(list(mpg)) >= 7 and mpg.stats["n_seeks"] == 0
+
+
+def test_prefetch_keeps_order_and_reraises_the_producers_error():
+    from trimodal.media.frames import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=2)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise ValueError("corrupt packet")
+
+    it = prefetch(failing())
+    assert next(it) == 1
+    with pytest.raises(ValueError, match="corrupt packet"):
+        next(it)
+
+
+def test_prefetch_closed_early_stops_its_producer():
+    import threading
+
+    from trimodal.media.frames import prefetch
+
+    produced = []
+
+    def slow():
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    it = prefetch(slow(), depth=1)
+    assert next(it) == 0
+    it.close()  # joins the producer
+    assert not any(t.name == "prefetch" for t in threading.enumerate())
+    assert len(produced) < 10

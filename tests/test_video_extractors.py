@@ -116,6 +116,28 @@ def test_yolo_person_detector_on_real_images(person_yolo):
     assert os.environ["YOLO_OFFLINE"] == "1"
 
 
+def test_yolo_onnx_runtime_matches_pytorch_and_keeps_the_jobs_threads(person_yolo):
+    """The CPU default (onnxruntime, exported once into the model cache) finds the same boxes."""
+    import torch
+
+    assert person_yolo.runtime == "onnx"  # "auto" on CPU
+    assert Path(person_yolo.yolo.ckpt_path or person_yolo.yolo.model_name).suffix == ".onnx"
+    pt = YoloExtractor("packaged:yolov8-person", {"runtime": "torch"})
+    pt.ensure_loaded()
+    images = [_asset("bus.jpg"), _asset("zidane.jpg")]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for a, b in zip(person_yolo.detect(images), pt.detect(images), strict=True):
+            assert len(a.boxes) == len(b.boxes) >= 2
+            np.testing.assert_allclose(a.boxes.conf.numpy(), b.boxes.conf.numpy(), atol=0.02)
+            np.testing.assert_allclose(a.boxes.xyxy.numpy(), b.boxes.xyxy.numpy(), atol=2.0)
+        # ultralytics resets torch to cpu_count - 1 threads; the job's count is restored
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.slow
 def test_yolo_video_features(person_yolo, real_media):
     f = person_yolo.extract(VideoItem("hello", video=str(real_media / HELLO)))

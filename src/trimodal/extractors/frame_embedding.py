@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from trimodal.extractors.base import ExtractionError, Extractor, Features, VideoItem
-from trimodal.media.frames import sample_frames
+from trimodal.media.frames import prefetch, sample_frames
 from trimodal.models import resolve_model
 from trimodal.pooling import pool_all
 from trimodal.progress import progress
@@ -125,9 +125,8 @@ class FrameEmbeddingExtractor(Extractor):
             backend=self._p("backend", "auto"),
         )
         embs, probas, times = [], [], []
-        for batch in progress(
-            batched(sampler, batch_size), f"{item.video_id} frames", unit="batch"
-        ):
+        batches = prefetch(batched(sampler, batch_size))  # decode overlaps the model
+        for batch in progress(batches, f"{item.video_id} frames", unit="batch"):
             e, p = self.embed_images([f.rgb for f in batch])
             embs.append(e)
             if p is not None:

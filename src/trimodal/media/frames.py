@@ -25,7 +25,9 @@ import importlib.util
 import logging
 import math
 import os
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -40,6 +42,12 @@ DECORD_CHUNK = 8
 #: allocations of ~1-1.8 GB (a 3.6 GB, 40-min 1080p mp4; 0.2 GB on 1 min of the same video),
 #: PyAV's streaming decode stays at ~0.13 GB whatever the length (bench/bench_video.py --memory)
 DECORD_MAX_BYTES = 2**30
+#: PyAV seeks (instead of decoding through) only to targets at least this far ahead, and further
+#: ahead than the longest keyframe interval seen: sparse sampling of long videos
+SEEK_MIN_GAP_S = 2.0
+#: containers whose seeks land exactly on the keyframe before a timestamp (indexed formats);
+#: others (MPEG-PS/TS seek by byte position and overshoot) are always decoded through
+SEEK_EXACT_FORMATS = frozenset({"mov", "mp4", "matroska", "webm", "avi"})
 #: a target time further than this past the last decodable frame is dropped (truncated file)
 END_TOLERANCE_S = 0.5
 
@@ -138,6 +146,7 @@ class FrameSampler:
         size=None,
         backend: str = "auto",
         indices=None,
+        seek: bool = True,
     ):
         if not path or not os.path.exists(str(path)):
             raise ExtractionError(f"video file not found: {path}", stage="decode")
@@ -148,6 +157,8 @@ class FrameSampler:
         if backend not in ("auto", "decord", "pyav"):
             raise ValueError(f"unknown backend {backend!r}")
         self.requested_backend = backend
+        #: PyAV may seek past frames it does not need (sparse sampling, see _pyav_stream)
+        self.seek = bool(seek)
         #: explicit frame indices to read instead of times (sorted, distinct)
         self.indices = None if indices is None else np.unique(np.asarray(indices, dtype=np.int64))
         self.stats: dict = {"n_sampled": 0, "backend": "", "stopped_early": False, "error": ""}
@@ -329,33 +340,69 @@ class FrameSampler:
             self.stats.update(stopped_early=True, error="fewer frames than requested")
 
     def _pyav_stream(self, container, stream, times: np.ndarray) -> Iterator[Frame]:
-        """One decode pass; emit the frame shown at each target time (VFR-safe, by timestamp)."""
+        """Emit the frame shown at each target time (VFR-safe, by timestamp).
+
+        Decodes forward; when the next target lies further ahead than the longest keyframe
+        interval seen so far (and at least SEEK_MIN_GAP_S), it seeks to the keyframe before
+        the target instead of decoding the frames in between: sparse sampling of a long video
+        then costs one GOP per sampled frame, not the whole stream. After a seek, a frame's
+        index is estimated as round(time x nominal frame rate) (exact at constant frame rate).
+        Containers without exact seeks (MPEG-PS/TS) are decoded through.
+        """
         k = 0  # next target
         prev = None  # (index, time, av.VideoFrame) of the last decoded frame
         t0 = None
         rotation = 0
         tsize = None
         index = -1
+        rate = float(stream.guessed_rate or stream.average_rate or 0) or None
+        fmt = set((container.format.name or "").split(","))
+        can_seek = bool(
+            self.seek and rate and stream.time_base is not None and fmt & SEEK_EXACT_FORMATS
+        )
+        last_key, gop = None, None  # keyframe interval (longest seen)
+        seeked = landed = False  # a seek happened / first frame after the latest seek
+        n_seeks = 0
 
         def convert(vf) -> np.ndarray:
             return self._to_rgb(vf, rotation, tsize)
 
         try:
-            for vf in container.decode(stream):
+            decoder = [container.decode(stream)]  # replaced after each seek
+            for vf in _restartable(decoder):
                 index += 1
-                t = vf.time if vf.time is not None else index / float(stream.average_rate or 25)
+                if vf.time is None:
+                    can_seek = False
+                t = vf.time if vf.time is not None else index / float(rate or 25)
                 if t0 is None:
                     t0 = t
                     rotation, tsize = self._setup(vf)
                 t -= t0
-                # frames shown at targets before this frame's time: the previous frame
+                if seeked:
+                    index = round(t * rate)
+                if vf.key_frame:
+                    if last_key is not None and t > last_key:
+                        gop = max(gop or 0.0, t - last_key)
+                    last_key = t
+                # frames shown at targets before this frame's time: the previous frame (or,
+                # right after a seek that landed past the target, this one)
                 while k < len(times) and times[k] + 1e-6 < t:
                     if prev is not None:
                         yield self._sampled(Frame(prev[0], prev[1], convert(prev[2])))
+                    elif landed:  # the seek overshot: keep this frame, stop seeking here
+                        yield self._sampled(Frame(index, t, convert(vf)))
+                        can_seek = False
                     k += 1
+                landed = False
                 if k >= len(times):
                     break
                 prev = (index, t, vf)
+                if can_seek and gop and times[k] - t > max(gop, SEEK_MIN_GAP_S):
+                    target = int((times[k] + t0) / stream.time_base)
+                    container.seek(target, stream=stream, backward=True, any_frame=False)
+                    decoder[0] = container.decode(stream)
+                    prev, seeked, landed, last_key = None, True, True, None
+                    n_seeks += 1
         except Exception as e:  # corrupt data mid-stream: keep what was decoded
             self.stats.update(stopped_early=True, error=f"{type(e).__name__}: {e}")
             log.warning("decode stopped early in %s: %s", self.path, e)
@@ -368,7 +415,65 @@ class FrameSampler:
             self.stats.update(
                 stopped_early=True, error=f"frames end at {prev[1]:.2f}s of {times[-1]:.2f}s"
             )
-        self.stats["n_video_frames_seen"] = index + 1
+        self.stats["n_seeks"] = n_seeks
+        if not seeked:
+            self.stats["n_video_frames_seen"] = index + 1
+
+
+def _restartable(decoder: list) -> Iterator:
+    """Frames from the decoder held in ``decoder[0]`` (a seek puts a fresh one there)."""
+    while True:
+        try:
+            yield next(decoder[0])
+        except StopIteration:
+            return
+
+
+def prefetch(items: Iterable, depth: int = 1) -> Iterator:
+    """Yield from `items` while a background thread already produces the next `depth` items.
+
+    With batches of sampled frames, decoding the next batch (PyAV and decord release the GIL)
+    overlaps the model's work on this one; memory grows by `depth` batches only. Exceptions
+    raised while producing are re-raised here; closing early stops the producer.
+    """
+    if depth <= 0:
+        yield from items
+        return
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for x in items:
+                if not put((True, x)):
+                    return
+            put((True, done))
+        except BaseException as e:  # handed to the consumer
+            put((False, e))
+
+    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, x = q.get()
+            if not ok:
+                raise x
+            if x is done:
+                return
+            yield x
+    finally:
+        stop.set()
+        worker.join()
 
 
 def sample_frames(
@@ -378,9 +483,10 @@ def sample_frames(
     max_frames: int | None = None,
     size=None,
     backend: str = "auto",
+    seek: bool = True,
 ) -> FrameSampler:
     """Iterate sampled frames of a video (see module doc); read ``.stats`` after iterating."""
-    return FrameSampler(path, fps, n_frames, max_frames, size, backend)
+    return FrameSampler(path, fps, n_frames, max_frames, size, backend, seek=seek)
 
 
 def frames_at(path, indices, size=None, backend: str = "auto") -> FrameSampler:
