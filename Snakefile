@@ -11,6 +11,7 @@ include: "workflow/rules/common.smk"
 
 wildcard_constraints:
     video_id=ID_PATTERN,
+    batch="b[0-9]+",
     extractor="|".join(EXTRACTORS),
     kind="early|intermediate|late-stack|late-mean|late-vote",
     source="[a-z0-9_]+\.[a-z_]+",
@@ -18,9 +19,7 @@ wildcard_constraints:
 
 
 include: "workflow/rules/corpus.smk"
-include: "workflow/rules/extract_video.smk"
-include: "workflow/rules/extract_audio.smk"
-include: "workflow/rules/extract_text.smk"
+include: "workflow/rules/extract.smk"
 include: "workflow/rules/stores.smk"
 include: "workflow/rules/labels.smk"
 include: "workflow/rules/classify.smk"

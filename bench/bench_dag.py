@@ -5,7 +5,7 @@ clips), writes a project with the repository's config, and times a dry run of th
 (one probe + one job per extractor per video + stores + classify + report). Also times the
 streaming aggregation of an N-video store from synthetic per-video files.
 
-    python bench/bench_dag.py --videos 10000
+    python bench/bench_dag.py --videos 10000 [--batch 50]
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--videos", type=int, default=10000)
     ap.add_argument("--store-videos", type=int, default=10000)
+    ap.add_argument("--batch", type=int, default=1, help="videos per extract job (`batch:`)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -107,14 +108,18 @@ def main() -> None:
         # the repository's own extractor list, not the small test one
         c = yaml.safe_load((wd / "config" / "config.yaml").read_text())
         c["extractors"], c["text_sources"] = cfg["extractors"], cfg.get("text_sources", {})
+        if args.batch > 1:
+            for spec in c["extractors"].values():
+                spec["batch"] = args.batch
         for key in ("classify", "labels", "fusion", "crossmodal"):
             if key in cfg:
                 c[key] = cfg[key]
         (wd / "config" / "config.yaml").write_text(yaml.safe_dump(c, sort_keys=False))
         elapsed, cpu = time_dry_run(wd)
-        jobs = args.videos * (1 + n_ex)
+        jobs = args.videos + n_ex * -(-args.videos // args.batch)
         print(
-            f"dry run: {args.videos} videos, {n_ex} extractors, ~{jobs} jobs: "
+            f"dry run: {args.videos} videos, {n_ex} extractors, batch {args.batch}, "
+            f"~{jobs} probe + extract jobs: "
             f"{elapsed:.1f} s wall, {cpu:.1f} s CPU"
         )
         agg_s, agg_mb = time_aggregation(args.store_videos, 128, tmp)

@@ -92,3 +92,43 @@ def test_classify_then_every_fusion_kind_then_report(stores, tmp_path):
     paths = jobs.make_report(base + results, str(tmp_path / "report"), "toy")
     text = (tmp_path / "report" / "toy" / "summary.md").read_text()
     assert "intermediate" in text and "late:stack" in text and paths["verdict"] in text
+
+
+def test_extract_batch_loads_the_model_once_and_writes_one_file_per_video(tmp_path, monkeypatch):
+    """A batch job builds its extractor once; each video still gets its own file or error."""
+    import numpy as np
+
+    from trimodal import jobs, store
+    from trimodal.extractors.base import ExtractionError, Extractor, Features
+
+    built = []
+
+    class Counting(Extractor):
+        name = "counting"
+        modality = "text"
+
+        def load(self):
+            built.append(self)
+
+        def extract(self, item):
+            if item.video_id == "v1":
+                raise ExtractionError("unreadable description", stage="text")
+            w = np.ones((1, 4), dtype=np.float32)
+            return Features(windows=w, times=np.zeros((1, 2)), pooled={"mean": w[0]})
+
+    monkeypatch.setattr(jobs, "build_extractor", lambda *a, **k: Counting(*a[1:2]))
+    monkeypatch.setattr(jobs, "_EXTRACTORS", {})
+    probe = tmp_path / "probe.json"
+    probe.write_text("{}")
+    videos = [
+        {"video_id": f"v{i}", "files": {"probe": str(probe)}, "output": str(tmp_path / f"v{i}.h5"),
+         "description": f"text {i}"}
+        for i in range(4)
+    ]  # fmt: skip
+    n_ok = jobs.extract_batch(
+        videos, extractor="c", kind="counting", modality="text", model=None,
+        params={"k": 1}, device="cpu",
+    )  # fmt: skip
+    assert n_ok == 3 and len(built) == 1
+    assert not store.read_video_file(tmp_path / "v1.h5")["attrs"]["ok"]
+    assert store.read_video_file(tmp_path / "v2.h5")["attrs"]["ok"]

@@ -107,6 +107,8 @@ def extract_one(
         error = ("decode", "no video stream in the file")
 
     for source, path in (text_inputs or {}).items():
+        if os.path.isdir(path):  # a batched producer: its batch folder holds this video's file
+            path = os.path.join(path, f"{video_id}.h5")
         try:
             data = store.read_video_file(path)
         except OSError as e:
@@ -130,8 +132,7 @@ def extract_one(
     # where the job ran (per-video file only; stores keep model/params, not hosts)
     header["slurm_job_id"] = os.environ.get("SLURM_JOB_ID", "")
     if error is None:
-        ex = build_extractor(kind, model, params, device=pick_device(device))
-        ex.ensure_loaded()  # raises on a broken model: a config problem, not a bad video
+        ex = _extractor(kind, model, params, pick_device(device))
         try:
             with time_limit(timeout_s, f"{extractor} on {video_id}"):
                 features = ex.extract(item)
@@ -147,6 +148,46 @@ def extract_one(
     store.write_video_file(output, video_id, header, features=features)
     log.info("%s: %s ok", video_id, extractor)
     return True
+
+
+#: extractors built in this process, by (kind, model, params, device): a batch job loads its
+#: model once for all its videos
+_EXTRACTORS: dict[tuple, Any] = {}
+
+
+def _extractor(kind: str, model: str | None, params: dict, device: str):
+    key = (kind, model, json.dumps(params, sort_keys=True, default=str), device)
+    if key not in _EXTRACTORS:
+        ex = build_extractor(kind, model, params, device=device)
+        ex.ensure_loaded()  # raises on a broken model: a config problem, not a bad video
+        _EXTRACTORS[key] = ex
+    return _EXTRACTORS[key]
+
+
+def extract_batch(videos: list[dict], **common) -> int:
+    """Run one extractor on a batch of videos, loading its model once; returns how many ok.
+
+    `videos`: per video, ``video_id``, ``files`` (probe, video, ad_audio, text_<source>),
+    ``output`` and ``description``; `common`: the rest of :func:`extract_one`'s arguments.
+    Each video gets its own features or error record, exactly as in a per-video job.
+    """
+    n_ok = 0
+    for v in videos:
+        files = v["files"]
+        n_ok += extract_one(
+            video_id=v["video_id"],
+            row={
+                "video": files.get("video"),
+                "ad_audio": files.get("ad_audio"),
+                "description": v.get("description"),
+            },
+            probe_json=files["probe"],
+            output=v["output"],
+            text_inputs={k[5:]: f for k, f in files.items() if k.startswith("text_")},
+            **common,
+        )
+    log.info("batch of %d videos: %d ok, %d error records", len(videos), n_ok, len(videos) - n_ok)
+    return n_ok
 
 
 def aggregate_store(inputs: list[str], output: str, extractor: str, spec: dict) -> dict:

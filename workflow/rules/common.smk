@@ -68,10 +68,99 @@ def extract_params(name):
         code=code_hash(spec["kind"]),
         device=config.get("device", "auto"),
     )
-    if spec["modality"] == "text":
+    if spec["modality"] == "text" and not is_batched(name):
         # the description is a param of text jobs only: editing one reruns that video's
-        # text features; media paths are inputs, so they need no param
+        # text features; media paths are inputs, so they need no param (batched jobs carry
+        # it in their `batch` param)
         params["description"] = lambda wc: ROWS[wc.video_id]["description"]
+    return params
+
+
+# Batched extractors (`batch: N`): consecutive runs of N videos in sheet order, so appending
+# videos to the sheet leaves every full batch as it was.
+def is_batched(name):
+    return int(EXTRACTORS[name].get("batch", 1)) > 1
+
+
+def _make_batches(name):
+    size = int(EXTRACTORS[name].get("batch", 1))
+    return {
+        f"b{k // size:05d}": VIDEO_IDS[k : k + size]
+        for k in range(0, len(VIDEO_IDS), size)
+    }
+
+
+BATCHES = {name: _make_batches(name) for name in EXTRACTORS if is_batched(name)}
+BATCH_OF = {
+    name: {vid: b for b, vids in batches.items() for vid in vids}
+    for name, batches in BATCHES.items()
+}
+
+
+def video_file(name, video_id):
+    """Where extractor `name` writes its per-video file for `video_id`."""
+    if name in BATCHES:
+        return (
+            f"results/extract/{name}/batches/{BATCH_OF[name][video_id]}/{video_id}.h5"
+        )
+    return f"results/extract/{name}/{video_id}.h5"
+
+
+def unique_deps(paths):
+    """Distinct paths, first-seen order (a batch folder holds many videos)."""
+    return list(dict.fromkeys(paths))
+
+
+def video_dep(name, video_id):
+    """The output that holds that file: the file itself, or its batch's folder."""
+    if name in BATCHES:
+        return f"results/extract/{name}/batches/{BATCH_OF[name][video_id]}"
+    return video_file(name, video_id)
+
+
+def _video_inputs(name, video_id):
+    row = ROWS[video_id]
+    files = {"probe": f"results/probe/{video_id}.json"}
+    modality = EXTRACTORS[name]["modality"]
+    if modality == "video" or modality == "audio":
+        files["video"] = row["video"]
+    if modality == "audio" and row["ad_audio"]:
+        files["ad_audio"] = row["ad_audio"]
+    for source, producer in text_source_extractors(name).items():
+        files[f"text_{source}"] = video_dep(producer, video_id)
+    return files
+
+
+def batch_inputs(name):
+    def inputs(wildcards):
+        return sorted(
+            {
+                f
+                for vid in BATCHES[name][wildcards.batch]
+                for f in _video_inputs(name, vid).values()
+            }
+        )
+
+    return inputs
+
+
+def batch_params(name):
+    """Per video of the batch: its files (as in a per-video job), output and description."""
+
+    def params(wildcards):
+        out = []
+        for vid in BATCHES[name][wildcards.batch]:
+            files = _video_inputs(name, vid)
+            out.append(
+                {
+                    "video_id": vid,
+                    "files": files,
+                    "output": video_file(name, vid),
+                    "description": ROWS[vid]["description"],
+                }
+            )
+        return out
+
     return params
 
 
@@ -86,18 +175,7 @@ def text_source_extractors(name):
 
 def extract_inputs(name):
     def inputs(wildcards):
-        row = ROWS[wildcards.video_id]
-        files = {"probe": f"results/probe/{wildcards.video_id}.json"}
-        modality = EXTRACTORS[name]["modality"]
-        if modality == "video" or modality == "audio":
-            files["video"] = row["video"]
-        if modality == "audio" and row["ad_audio"]:
-            files["ad_audio"] = row["ad_audio"]
-        for source, producer in text_source_extractors(name).items():
-            files[f"text_{source}"] = (
-                f"results/extract/{producer}/{wildcards.video_id}.h5"
-            )
-        return files
+        return _video_inputs(name, wildcards.video_id)
 
     return inputs
 
@@ -110,13 +188,19 @@ def runtime_from_probe(name, base_min=2, per_video_minute=1.0):
     """Runtime estimate (minutes) that scales with the video's duration, for SLURM."""
 
     def runtime(wildcards, attempt):
+        videos = (
+            BATCHES[name][wildcards.batch]
+            if "batch" in wildcards.keys()
+            else [wildcards.video_id]
+        )
         minutes = 0.0
-        probe = Path(f"results/probe/{wildcards.video_id}.json")
-        if probe.exists():
-            import json
+        for vid in videos:
+            probe = Path(f"results/probe/{vid}.json")
+            if probe.exists():
+                import json
 
-            info = json.loads(probe.read_text()).get("video") or {}
-            minutes = (info.get("duration") or 0) / 60.0
+                info = json.loads(probe.read_text()).get("video") or {}
+                minutes += (info.get("duration") or 0) / 60.0
         factor = extract_resources(name, "runtime_per_video_minute", per_video_minute)
         return int((base_min + factor * minutes) * attempt)
 
@@ -182,11 +266,18 @@ def shard_video_ids(shard):
 
 def all_targets():
     if config.get("shard"):
-        return expand(
-            "results/extract/{extractor}/{video_id}.h5",
-            extractor=list(EXTRACTORS),
-            video_id=shard_video_ids(config["shard"]),
-        )
+        shard_ids = shard_video_ids(config["shard"])  # validates "i/n"
+        i, n = (int(x) for x in str(config["shard"]).split("/"))
+        targets = []
+        for name in EXTRACTORS:
+            if (
+                name in BATCHES
+            ):  # every n-th batch: a batch is never split across shards
+                batches = sorted(BATCHES[name])[i - 1 :: n]
+                targets += [f"results/extract/{name}/batches/{b}" for b in batches]
+            else:
+                targets += [video_file(name, v) for v in shard_ids]
+        return targets
     targets = [store_path(name) for name in EXTRACTORS]
     targets.append("results/failures.tsv")
     targets += expand(

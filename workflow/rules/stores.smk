@@ -5,11 +5,7 @@
 
 rule store:
     input:
-        lambda wc: expand(
-            "results/extract/{extractor}/{video_id}.h5",
-            extractor=wc.extractor,
-            video_id=VIDEO_IDS,
-        ),
+        lambda wc: unique_deps(video_dep(wc.extractor, v) for v in VIDEO_IDS),
     output:
         "results/features/{extractor}.h5",
     log:
@@ -24,6 +20,7 @@ rule store:
         runtime=10,
     params:
         spec=lambda wc: EXTRACTORS[wc.extractor],
+        files=lambda wc: [video_file(wc.extractor, v) for v in VIDEO_IDS],
     script:
         "../scripts/store.py"
 

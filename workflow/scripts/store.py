@@ -4,7 +4,7 @@ from trimodal.jobs import aggregate_store, setup_logging
 
 setup_logging(snakemake.log[0])
 aggregate_store(
-    list(snakemake.input),
+    list(snakemake.params.files),  # per-video files (inside batch folders when batched)
     snakemake.output[0],
     snakemake.wildcards.extractor,
     dict(snakemake.params.spec),

@@ -1,0 +1,108 @@
+"""Batched extractors (`batch: N`): one job per N videos, one model load, same stores."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pandas as pd
+import pytest
+
+from tests.workflow_project import (
+    SMALL_EXTRACTORS,
+    assert_same_store,
+    make_project,
+    planned_jobs,
+    snakemake,
+)
+
+pytestmark = pytest.mark.slow
+
+SIZES = {"effnet": 3, "yamnet": 4, "sbert_desc": 20}
+
+
+def batched_extractors() -> dict:
+    ex = copy.deepcopy(SMALL_EXTRACTORS)
+    for name, size in SIZES.items():
+        ex[name]["batch"] = size
+    return ex
+
+
+def project_sheet(project) -> pd.DataFrame:
+    return pd.read_csv(
+        project / "config" / "videos.tsv", sep="\t", dtype=str, keep_default_na=False
+    )
+
+
+@pytest.fixture(scope="module")
+def batched(project, tmp_path_factory):
+    wd = make_project(
+        tmp_path_factory.mktemp("batched"), project_sheet(project), batched_extractors()
+    )
+    n = len(project_sheet(project))
+    jobs = planned_jobs(wd)
+    for name, size in SIZES.items():
+        assert jobs[f"extract_{name}"] == math.ceil(n / size), (name, jobs)
+    assert jobs["probe"] == n
+    snakemake(wd)
+    return wd
+
+
+def test_batched_run_gives_the_per_video_runs_stores(project, batched):
+    for name in SIZES:
+        assert_same_store(
+            project / "results" / "features" / f"{name}.h5",
+            batched / "results" / "features" / f"{name}.h5",
+        )
+    # the bad inputs are error records inside their batch, not failed jobs
+    failures = pd.read_csv(batched / "results" / "failures.tsv", sep="\t")
+    assert {"bad_truncated", "bad_noaudio"} <= set(failures["video_id"])
+    # one model load per batch job: its log names every video of the batch
+    log = (batched / "logs" / "extract" / "effnet" / "batches" / "b00000.log").read_text()
+    assert "batch of 3 videos" in log
+
+
+def test_appending_a_video_reruns_only_the_last_batch(batched):
+    sheet = batched / "config" / "videos.tsv"
+    original = sheet.read_text()
+    df = pd.read_csv(sheet, sep="\t", dtype=str, keep_default_na=False)
+    new = df.iloc[[0]].copy()
+    new["video_id"] = "appended_video"
+    try:
+        pd.concat([df, new]).to_csv(sheet, sep="\t", index=False)
+        jobs = planned_jobs(batched)
+    finally:
+        sheet.write_text(original)
+    assert jobs["probe"] == 1
+    # 10 videos: effnet batches of 3 end with a partial batch (1 video), which takes the new one
+    for name in SIZES:
+        assert jobs[f"extract_{name}"] == 1, (name, jobs)
+    assert jobs["store"] == len(SIZES)
+
+
+def test_changing_a_batched_extractors_params_reruns_all_its_batches_only(batched):
+    import yaml
+
+    cfg_path = batched / "config" / "config.yaml"
+    original = cfg_path.read_text()
+    cfg = yaml.safe_load(original)
+    cfg["extractors"]["effnet"]["params"]["max_frames"] = 4
+    try:
+        cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        jobs = planned_jobs(batched)
+    finally:
+        cfg_path.write_text(original)
+    n = len(pd.read_csv(batched / "config" / "videos.tsv", sep="\t"))
+    per_video = {k: v for k, v in jobs.items() if k.startswith("extract_") or k == "probe"}
+    assert per_video == {"extract_effnet": math.ceil(n / SIZES["effnet"])}
+    assert jobs["store"] == 1
+
+
+def test_shards_take_whole_batches(batched, tmp_path):
+    sheet = pd.read_csv(batched / "config" / "videos.tsv", sep="\t", dtype=str,
+                        keep_default_na=False)  # fmt: skip
+    wd = make_project(tmp_path / "sharded", sheet, batched_extractors())
+    n = len(sheet)
+    per_shard = [planned_jobs(wd, "--config", f"shard={i}/2") for i in (1, 2)]
+    for name, size in SIZES.items():
+        assert sum(j.get(f"extract_{name}", 0) for j in per_shard) == math.ceil(n / size)

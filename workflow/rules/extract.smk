@@ -1,0 +1,66 @@
+# Extractors: one rule per configured extractor (extract_<name>). The model, the parameters and
+# the extractor's source code are params, so changing any of them reruns exactly this
+# extractor's jobs and what depends on them.
+#
+# By default one job per video writes results/extract/<name>/<video_id>.h5 (features or an
+# error record). With `batch: N` in the extractor's config, one job takes N videos (in sheet
+# order) and loads the model once for all of them: it writes the same per-video files into
+# results/extract/<name>/batches/<batch>/. Batching trades per-video reruns for fewer jobs:
+# appending videos reruns only the last, partial batch and the new ones.
+
+
+for _name, _spec in EXTRACTORS.items():
+    if not is_batched(_name):
+
+        rule:
+            name:
+                f"extract_{_name}"
+            input:
+                unpack(extract_inputs(_name)),
+            output:
+                f"results/extract/{_name}/{{video_id}}.h5",
+            log:
+                f"logs/extract/{_name}/{{video_id}}.log",
+            benchmark:
+                f"benchmarks/extract/{_name}/{{video_id}}.tsv"
+            conda:
+                f"../../envs/{_spec['modality']}.yaml"
+            threads: extract_resources(_name, "threads", 1)
+            resources:
+                mem_mb=extract_resources(_name, "mem_mb", 2000),
+                runtime=runtime_from_probe(_name),
+                video_timeout_s=extract_resources(
+                    _name, "video_timeout_s", config.get("video_timeout_s", 0)
+                ),
+            params:
+                **extract_params(_name),
+            script:
+                "../scripts/extract.py"
+
+    else:
+
+        rule:
+            name:
+                f"extract_{_name}"
+            input:
+                batch_inputs(_name),
+            output:
+                directory(f"results/extract/{_name}/batches/{{batch}}"),
+            log:
+                f"logs/extract/{_name}/batches/{{batch}}.log",
+            benchmark:
+                f"benchmarks/extract/{_name}/batches/{{batch}}.tsv"
+            conda:
+                f"../../envs/{_spec['modality']}.yaml"
+            threads: extract_resources(_name, "threads", 1)
+            resources:
+                mem_mb=extract_resources(_name, "mem_mb", 2000),
+                runtime=runtime_from_probe(_name),
+                video_timeout_s=extract_resources(
+                    _name, "video_timeout_s", config.get("video_timeout_s", 0)
+                ),
+            params:
+                **extract_params(_name),
+                batch=batch_params(_name),
+            script:
+                "../scripts/extract.py"
