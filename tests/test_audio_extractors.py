@@ -244,6 +244,207 @@ def test_vggish_tf_module_never_imports_torch():
     assert not re.search(r"^\s*(import|from)\s+(torch|trimodal)", src.read_text(), re.M)
 
 
+# --- YAMNet, TensorFlow back-end -------------------------------------------------------------
+
+
+def _fake_yamnet(wave, hop=7680, graph_rounding=True):
+    """numpy stand-in for TF Hub YAMNet's framing: features.pad_waveform (zeros up to a whole
+    number of 0.48 s hops past the first 0.975 s patch), then a window every ``hop`` samples.
+    ``graph_rounding``: its float32 ``after / 7680`` as a TF graph computes it, times
+    float32(1 / 7680), which rounds some exact multiples up to one more window."""
+    wave = np.asarray(wave, dtype=np.float32)
+    min_n = int((0.96 + 0.025 - 0.010) * 16000.0)  # as pad_waveform computes it
+    n = max(len(wave), min_n)
+    after = n - min_n
+    if graph_rounding:
+        hops = int(np.ceil(np.float32(after) * (np.float32(1) / np.float32(7680))))
+    else:
+        hops = -(-after // 7680)
+    pad = max(0, min_n - len(wave)) + 7680 * hops - after
+    w = np.concatenate([wave, np.zeros(pad, np.float32)])
+    starts = range(0, len(w) - 15600 + 1, hop)
+    proj = np.random.default_rng(5).standard_normal((15600, 4)).astype(np.float32)
+    feats = np.stack([w[s : s + 15600] @ proj for s in starts])  # row by row: bit-reproducible
+    return np.tile(feats, (1, 131))[:, :521], np.tile(feats, (1, 256)), None
+
+
+def test_yamnet_tf_slices_equal_one_call_numpy():
+    """Hop-aligned slices with half a hop of margin give one call's windows, with exact or
+    with graph float32 rounding in the model's padding."""
+    from trimodal.extractors import yamnet_tf  # numpy only; TensorFlow is imported lazily
+
+    lengths = (1, 15599, 15600, 15601, 23280, 23281)
+    assert [yamnet_tf.n_windows(n) for n in lengths] == [1, 1, 1, 2, 2, 3]
+    # the rounding: one call on 15600 + 3 * 7680 samples makes one window too many
+    assert len(_fake_yamnet(np.zeros(15600 + 3 * 7680))[0]) == 5
+    assert len(_fake_yamnet(np.zeros(15600 + 3 * 7680), graph_rounding=False)[0]) == 4
+    x = (0.1 * np.random.default_rng(3).standard_normal(SR * 12 + 321)).astype(np.float32)
+    exact_multiples = [15600 + 7680 * m for m in (1, 3, 9, 13)]
+    for n in (1, 9000, 15600, 15601, 23281, 15600 + 7680 * 4 + 100, *exact_multiples, len(x)):
+        n_win = yamnet_tf.n_windows(n)
+        for rounding in (True, False):
+            whole_s, whole_e, _ = _fake_yamnet(x[:n], graph_rounding=rounding)
+            assert n_win <= len(whole_s) <= n_win + 1  # + 1: the rounding's padded extra
+            for k in (1, 2, 3, 625):
+                parts = yamnet_tf.slices(n, k)
+                assert parts[0][:3] == (0, min(k, n_win), 0) and parts[-1][1] == n_win
+                for w0, w1, s0, s1 in parts:
+                    assert s0 == w0 * 7680 and s1 == min(n, (w1 - 1) * 7680 + 15600 + 3840)
+                for (_, w1, _, _), (w0, _, _, _) in zip(parts, parts[1:], strict=False):
+                    assert w0 == w1
+                fake = lambda w, r=rounding: _fake_yamnet(w, graph_rounding=r)[:2]  # noqa: E731
+                s, e = yamnet_tf.run_sliced(fake, x[:n], k)
+                np.testing.assert_array_equal(s, whole_s[:n_win])
+                np.testing.assert_array_equal(e, whole_e[:n_win])
+    with pytest.raises(RuntimeError, match="does not frame"):  # a model with another hop
+        yamnet_tf.run_sliced(lambda w: _fake_yamnet(w, hop=15360)[:2], x, 5)
+
+
+def test_yamnet_tf_model_spec_routing(tmp_path):
+    from trimodal.extractors.yamnet import YamnetExtractor, is_tf_model
+
+    (tmp_path / "sm").mkdir()
+    (tmp_path / "sm" / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "m.onnx").write_bytes(b"")
+    assert is_tf_model("https://tfhub.dev/google/yamnet/1") and is_tf_model(str(tmp_path / "sm"))
+    assert not is_tf_model("packaged:yamnet-int8-onnx") and not is_tf_model(None)
+    assert not is_tf_model(str(tmp_path / "m.onnx")) and not is_tf_model(str(tmp_path))
+    assert YamnetExtractor().backend == "onnx"
+    assert YamnetExtractor("https://tfhub.dev/google/yamnet/1").backend == "tf"
+    with pytest.raises(ValueError, match="0.48 s hop"):
+        YamnetExtractor(str(tmp_path / "sm"), {"hop": 0.96})
+    root = Path(__file__).resolve().parents[1] / "src" / "trimodal" / "extractors"
+    # TensorFlow never in yamnet.py's process; torch and trimodal never in the TF process
+    assert not re.search(r"^\s*(import|from)\s+tensorflow", (root / "yamnet.py").read_text(), re.M)
+    tf_src = (root / "yamnet_tf.py").read_text()
+    assert not re.search(r"^\s*(import|from)\s+(torch|trimodal)", tf_src, re.M)
+
+
+TINY_YAMNET = """
+import sys
+import numpy as np, tensorflow as tf
+
+rng = np.random.default_rng(0)
+W_MEL = tf.constant(np.abs(rng.standard_normal((257, 64))).astype("f4") * 0.1)
+W_S = tf.constant(rng.standard_normal((160, 521)).astype("f4") * 0.3)
+W_E = tf.constant(rng.standard_normal((160, 1024)).astype("f4") * 0.3)
+
+
+def pad_waveform(w):  # YAMNet's features.pad_waveform with 0.96 s patches every 0.48 s
+    min_n = int((0.96 + 0.025 - 0.010) * 16000.0)
+    n = tf.shape(w)[0]
+    pad = tf.maximum(0, min_n - n)
+    after = tf.maximum(n, min_n) - min_n
+    hops = tf.cast(tf.math.ceil(tf.cast(after, tf.float32) / 7680.0), tf.int32)
+    return tf.pad(w, [[0, pad + 7680 * hops - after]])
+
+
+class TinyYamnet(tf.Module):
+    # the Hub signature: waveform (N,) -> scores (n, 521), embeddings (n, 1024), log-mel
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    def __call__(self, waveform):
+        spec = tf.abs(tf.signal.stft(pad_waveform(waveform), 400, 160, 512))
+        log_mel = tf.math.log(tf.matmul(spec, W_MEL) + 0.001)
+        patches = tf.signal.frame(log_mel, 96, 48, axis=0)  # (n, 96, 64)
+        feats = tf.concat([tf.reduce_mean(patches, 2), tf.reduce_mean(patches, 1)], 1)
+        return tf.sigmoid(tf.matmul(feats, W_S)), tf.nn.relu(tf.matmul(feats, W_E)), log_mel
+
+
+class TinyYamnetWithClassMap(TinyYamnet):
+    def __init__(self, csv_path):
+        super().__init__()
+        self.class_map = tf.saved_model.Asset(csv_path)
+
+    @tf.function(input_signature=[])
+    def class_map_path(self):
+        return self.class_map.asset_path
+
+
+out, csv_path = sys.argv[1], sys.argv[2]
+tf.saved_model.save(TinyYamnetWithClassMap(csv_path), out + "/with_map")
+tf.saved_model.save(TinyYamnet(), out + "/plain")
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_yamnet_savedmodels(tmp_path_factory):
+    """Two random-weight SavedModels with TF Hub YAMNet's signature and framing: one with a
+    ``class_map_path()`` (names "class 000".."class 520"), one without."""
+    python = _tf_python()
+    d = tmp_path_factory.mktemp("yamnet_tf")
+    names = [f"class {i:03d}" for i in range(521)]
+    with open(d / "map.csv", "w") as f:
+        f.write("index,mid,display_name\n")
+        f.writelines(f'{i},/m/{i},"{n}"\n' for i, n in enumerate(names))
+    (d / "build.py").write_text(TINY_YAMNET)
+    subprocess.run(
+        [python, str(d / "build.py"), str(d), str(d / "map.csv")], check=True, capture_output=True
+    )
+    return python, d / "with_map", d / "plain", names
+
+
+def test_yamnet_tf_backend_plumbing_random_weights(tiny_yamnet_savedmodels, model_cache, tmp_path):
+    """The TF back-end end to end on random weights: shapes, times, sliced = one call, top-k."""
+    from trimodal.extractors.yamnet import YamnetExtractor, load_class_names
+    from trimodal.models import resolve_model
+
+    python, with_map, plain, names = tiny_yamnet_savedmodels
+    # 15600 + 13 hops: a single call of the (graph) model rounds its padding up to 15 windows;
+    # the exact count is 14, whether fed in one call or in slices
+    x = (0.1 * np.random.default_rng(4).standard_normal(15600 + 13 * 7680)).astype(np.float32)
+    path = _wav(tmp_path / "n.wav", x)
+    x, _ = sf.read(path, dtype="float32")
+    n = 14
+    base = {"tf_python": python, "top_k": 3, "chunk_s": 0.7}
+
+    # 4 windows per model call: 4 slices
+    e = YamnetExtractor(str(with_map), {**base, "slice_windows": 4})
+    assert e.backend == "tf"
+    e.ensure_loaded()
+    f = e.extract(VideoItem("v", video=path))
+    assert f.windows.shape == (n, 521) and ((f.windows >= 0) & (f.windows <= 1)).all()
+    np.testing.assert_allclose(f.times[:, 0], np.arange(n) * 0.48)
+    np.testing.assert_allclose(f.times[:, 1] - f.times[:, 0], 0.96)
+    assert set(f.pooled) == {
+        *("mean", "max", "attn", "mean_max"),
+        *("embedding_mean", "embedding_max", "embedding_attn", "embedding_mean_max"),
+    }
+    assert f.pooled["mean_max"].shape == (1042,) and f.pooled["embedding_mean"].shape == (1024,)
+    assert f.pooled["embedding_mean_max"].shape == (2048,)
+    # top-k text from the model's own class map, by mean score
+    top = np.argsort(-f.windows.mean(axis=0), kind="stable")[:3]
+    assert f.text == "; ".join(names[i] for i in top)
+    assert f.tables["top"]["name"].tolist() == [names[i] for i in top]
+    assert f.attrs["backend"] == "tf" and f.attrs["n_windows"] == n
+    assert f.attrs["duration_decoded"] == pytest.approx(len(x) / SR)
+
+    # one call on the whole waveform: the same windows; embeddings appended on request
+    e1 = YamnetExtractor(
+        str(with_map), {**base, "slice_windows": 10_000, "window_embeddings": True}
+    )
+    e1.ensure_loaded()
+    f1 = e1.extract(VideoItem("v", video=path))
+    assert f1.windows.shape == (n, 521 + 1024) and f1.attrs["window_columns"].startswith("scores")
+    np.testing.assert_allclose(f1.windows[:, :521], f.windows, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        f1.windows[:, 521:].mean(axis=0), f.pooled["embedding_mean"], rtol=1e-4, atol=1e-5
+    )
+    assert f1.text == f.text
+
+    # no class map in the model: the packaged YAMNet class names; a short file: one window,
+    # zero-padded by the model
+    short = _wav(tmp_path / "short.wav", x[: SR // 2])
+    e2 = YamnetExtractor(str(plain), {**base, "top_k": 2})
+    e2.ensure_loaded()
+    f2 = e2.extract(VideoItem("v", video=short))
+    assert f2.windows.shape == (1, 521) and np.allclose(f2.times, [[0, 0.96]])
+    packaged = load_class_names(
+        Path(resolve_model("packaged:yamnet-int8-onnx")) / "yamnet_class_map.csv"
+    )
+    top2 = np.argsort(-f2.windows[0], kind="stable")[:2]
+    assert f2.text == "; ".join(packaged[i] for i in top2)
+
+
 # --- Whisper --------------------------------------------------------------------------------
 
 

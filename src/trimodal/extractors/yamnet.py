@@ -1,4 +1,9 @@
-"""YAMNet (521 AudioSet classes) on the packaged int8 ONNX model, with onnxruntime.
+"""YAMNet (521 AudioSet classes): the packaged int8 ONNX model (onnxruntime) or TensorFlow.
+
+The model spec picks the back-end: the default ``packaged:yamnet-int8-onnx`` (or any ``.onnx``
+file / folder) runs in this process with onnxruntime as described below; a TF Hub handle
+(``https://tfhub.dev/google/yamnet/1``, needs internet) or a local SavedModel folder (one that
+holds ``saved_model.pb``, with the Hub model's signature) runs in TensorFlow, see "TF back-end".
 
 Input: the soundtrack (``source: soundtrack``) or the audio-description track (``ad_audio``),
 streamed by :func:`trimodal.media.audio.stream_audio`, turned into 0.96 s log-mel patches every
@@ -13,14 +18,30 @@ Output: windows (n, 521) scores with times, pooled mean / max / attn / mean_max
 (:func:`trimodal.pooling.pool_all`), text = the ``top_k`` class names by mean score joined by
 "; " (names contain commas), table ``top`` (rank, index, name, mean_score, max_score).
 
-The TF Hub back-end (``https://tfhub.dev/google/yamnet/1``) is not implemented: it would follow
-:mod:`trimodal.extractors.vggish_tf` (TensorFlow only in its own subprocess).
+TF back-end: TensorFlow must not share a process with torch, so this module never imports it:
+the decoded waveform is streamed to a temporary file and :mod:`trimodal.extractors.yamnet_tf` is
+run on it as a script (``params.tf_python``, else ``$TRIMODAL_TF_PYTHON``, else this interpreter),
+feeding the model hop-aligned slices of ``slice_windows`` windows (bounded memory, the same
+windows as one call on the whole waveform; see that module). The model frames the waveform itself
+(0.96 s windows every 0.48 s, ``hop`` must stay 0.48) and zero-pads its end, so it gives
+``1 + ceil(max(0, N - 15600) / 7680)`` windows where the ONNX path gives
+``max(1, 1 + floor((N - 15600) / 7680))``: at most one more, the last one partly silence. Its
+output, besides the same windows (n, 521) scores, pooled scores, text and ``top`` table (class
+names from the model's own class map when it has one, else a ``yamnet_class_map.csv`` in the
+SavedModel folder, else the packaged map), has the 1024-d embeddings of each window: pooled as
+``embedding_mean`` / ``embedding_max`` / ``embedding_attn`` / ``embedding_mean_max`` (the
+:func:`trimodal.pooling.pool_all` set on the embeddings) and, with ``window_embeddings: true``,
+appended to the windows ((n, 521 + 1024): scores first; attr ``window_columns``).
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import struct
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +50,25 @@ import pandas as pd
 from trimodal.audio_features import SAMPLE_RATE, quantize, stream_patches
 from trimodal.extractors.base import ExtractionError, Extractor, Features, VideoItem
 from trimodal.media.audio import source_path, stream_audio
-from trimodal.models import resolve_model
+from trimodal.models import is_packaged, resolve_model
 from trimodal.pooling import pool_all
 from trimodal.progress import progress
+
+PACKAGED_YAMNET = "packaged:yamnet-int8-onnx"
+TF_HUB_YAMNET = "https://tfhub.dev/google/yamnet/1"
+TF_HOP_S = 0.48  # the TF model frames the waveform itself: 0.96 s windows every 0.48 s
+
+
+def is_tf_model(spec: str | None) -> bool:
+    """Whether a model spec names a TensorFlow YAMNet: a http(s) TF Hub handle, or a local
+    SavedModel folder (it holds ``saved_model.pb``). Packaged names and ONNX files are not."""
+    if not spec or is_packaged(spec):
+        return False
+    spec = str(spec)
+    if spec.startswith(("http://", "https://")):
+        return True
+    path = Path(spec).expanduser()
+    return path.is_dir() and (path / "saved_model.pb").is_file()
 
 
 def _varint(b: bytes, i: int) -> tuple[int, int]:
@@ -111,13 +148,33 @@ class YamnetExtractor(Extractor):
     name = "yamnet"
     modality = "audio"
 
-    defaults = {"source": "soundtrack", "top_k": 5, "hop": 0.48, "threads": 1, "chunk_s": 30.0}
+    defaults = {
+        "source": "soundtrack",
+        "top_k": 5,
+        "hop": 0.48,
+        "threads": 1,
+        "chunk_s": 30.0,
+        # TF back-end only
+        "tf_python": None,
+        "slice_windows": 625,
+        "window_embeddings": False,
+    }
 
     def __init__(self, model=None, params=None, device="cpu"):
-        super().__init__(model or "packaged:yamnet-int8-onnx", params, device)
+        super().__init__(model or PACKAGED_YAMNET, params, device)
         self.params = {**self.defaults, **self.params}
+        self.backend = "tf" if is_tf_model(self.model_spec) else "onnx"
+        if self.backend == "tf" and abs(float(self.params["hop"]) - TF_HOP_S) > 1e-9:
+            raise ValueError(
+                f"the TensorFlow YAMNet frames the waveform itself with a 0.48 s hop; "
+                f"hop={self.params['hop']} needs the ONNX back-end"
+            )
 
     def load(self) -> None:
+        if self.backend == "tf":
+            self.tf_model = resolve_model(self.model_spec)
+            self.class_names = None  # from the model's class map, else _fallback_class_names
+            return
         import onnxruntime as ort
 
         folder = Path(resolve_model(self.model_spec))
@@ -169,7 +226,115 @@ class YamnetExtractor(Extractor):
             out = self.quant["class_scores_scale"] * (out - self.quant["class_scores_zero_point"])
         return (1.0 / (1.0 + np.exp(-out))).astype(np.float32)
 
+    def _fallback_class_names(self) -> list[str]:
+        """Class names for a TF model without a class map: its folder's csv, else the packaged."""
+        folder = Path(str(self.tf_model))
+        maps = sorted(folder.rglob("yamnet_class_map.csv")) if folder.is_dir() else []
+        if not maps:
+            maps = [Path(resolve_model(PACKAGED_YAMNET)) / "yamnet_class_map.csv"]
+        return load_class_names(maps[0])
+
+    def _run_tf(self, path: str, stats: dict):
+        """(scores (n, 521), embeddings (n, d), class names or None) from the TF subprocess."""
+        python = (
+            self.params.get("tf_python") or os.environ.get("TRIMODAL_TF_PYTHON") or sys.executable
+        )
+        # run the file as a script, not `-m trimodal...`: the package's __init__ pulls pandas,
+        # which a TensorFlow-only interpreter need not have; yamnet_tf needs numpy + TF only
+        script = str(Path(__file__).with_name("yamnet_tf.py"))
+        with tempfile.TemporaryDirectory(prefix="yamnet_tf_") as tmp:
+            wave, out = os.path.join(tmp, "in.f32"), os.path.join(tmp, "out.npz")
+            with open(wave, "wb") as f:  # stream the decoded audio to disk: bounded memory
+                for chunk in stream_audio(path, chunk_s=float(self.params["chunk_s"]), stats=stats):
+                    f.write(np.ascontiguousarray(chunk, dtype=np.float32).tobytes())
+            cmd = [python, script, wave, out, "--model", str(self.tf_model)]
+            cmd += ["--slice-windows", str(int(self.params["slice_windows"]))]
+            cmd += ["--threads", str(int(self.params["threads"]))]
+            env = {**os.environ, "PYTHONNOUSERSITE": "1"}
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError(
+                    f"TensorFlow YAMNet process failed ({r.returncode}): {r.stderr[-2000:]}"
+                )
+            with np.load(out) as d:
+                names = [str(n) for n in d["class_names"]] if "class_names" in d.files else None
+                return d["scores"], d["embeddings"], names
+
+    def _extract_tf(self, item: VideoItem) -> Features:
+        path, _ = source_path(item, self.params["source"])
+        stats: dict = {}
+        scores, emb, names = self._run_tf(path, stats)
+        if not len(scores):
+            raise ExtractionError("audio too short for one window", stage="extract")
+        if names is None:
+            if self.class_names is None:
+                self.class_names = self._fallback_class_names()
+            names = self.class_names
+        if len(names) != scores.shape[1]:
+            raise ValueError(f"{len(names)} class names for {scores.shape[1]} scores")
+        emb = np.asarray(emb, dtype=np.float32)
+        t0 = np.arange(len(scores)) * TF_HOP_S
+        n_cls = scores.shape[1]
+        extra = {"backend": "tf", "embedding_dim": int(emb.shape[1])}
+        windows = None
+        if self.params["window_embeddings"]:
+            windows = np.concatenate([scores, emb], axis=1)
+            extra["window_columns"] = f"scores:0-{n_cls},embeddings:{n_cls}-{windows.shape[1]}"
+        return self._features(
+            scores,
+            np.stack([t0, t0 + 0.96], axis=1),
+            stats,
+            names,
+            extra_pooled={f"embedding_{k}": v for k, v in pool_all(emb).items()},
+            extra_attrs=extra,
+            windows=windows,
+        )
+
+    def _features(
+        self,
+        scores: np.ndarray,
+        times: np.ndarray,
+        stats: dict,
+        class_names: list[str],
+        extra_pooled: dict | None = None,
+        extra_attrs: dict | None = None,
+        windows: np.ndarray | None = None,
+    ) -> Features:
+        """Scores (n, 521) -> Features: windows (the scores unless given), pooled scores (+
+        ``extra_pooled``), top-k text and table, attrs (+ ``extra_attrs``)."""
+        mean, mx = scores.mean(axis=0), scores.max(axis=0)
+        k = int(self.params["top_k"])
+        top = np.argsort(-mean, kind="stable")[:k]
+        names = [class_names[i] for i in top]
+        table = pd.DataFrame(
+            {
+                "rank": np.arange(1, len(top) + 1),
+                "index": top,
+                "name": names,
+                "mean_score": mean[top],
+                "max_score": mx[top],
+            }
+        )
+        return Features(
+            windows=scores if windows is None else windows,
+            times=times,
+            pooled={**pool_all(scores), **(extra_pooled or {})},
+            text="; ".join(names),  # class names contain commas
+            tables={"top": table},
+            attrs={
+                "n_windows": len(scores),
+                "hop_s": float(self.params["hop"]),
+                "duration_decoded": float(stats["duration_decoded"]),
+                "decode_errors": int(stats["decode_errors"]),
+                "partial_decode": bool(stats["partial"]),
+                "top1": names[0],
+                **(extra_attrs or {}),
+            },
+        )
+
     def extract(self, item: VideoItem) -> Features:
+        if self.backend == "tf":
+            return self._extract_tf(item)
         path, _ = source_path(item, self.params["source"])
         hop = int(round(float(self.params["hop"]) * SAMPLE_RATE))
         stats: dict = {}
@@ -184,32 +349,4 @@ class YamnetExtractor(Extractor):
             raise ExtractionError("audio too short for one window", stage="extract")
         windows = np.concatenate(scores)
         t0 = np.concatenate(starts) / SAMPLE_RATE
-        times = np.stack([t0, t0 + 0.96], axis=1)
-        mean, mx = windows.mean(axis=0), windows.max(axis=0)
-        k = int(self.params["top_k"])
-        top = np.argsort(-mean, kind="stable")[:k]
-        names = [self.class_names[i] for i in top]
-        table = pd.DataFrame(
-            {
-                "rank": np.arange(1, len(top) + 1),
-                "index": top,
-                "name": names,
-                "mean_score": mean[top],
-                "max_score": mx[top],
-            }
-        )
-        return Features(
-            windows=windows,
-            times=times,
-            pooled=pool_all(windows),
-            text="; ".join(names),  # class names contain commas
-            tables={"top": table},
-            attrs={
-                "n_windows": len(windows),
-                "hop_s": float(self.params["hop"]),
-                "duration_decoded": float(stats["duration_decoded"]),
-                "decode_errors": int(stats["decode_errors"]),
-                "partial_decode": bool(stats["partial"]),
-                "top1": names[0],
-            },
-        )
+        return self._features(windows, np.stack([t0, t0 + 0.96], axis=1), stats, self.class_names)
