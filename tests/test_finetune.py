@@ -144,3 +144,37 @@ def test_finetune_minilm_beats_chance():
     acc = float((classes[oof.argmax(1)] == y).mean())
     print(f"MiniLM fine-tuned OOF accuracy {acc:.3f}", [f["best_epoch"] for f in info])
     assert acc >= 0.7, acc
+
+
+def test_finetune_job_scores_folds_like_run_cv_random_weights(tmp_path):
+    """jobs.finetune_feature_set on a real text store: one fold per row, majority baseline."""
+    import pandas as pd
+
+    from trimodal import jobs, store
+    from trimodal.extractors.base import Features
+
+    texts, y = _data()
+    files = []
+    for i, t in enumerate(texts):
+        f = tmp_path / "pv" / f"v{i:02d}.h5"
+        header = {"extractor": "txt", "kind": "text_raw", "modality": "text", "model": "",
+                  "params": {}}  # fmt: skip
+        store.write_video_file(f, f"v{i:02d}", header, features=Features(text=t))
+        files.append(f)
+    store.aggregate(files, tmp_path / "features" / "txt.h5")
+    labels = tmp_path / "labels.tsv"
+    pd.DataFrame({"video_id": [f"v{i:02d}" for i in range(len(y))], "label": y}).to_csv(
+        labels, sep="\t", index=False
+    )
+    opts = dict(model=_tiny_bert(tmp_path / "m"), epochs=2, lr=1e-3, batch_size=8, patience=1,
+                num_threads=1, device="cpu")  # fmt: skip
+    r = jobs.finetune_feature_set(
+        "txt:text", str(labels), "toy", str(tmp_path / "features"), 3, 0, opts
+    )
+    assert r.classifier == "finetune" and r.n_folds == 3
+    assert sorted(r.fold.tolist()) == sorted(np.repeat([0, 1, 2], len(y) // 3).tolist())
+    for key in ("accuracy", "balanced_accuracy", "macro_f1", "baseline_accuracy", "fit_time_s"):
+        assert len(r.scores[key]) == 3, key
+    # three balanced classes: the majority baseline is at most chance-level plus a fold's skew
+    assert r.scores["baseline_balanced_accuracy"].max() <= 0.5
+    np.testing.assert_array_equal(r.y_pred, r.classes[r.proba.argmax(axis=1)])

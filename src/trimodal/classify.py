@@ -367,6 +367,16 @@ def make_splits(y, folds: int = 5, seed: int = 0, groups=None) -> tuple[list, st
     return splits, "; ".join(notes)
 
 
+def score_fold(scores: dict, y_train, y_test, y_pred, classes) -> None:
+    """Append one fold's metrics, and the majority-class baseline's on the same fold."""
+    for m, v in _fold_scores(y_test, y_pred, classes).items():
+        scores.setdefault(m, []).append(v)
+    dummy = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(y_train), 1)), y_train)
+    base_pred = dummy.predict(np.zeros((len(y_test), 1)))
+    for m, v in _fold_scores(y_test, base_pred, classes).items():
+        scores.setdefault(f"baseline_{m}", []).append(v)
+
+
 def run_cv(
     X,
     y,
@@ -417,12 +427,7 @@ def run_cv(
         y_pred[te] = np.asarray(est.predict(_take(X, te))).astype(str)
         proba[te] = _proba_in(est, _take(X, te), classes)
         fold_of[te] = f
-        for m, v in _fold_scores(y[te], y_pred[te], classes).items():
-            scores[m].append(v)
-        dummy = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(tr), 1)), y[tr])
-        base_pred = dummy.predict(np.zeros((len(te), 1)))
-        for m, v in _fold_scores(y[te], base_pred, classes).items():
-            scores[f"baseline_{m}"].append(v)
+        score_fold(scores, y[tr], y[te], y_pred[te], classes)
     return CVResult(
         feature_set=feature_set,
         classifier=name,

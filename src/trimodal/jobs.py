@@ -363,7 +363,7 @@ def finetune_feature_set(feature_set, labels_tsv, label_set, features_dir, folds
     """A transformer fine-tuned per fold on raw text (kind `finetune`), as a CVResult."""
     import numpy as np
 
-    from trimodal.classify import CVResult, _fold_scores, align, load_feature_set, load_labels
+    from trimodal.classify import CVResult, align, load_feature_set, load_labels, score_fold
     from trimodal.finetune import finetune_cv
 
     texts, ids, modality = load_feature_set(feature_set, features_dir)
@@ -380,12 +380,7 @@ def finetune_feature_set(feature_set, labels_tsv, label_set, features_dir, folds
     for f in info:
         te = np.asarray(f["test_idx"])
         fold[te] = f["fold"]
-        for m, v in _fold_scores(y[te], y_pred[te], classes).items():
-            scores.setdefault(m, []).append(v)
-        counts = pd.Series(y[np.asarray(f["train_idx"])]).value_counts()
-        majority = np.full(len(te), counts.index[0], dtype=object)
-        for m, v in _fold_scores(y[te], majority, classes).items():
-            scores.setdefault(f"baseline_{m}", []).append(v)
+        score_fold(scores, y[np.asarray(f["train_idx"])], y[te], y_pred[te], classes)
         scores.setdefault("fit_time_s", []).append(float(f.get("fit_time_s", 0.0)))
     return CVResult(
         feature_set=feature_set,
