@@ -122,12 +122,15 @@ def test_yolo_onnx_runtime_matches_pytorch_and_keeps_the_jobs_threads(person_yol
 
     assert person_yolo.runtime == "onnx"  # "auto" on CPU
     assert Path(person_yolo.yolo.ckpt_path or person_yolo.yolo.model_name).suffix == ".onnx"
-    pt = YoloExtractor("packaged:yolov8-person", {"runtime": "torch"})
-    pt.ensure_loaded()
     images = [_asset("bus.jpg"), _asset("zidane.jpg")]
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
+        fresh = YoloExtractor("packaged:yolov8-person", {})
+        fresh.ensure_loaded()  # loading must not change the job's thread count either
+        assert torch.get_num_threads() == 2
+        pt = YoloExtractor("packaged:yolov8-person", {"runtime": "torch"})
+        pt.ensure_loaded()
         for a, b in zip(person_yolo.detect(images), pt.detect(images), strict=True):
             assert len(a.boxes) == len(b.boxes) >= 2
             np.testing.assert_allclose(a.boxes.conf.numpy(), b.boxes.conf.numpy(), atol=0.02)

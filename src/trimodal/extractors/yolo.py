@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,19 @@ def ultralytics_offline() -> None:
     os.environ.setdefault(
         "YOLO_CONFIG_DIR", os.path.join(tempfile.gettempdir(), "trimodal-ultralytics")
     )
+
+
+@contextmanager
+def keep_torch_threads():
+    """Undo ultralytics' thread reset: its device selection sets torch to cpu_count - 1 threads
+    (1 on a 2-core machine), ignoring the job's `threads`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def load_yolo(spec: str, runtime: str = "torch"):
@@ -113,8 +127,9 @@ class YoloExtractor(Extractor):
         self.runtime = self._p("runtime", "auto")
         if self.runtime == "auto":  # onnxruntime on CPU; PyTorch on a GPU
             self.runtime = "torch" if str(self.device).startswith("cuda") else "onnx"
-        self.yolo = load_yolo(self.model_spec, self.runtime)
-        self.names = {int(k): str(v) for k, v in self.yolo.names.items()}
+        with keep_torch_threads():  # reading .names of an ONNX model sets up a predictor
+            self.yolo = load_yolo(self.model_spec, self.runtime)
+            self.names = {int(k): str(v) for k, v in self.yolo.names.items()}
         # a model built from an architecture yaml (yolov8n.yaml) has numbers for names: the
         # 80-class layout is COCO's
         if len(self.names) == 80 and all(v.isdigit() for v in self.names.values()):
@@ -124,12 +139,7 @@ class YoloExtractor(Extractor):
         """Ultralytics Results for a batch of RGB frames."""
         # ultralytics treats numpy input as BGR (OpenCV convention)
         bgr = [np.ascontiguousarray(im[:, :, ::-1]) for im in images]
-        import torch
-
-        # ultralytics' device selection resets torch's thread count to cpu_count - 1 (1 on a
-        # 2-core machine), ignoring the job's `threads`; keep the count the job was given
-        threads = torch.get_num_threads()
-        try:
+        with keep_torch_threads():
             return self.yolo.predict(
                 bgr,
                 conf=float(self._p("conf", 0.25)),
@@ -138,8 +148,6 @@ class YoloExtractor(Extractor):
                 verbose=False,
                 batch=len(bgr),
             )
-        finally:
-            torch.set_num_threads(threads)
 
     def extract(self, item: VideoItem) -> Features:
         self.ensure_loaded()
