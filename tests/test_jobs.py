@@ -132,3 +132,24 @@ def test_extract_batch_loads_the_model_once_and_writes_one_file_per_video(tmp_pa
     assert n_ok == 3 and len(built) == 1
     assert not store.read_video_file(tmp_path / "v1.h5")["attrs"]["ok"]
     assert store.read_video_file(tmp_path / "v2.h5")["attrs"]["ok"]
+
+
+def test_text_job_reads_its_source_from_a_batched_producers_folder(tmp_path):
+    """A text extractor whose source extractor is batched gets the batch folder as input."""
+    from trimodal import jobs, store
+
+    folder = tmp_path / "extract" / "whisper_ad" / "batches" / "b00000"
+    header = {"extractor": "whisper_ad", "kind": "whisper", "modality": "audio", "model": "",
+              "params": {}}  # fmt: skip
+    store.write_video_file(folder / "v7.h5", "v7", header, features=Features(text="a red kite"))
+    probe = tmp_path / "probe.json"
+    probe.write_text("{}")
+    out = tmp_path / "text" / "v7.h5"
+    ok = jobs.extract_one(
+        video_id="v7", row={"description": "a windy beach"}, probe_json=str(probe),
+        output=str(out), extractor="text_all", kind="text_raw", modality="text", model=None,
+        params={"sources": ["description", "ad_transcript"]}, device="cpu",
+        text_inputs={"ad_transcript": str(folder)},
+    )  # fmt: skip
+    assert ok
+    assert store.read_video_file(out)["text"] == "a windy beach a red kite"
