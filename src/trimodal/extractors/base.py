@@ -88,6 +88,11 @@ class Extractor(ABC):
     def load(self) -> None:  # noqa: B027 - optional hook: extractors without weights skip it
         """Load weights once; called lazily before the first extract."""
 
+    def param(self, key: str, default: Any) -> Any:
+        """params[key], or `default` when it is absent or null (`~` in YAML)."""
+        v = self.params.get(key, default)
+        return default if v is None else v
+
     def ensure_loaded(self) -> None:
         if not self._loaded:
             self.load()

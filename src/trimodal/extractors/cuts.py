@@ -52,25 +52,21 @@ class CutsExtractor(Extractor):
     name = "cuts"
     modality = "video"
 
-    def _p(self, key, default):
-        v = self.params.get(key, default)
-        return default if v is None else v
-
     def extract(self, item: VideoItem) -> Features:
-        sample_fps = float(self._p("sample_fps", 6.0))
+        sample_fps = float(self.param("sample_fps", 6.0))
         info = video_info(item.video)
         sampler = sample_frames(
             item.video,
             fps=sample_fps,
             max_frames=self.params.get("max_frames"),
-            size=int(self._p("short_side", 144)),
-            backend=self._p("backend", "auto"),
+            size=int(self.param("short_side", 144)),
+            backend=self.param("backend", "auto"),
         )
         cuts, times, indices = detect_cuts(
             sampler,
             sample_fps,
-            threshold=float(self._p("threshold", 27.0)),
-            min_scene_len_s=float(self._p("min_scene_len_s", 0.5)),
+            threshold=float(self.param("threshold", 27.0)),
+            min_scene_len_s=float(self.param("min_scene_len_s", 0.5)),
         )
         if not times:
             raise ExtractionError("no decodable video frame", stage="decode")

@@ -66,15 +66,11 @@ class FrameEmbeddingExtractor(Extractor):
     name = "frame_embedding"
     modality = "video"
 
-    def _p(self, key, default):
-        v = self.params.get(key, default)
-        return default if v is None else v
-
     def load(self) -> None:
         import torch
 
         spec = self.model_spec or "efficientnet-lite0"
-        self.image_size = int(self._p("image_size", 224))
+        self.image_size = int(self.param("image_size", 224))
         if spec in EFFNET_LITE:
             from efficientnet_lite_pytorch import EfficientNet
 
@@ -112,9 +108,9 @@ class FrameEmbeddingExtractor(Extractor):
 
     def extract(self, item: VideoItem) -> Features:
         self.ensure_loaded()
-        fps = float(self._p("fps", 1.0))
+        fps = float(self.param("fps", 1.0))
         max_frames = self.params.get("max_frames")
-        batch_size = int(self._p("batch_size", 16))
+        batch_size = int(self.param("batch_size", 16))
         # EfficientNet: decode straight to the crop's short side; HF processors resize themselves
         short = self.image_size if self.backend == "effnet_lite" else max(256, self.image_size)
         sampler = sample_frames(
@@ -122,7 +118,7 @@ class FrameEmbeddingExtractor(Extractor):
             fps=fps,
             max_frames=max_frames,
             size=short,
-            backend=self._p("backend", "auto"),
+            backend=self.param("backend", "auto"),
         )
         embs, probas, times = [], [], []
         batches = prefetch(batched(sampler, batch_size))  # decode overlaps the model

@@ -118,13 +118,9 @@ class YoloExtractor(Extractor):
     name = "yolo"
     modality = "video"
 
-    def _p(self, key, default):
-        v = self.params.get(key, default)
-        return default if v is None else v
-
     def load(self) -> None:
         self.model_spec = self.model_spec or DEFAULT_MODEL
-        self.runtime = self._p("runtime", "auto")
+        self.runtime = self.param("runtime", "auto")
         if self.runtime == "auto":  # onnxruntime on CPU; PyTorch on a GPU
             self.runtime = "torch" if str(self.device).startswith("cuda") else "onnx"
         with keep_torch_threads():  # reading .names of an ONNX model sets up a predictor
@@ -142,8 +138,8 @@ class YoloExtractor(Extractor):
         with keep_torch_threads():
             return self.yolo.predict(
                 bgr,
-                conf=float(self._p("conf", 0.25)),
-                imgsz=int(self._p("imgsz", 640)),
+                conf=float(self.param("conf", 0.25)),
+                imgsz=int(self.param("imgsz", 640)),
                 device=self.device,
                 verbose=False,
                 batch=len(bgr),
@@ -151,19 +147,19 @@ class YoloExtractor(Extractor):
 
     def extract(self, item: VideoItem) -> Features:
         self.ensure_loaded()
-        fps = float(self._p("fps", 1.0))
-        imgsz = int(self._p("imgsz", 640))
+        fps = float(self.param("fps", 1.0))
+        imgsz = int(self.param("imgsz", 640))
         n_classes = len(self.names)
         sampler = sample_frames(
             item.video,
             fps=fps,
             max_frames=self.params.get("max_frames"),
             size=imgsz,  # short side: YOLO letterboxes to imgsz anyway
-            backend=self._p("backend", "auto"),
+            backend=self.param("backend", "auto"),
         )
         rows, per_frame, times = [], [], []
         # the next batch decodes while this one is detected
-        batches = prefetch(batched(sampler, int(self._p("batch_size", 16))))
+        batches = prefetch(batched(sampler, int(self.param("batch_size", 16))))
         for batch in progress(batches, f"{item.video_id} yolo", unit="batch"):
             for frame, res in zip(batch, self.detect([f.rgb for f in batch]), strict=True):
                 scores = np.zeros(n_classes, dtype=np.float32)
