@@ -29,8 +29,6 @@ windows that carry sound; a learned attention belongs to the fusion model, train
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -38,6 +36,7 @@ import numpy as np
 
 from trimodal.audio_features import SAMPLE_RATE, stream_patches
 from trimodal.extractors.base import ExtractionError, Extractor, Features, VideoItem
+from trimodal.extractors.tf_process import run_tf_script, write_waveform
 from trimodal.media.audio import source_path, stream_audio
 from trimodal.models import resolve_model
 from trimodal.pooling import pool_all
@@ -154,19 +153,8 @@ class VggishExtractor(Extractor):
         return starts, out
 
     def _run_tf(self, inp: str, out: str, kind: str) -> np.ndarray:
-        python = (
-            self.params.get("tf_python") or os.environ.get("TRIMODAL_TF_PYTHON") or sys.executable
-        )
-        # run the file as a script, not `-m trimodal...`: the package's __init__ pulls pandas,
-        # which a TensorFlow-only interpreter need not have; vggish_tf needs numpy + TF only
-        script = str(Path(__file__).with_name("vggish_tf.py"))
-        cmd = [python, script, inp, out, "--model", str(self.tf_model), "--kind", kind]
-        env = {**os.environ, "PYTHONNOUSERSITE": "1"}
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError(
-                f"TensorFlow VGGish process failed ({r.returncode}): {r.stderr[-2000:]}"
-            )
+        args = [inp, out, "--model", str(self.tf_model), "--kind", kind]
+        run_tf_script("vggish_tf.py", args, self.params, "VGGish")
         return np.load(out)
 
     def _embed_tf(self, path: str, stats: dict):
@@ -184,9 +172,7 @@ class VggishExtractor(Extractor):
                 return starts, [self._run_tf(os.path.join(tmp, "in.npy"), out, "patches")]
             # the Hub model frames the waveform itself (0.96 s, no overlap): stream it to disk
             wave = os.path.join(tmp, "in.f32")
-            with open(wave, "wb") as f:
-                for chunk in stream_audio(path, chunk_s=float(self.params["chunk_s"]), stats=stats):
-                    f.write(np.ascontiguousarray(chunk, dtype=np.float32).tobytes())
+            write_waveform(wave, path, float(self.params["chunk_s"]), stats)
             emb = self._run_tf(wave, out, "waveform")
             return [np.arange(len(emb)) * 15360], [emb]
 

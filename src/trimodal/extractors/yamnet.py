@@ -39,8 +39,6 @@ from __future__ import annotations
 import csv
 import os
 import struct
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -49,6 +47,7 @@ import pandas as pd
 
 from trimodal.audio_features import SAMPLE_RATE, quantize, stream_patches
 from trimodal.extractors.base import ExtractionError, Extractor, Features, VideoItem
+from trimodal.extractors.tf_process import run_tf_script, write_waveform
 from trimodal.media.audio import source_path, stream_audio
 from trimodal.models import is_packaged, resolve_model
 from trimodal.pooling import pool_all
@@ -236,26 +235,13 @@ class YamnetExtractor(Extractor):
 
     def _run_tf(self, path: str, stats: dict):
         """(scores (n, 521), embeddings (n, d), class names or None) from the TF subprocess."""
-        python = (
-            self.params.get("tf_python") or os.environ.get("TRIMODAL_TF_PYTHON") or sys.executable
-        )
-        # run the file as a script, not `-m trimodal...`: the package's __init__ pulls pandas,
-        # which a TensorFlow-only interpreter need not have; yamnet_tf needs numpy + TF only
-        script = str(Path(__file__).with_name("yamnet_tf.py"))
         with tempfile.TemporaryDirectory(prefix="yamnet_tf_") as tmp:
             wave, out = os.path.join(tmp, "in.f32"), os.path.join(tmp, "out.npz")
-            with open(wave, "wb") as f:  # stream the decoded audio to disk: bounded memory
-                for chunk in stream_audio(path, chunk_s=float(self.params["chunk_s"]), stats=stats):
-                    f.write(np.ascontiguousarray(chunk, dtype=np.float32).tobytes())
-            cmd = [python, script, wave, out, "--model", str(self.tf_model)]
-            cmd += ["--slice-windows", str(int(self.params["slice_windows"]))]
-            cmd += ["--threads", str(int(self.params["threads"]))]
-            env = {**os.environ, "PYTHONNOUSERSITE": "1"}
-            r = subprocess.run(cmd, env=env, capture_output=True, text=True)
-            if r.returncode != 0:
-                raise RuntimeError(
-                    f"TensorFlow YAMNet process failed ({r.returncode}): {r.stderr[-2000:]}"
-                )
+            write_waveform(wave, path, float(self.params["chunk_s"]), stats)
+            args = [wave, out, "--model", str(self.tf_model)]
+            args += ["--slice-windows", str(int(self.params["slice_windows"]))]
+            args += ["--threads", str(int(self.params["threads"]))]
+            run_tf_script("yamnet_tf.py", args, self.params, "YAMNet")
             with np.load(out) as d:
                 names = [str(n) for n in d["class_names"]] if "class_names" in d.files else None
                 return d["scores"], d["embeddings"], names
