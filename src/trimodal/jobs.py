@@ -164,28 +164,33 @@ def _extractor(kind: str, model: str | None, params: dict, device: str):
     return _EXTRACTORS[key]
 
 
+def extract_files(
+    video_id: str, files: dict, output: str, description: str | None = None, **common
+) -> bool:
+    """:func:`extract_one` from a job's named input files (probe, video, ad_audio,
+    text_<source>); `common`: the rest of extract_one's arguments."""
+    return extract_one(
+        video_id=video_id,
+        row={
+            "video": files.get("video"),
+            "ad_audio": files.get("ad_audio"),
+            "description": description,
+        },
+        probe_json=files["probe"],
+        output=output,
+        text_inputs={k[5:]: f for k, f in files.items() if k.startswith("text_")},
+        **common,
+    )
+
+
 def extract_batch(videos: list[dict], **common) -> int:
     """Run one extractor on a batch of videos, loading its model once; returns how many ok.
 
-    `videos`: per video, ``video_id``, ``files`` (probe, video, ad_audio, text_<source>),
-    ``output`` and ``description``; `common`: the rest of :func:`extract_one`'s arguments.
-    Each video gets its own features or error record, exactly as in a per-video job.
+    `videos`: per video, the arguments of :func:`extract_files` (``video_id``, ``files``,
+    ``output``, ``description``). Each video gets its own features or error record, exactly as
+    in a per-video job.
     """
-    n_ok = 0
-    for v in videos:
-        files = v["files"]
-        n_ok += extract_one(
-            video_id=v["video_id"],
-            row={
-                "video": files.get("video"),
-                "ad_audio": files.get("ad_audio"),
-                "description": v.get("description"),
-            },
-            probe_json=files["probe"],
-            output=v["output"],
-            text_inputs={k[5:]: f for k, f in files.items() if k.startswith("text_")},
-            **common,
-        )
+    n_ok = sum(extract_files(**v, **common) for v in videos)
     log.info("batch of %d videos: %d ok, %d error records", len(videos), n_ok, len(videos) - n_ok)
     return n_ok
 

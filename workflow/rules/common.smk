@@ -1,6 +1,7 @@
 # Helpers shared by all the rule files (configuration and sample-sheet validation, wildcard
 # constraints, and the input functions that map a job to its files).
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -97,12 +98,14 @@ BATCH_OF = {
 }
 
 
+def batch_dir(name, batch):
+    return f"results/extract/{name}/batches/{batch}"
+
+
 def video_file(name, video_id):
     """Where extractor `name` writes its per-video file for `video_id`."""
     if name in BATCHES:
-        return (
-            f"results/extract/{name}/batches/{BATCH_OF[name][video_id]}/{video_id}.h5"
-        )
+        return f"{batch_dir(name, BATCH_OF[name][video_id])}/{video_id}.h5"
     return f"results/extract/{name}/{video_id}.h5"
 
 
@@ -114,7 +117,7 @@ def unique_deps(paths):
 def video_dep(name, video_id):
     """The output that holds that file: the file itself, or its batch's folder."""
     if name in BATCHES:
-        return f"results/extract/{name}/batches/{BATCH_OF[name][video_id]}"
+        return batch_dir(name, BATCH_OF[name][video_id])
     return video_file(name, video_id)
 
 
@@ -197,8 +200,6 @@ def runtime_from_probe(name, base_min=2, per_video_minute=1.0):
         for vid in videos:
             probe = Path(f"results/probe/{vid}.json")
             if probe.exists():
-                import json
-
                 info = json.loads(probe.read_text()).get("video") or {}
                 minutes += (info.get("duration") or 0) / 60.0
         factor = extract_resources(name, "runtime_per_video_minute", per_video_minute)
@@ -274,7 +275,7 @@ def all_targets():
                 name in BATCHES
             ):  # every n-th batch: a batch is never split across shards
                 batches = sorted(BATCHES[name])[i - 1 :: n]
-                targets += [f"results/extract/{name}/batches/{b}" for b in batches]
+                targets += [batch_dir(name, b) for b in batches]
             else:
                 targets += [video_file(name, v) for v in shard_ids]
         return targets

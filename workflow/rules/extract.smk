@@ -45,7 +45,7 @@ for _name, _spec in EXTRACTORS.items():
             input:
                 batch_inputs(_name),
             output:
-                directory(f"results/extract/{_name}/batches/{{batch}}"),
+                directory(batch_dir(_name, "{batch}")),
             log:
                 f"logs/extract/{_name}/batches/{{batch}}.log",
             benchmark:

@@ -1,9 +1,9 @@
 """Snakemake adapter: run one extractor on one video, or on a batch of videos (see
-trimodal.jobs.extract_one / extract_batch)."""
+trimodal.jobs.extract_files / extract_batch)."""
 
 from pathlib import Path
 
-from trimodal.jobs import extract_batch, extract_one, setup_logging
+from trimodal.jobs import extract_batch, extract_files, setup_logging
 from trimodal.limits import memory_limit
 
 setup_logging(snakemake.log[0])
@@ -25,15 +25,10 @@ if "batch" in snakemake.wildcards.keys():
 else:
     vid = snakemake.wildcards.video_id
     with memory_limit(res.get("mem_mb"), f"{snakemake.rule} {vid}"):
-        extract_one(
+        extract_files(
             video_id=vid,
-            row={
-                "video": snakemake.input.get("video"),
-                "ad_audio": snakemake.input.get("ad_audio"),
-                "description": p.get("description"),
-            },
-            probe_json=snakemake.input.probe,
+            files=dict(snakemake.input.items()),
             output=snakemake.output[0],
-            text_inputs={k[5:]: v for k, v in snakemake.input.items() if k.startswith("text_")},
+            description=p.get("description"),
             **common,
         )

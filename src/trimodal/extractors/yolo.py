@@ -63,8 +63,9 @@ def keep_torch_threads():
 def load_yolo(spec: str, runtime: str = "torch"):
     """An ultralytics YOLO; runtime "onnx" runs a PyTorch checkpoint through onnxruntime.
 
-    On CPU, onnxruntime ran the packaged detector 2.2x faster than PyTorch in the same run
-    (bench/bench_video.py); the ONNX file is exported once per checkpoint into the model cache.
+    On CPU, onnxruntime ran the packaged detector 1.2-1.4x faster than PyTorch with the same
+    detections (docs/benchmarks.md); the ONNX file is exported once per checkpoint into the
+    model cache.
     """
     ultralytics_offline()
     from ultralytics import YOLO
