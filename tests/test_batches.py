@@ -1,4 +1,4 @@
-"""Batched extractors (`batch: N`): one job per N videos, one model load, same stores."""
+"""Batch sizes (`batch: N`, `batch: 1`): one job per N videos, one model load, same stores."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tests.workflow_project import (
     SMALL_EXTRACTORS,
     assert_same_store,
     make_project,
+    per_video,
     planned_jobs,
     snakemake,
 )
@@ -43,17 +44,28 @@ def batched(project, tmp_path_factory):
     jobs = planned_jobs(wd)
     for name, size in SIZES.items():
         assert jobs[f"extract_{name}"] == math.ceil(n / size), (name, jobs)
-    assert jobs["probe"] == n
+    assert jobs["probe"] == 1  # auto: the 10 videos are one probe batch
     snakemake(wd)
     return wd
 
 
-def test_batched_run_gives_the_per_video_runs_stores(project, batched):
+@pytest.fixture(scope="module")
+def one_job_per_video(project, tmp_path_factory):
+    wd = make_project(
+        tmp_path_factory.mktemp("per_video"), project_sheet(project), per_video(), probe_batch=1
+    )
+    snakemake(wd)
+    return wd
+
+
+def test_batched_runs_give_the_per_video_runs_stores(project, batched, one_job_per_video):
     for name in SIZES:
-        assert_same_store(
-            project / "results" / "features" / f"{name}.h5",
-            batched / "results" / "features" / f"{name}.h5",
-        )
+        for wd in (project, batched):  # auto-sized batches and fixed sizes
+            assert_same_store(
+                one_job_per_video / "results" / "features" / f"{name}.h5",
+                wd / "results" / "features" / f"{name}.h5",
+                exact=True,
+            )
     # the bad inputs are error records inside their batch, not failed jobs
     failures = pd.read_csv(batched / "results" / "failures.tsv", sep="\t")
     assert {"bad_truncated", "bad_noaudio"} <= set(failures["video_id"])

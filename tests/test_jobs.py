@@ -98,8 +98,9 @@ def test_extract_batch_loads_the_model_once_and_writes_one_file_per_video(tmp_pa
     """A batch job builds its extractor once; each video still gets its own file or error."""
     import numpy as np
 
-    from trimodal import jobs, store
+    from trimodal import store
     from trimodal.extractors.base import ExtractionError, Extractor, Features
+    from trimodal.stages import extract as stage
 
     built = []
 
@@ -116,8 +117,8 @@ def test_extract_batch_loads_the_model_once_and_writes_one_file_per_video(tmp_pa
             w = np.ones((1, 4), dtype=np.float32)
             return Features(windows=w, times=np.zeros((1, 2)), pooled={"mean": w[0]})
 
-    monkeypatch.setattr(jobs, "build_extractor", lambda *a, **k: Counting(*a[1:2]))
-    monkeypatch.setattr(jobs, "_EXTRACTORS", {})
+    monkeypatch.setattr(stage, "build_extractor", lambda *a, **k: Counting(*a[1:2]))
+    monkeypatch.setattr(stage, "_EXTRACTORS", {})
     probe = tmp_path / "probe.json"
     probe.write_text("{}")
     videos = [
@@ -125,11 +126,11 @@ def test_extract_batch_loads_the_model_once_and_writes_one_file_per_video(tmp_pa
          "description": f"text {i}"}
         for i in range(4)
     ]  # fmt: skip
-    n_ok = jobs.extract_batch(
+    counts = stage.extract_batch(
         videos, extractor="c", kind="counting", modality="text", model=None,
         params={"k": 1}, device="cpu",
     )  # fmt: skip
-    assert n_ok == 3 and len(built) == 1
+    assert counts == {"computed": 4, "reused": 0, "errors": 1} and len(built) == 1
     assert not store.read_video_file(tmp_path / "v1.h5")["attrs"]["ok"]
     assert store.read_video_file(tmp_path / "v2.h5")["attrs"]["ok"]
 

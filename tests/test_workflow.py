@@ -6,6 +6,7 @@ file and a video without audio; the other tests inspect it and dry-run after eac
 
 from __future__ import annotations
 
+import json
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,11 +19,13 @@ import yaml
 from tests.workflow_project import (
     assert_same_store,
     make_project,
+    per_video,
     planned_jobs,
     small_sheet,
     snakemake,
 )
 from trimodal import store
+from trimodal.batching import batch_size
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +46,18 @@ def n_videos(wd: Path) -> int:
     return len(pd.read_csv(wd / "config" / "videos.tsv", sep="\t"))
 
 
-def test_dry_run_lists_one_extract_job_per_extractor_and_video(tmp_path):
+def test_dry_run_lists_one_batch_job_per_extractor_by_default(tmp_path):
     wd = make_project(tmp_path, small_sheet())
+    jobs = planned_jobs(wd)
+    # 10 videos: one auto-sized batch (trimodal.batching) per extractor and for the probe
+    assert batch_size("auto", n_videos(wd)) == n_videos(wd)
+    for name in EXTRACTORS:
+        assert jobs[f"extract_{name}"] == 1
+    assert jobs["probe"] == 1 and jobs["store"] == len(EXTRACTORS)
+
+
+def test_batch_1_gives_one_job_per_extractor_and_video(tmp_path):
+    wd = make_project(tmp_path, small_sheet(), per_video(), probe_batch=1)
     jobs = planned_jobs(wd)
     n = n_videos(wd)
     for name in EXTRACTORS:
@@ -77,18 +90,21 @@ def test_stores_carry_model_and_params(project):
     attrs = store.store_attrs(project / "results" / "features" / "yamnet.h5")
     assert attrs["model"] == "packaged:yamnet-int8-onnx" and attrs["params"]["top_k"] == 5
     with h5py.File(
-        project / "results" / "extract" / "yamnet" / f"{small_sheet()['video_id'][0]}.h5"
+        project / "results/extract/yamnet/batches/b00000" / f"{small_sheet()['video_id'][0]}.h5"
     ) as h5:
         assert h5.attrs["model_fingerprint"]
+    prov = json.loads(attrs["provenance"])
+    assert prov["model"] == "packaged:yamnet-int8-onnx" and prov["weights_sha256"]
+    assert prov["params"]["top_k"] == 5 and prov["code"] and "onnxruntime" in prov["packages"]
 
 
 def test_nothing_left_to_do_after_a_run(project):
     assert planned_jobs(project) == {}
 
 
-def downstream_of(extractor: str, n: int) -> dict[str, int]:
+def downstream_of(extractor: str, n_batches: int = 1) -> dict[str, int]:
     return {
-        f"extract_{extractor}": n,
+        f"extract_{extractor}": n_batches,
         "store": 1,
         "failures": 1,
         "classify": 1,
@@ -106,7 +122,7 @@ def test_changing_one_extractors_params_reruns_only_it(project):
         return yaml.safe_dump(c, sort_keys=False)
 
     with edited(cfg, bump):
-        assert planned_jobs(project) == downstream_of("yamnet", n_videos(project))
+        assert planned_jobs(project) == downstream_of("yamnet")
 
 
 def test_changing_one_extractors_model_reruns_only_it(project):
@@ -118,13 +134,13 @@ def test_changing_one_extractors_model_reruns_only_it(project):
         return yaml.safe_dump(c, sort_keys=False)
 
     with edited(cfg, swap):
-        assert planned_jobs(project) == downstream_of("sbert_desc", n_videos(project))
+        assert planned_jobs(project) == downstream_of("sbert_desc")
 
 
 def test_changing_one_extractors_code_reruns_only_it(project):
     module = project / "wf" / "src" / "trimodal" / "extractors" / "yamnet.py"
     with edited(module, lambda t: t + "\n# an edit\n"):
-        assert planned_jobs(project) == downstream_of("yamnet", n_videos(project))
+        assert planned_jobs(project) == downstream_of("yamnet")
 
 
 def test_changing_a_description_reruns_only_that_videos_text_job(project):
@@ -138,7 +154,7 @@ def test_changing_a_description_reruns_only_that_videos_text_job(project):
     with edited(sheet, edit):
         jobs = planned_jobs(project)
     # the label sets are rebuilt from the edited sheet (a zero-shot set reads descriptions), so
-    # every classification reruns; of the per-video work, only this video's text job does
+    # every classification reruns; of the per-video work, only the text batch holding it does
     per_video = {k: v for k, v in jobs.items() if k.startswith("extract_") or k == "probe"}
     assert per_video == {"extract_sbert_desc": 1}
     assert jobs["store"] == 1 and jobs["labels"] == 1

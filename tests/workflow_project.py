@@ -44,6 +44,14 @@ SMALL_EXTRACTORS = {
 }
 
 
+def per_video(extractors: dict | None = None) -> dict:
+    """The same extractors with `batch: 1` (one job per video, the pre-batching layout)."""
+    out = {name: dict(spec) for name, spec in (extractors or SMALL_EXTRACTORS).items()}
+    for spec in out.values():
+        spec["batch"] = 1
+    return out
+
+
 def demo_sheet() -> pd.DataFrame:
     path = ROOT / "config" / "videos.tsv"
     if not path.exists():
@@ -70,6 +78,7 @@ def make_project(
     extractors: dict | None = None,
     feature_sets=("sbert_desc:mean", "yamnet:mean", "effnet:mean"),
     copy_workflow: bool = False,
+    probe_batch: int | str | None = None,
 ) -> Path:
     """Write config/ into workdir (and, when asked, a private copy of the workflow code)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +95,8 @@ def make_project(
         "cv": {"folds": 2, "seed": 0},
     }
     config["model_cache"] = str(ROOT / "resources" / "models")
+    if probe_batch is not None:
+        config.setdefault("probe", {})["batch"] = probe_batch
     for key in ("fusion", "crossmodal"):
         config.pop(key, None)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -131,6 +142,17 @@ def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True,
             f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
         )
     return proc
+
+
+def extract_counts(workdir: Path, extractor: str) -> dict[str, int]:
+    """Videos computed / reused / error records, summed over the extractor's batch logs."""
+    counts = {"computed": 0, "reused": 0, "errors": 0}
+    for log in (workdir / "logs" / "extract" / extractor / "batches").glob("*.log"):
+        m = re.search(r"(\d+) computed, (\d+) reused, (\d+) error records", log.read_text())
+        if m:
+            for key, value in zip(counts, m.groups(), strict=True):
+                counts[key] += int(value)
+    return counts
 
 
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:

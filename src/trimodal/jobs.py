@@ -7,22 +7,29 @@ from __future__ import annotations
 import json
 import logging
 import os
-import traceback
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from trimodal import store
-from trimodal.extractors.base import ExtractionError, VideoItem, build_extractor
-from trimodal.limits import time_limit
-from trimodal.probe import read_probe
+from trimodal import store  # noqa: F401 - kept for callers of trimodal.jobs.store
+from trimodal.device import pick_device
+from trimodal.stages.extract import ABSENT, extract_batch, extract_files, extract_one
+from trimodal.stages.probe import probe_video
+from trimodal.stages.store import aggregate_store, collect_failures
+
+__all__ = [
+    "ABSENT",
+    "aggregate_store",
+    "collect_failures",
+    "extract_batch",
+    "extract_files",
+    "extract_one",
+    "pick_device",
+    "probe_video",
+]
 
 log = logging.getLogger("trimodal")
-
-#: stage of an error record for an optional input the video does not have (no AD track, no
-#: description): kept in the store (coverage) but not listed in results/failures.tsv
-ABSENT = "absent"
 
 
 def setup_logging(log_path: str | None) -> None:
@@ -36,212 +43,6 @@ def setup_logging(log_path: str | None) -> None:
         handlers=handlers,
         force=True,
     )
-
-
-def pick_device(device: str) -> str:
-    """ "auto" → "cuda" when a GPU is visible to this job, else "cpu"."""
-    if device != "auto":
-        return device
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
-        return "cpu"
-    try:
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    except ImportError:
-        return "cpu"
-
-
-def _needs_media(modality: str, params: dict) -> str | None:
-    """Which probe an extractor depends on: "video", "ad_audio", or None for text."""
-    if modality == "text":
-        return None
-    if modality == "audio" and params.get("source", "soundtrack") == "ad_audio":
-        return "ad_audio"
-    return "video"
-
-
-def extract_one(
-    *,
-    video_id: str,
-    row: dict[str, Any],
-    probe_json: str,
-    output: str,
-    extractor: str,
-    kind: str,
-    modality: str,
-    model: str | None,
-    params: dict,
-    device: str = "auto",
-    text_inputs: dict[str, str] | None = None,
-    mem_mb: float | None = None,
-    timeout_s: float | None = None,
-) -> bool:
-    """Run one extractor on one video; write features or an error record. True when ok.
-
-    A failure to *load* the model is a configuration problem and raises (every video would
-    fail the same way); a failure on this video's input becomes an error record.
-    """
-    probes = read_probe(probe_json)
-    item = VideoItem(
-        video_id=video_id,
-        video=row.get("video") or None,
-        ad_audio=row.get("ad_audio") or None,
-        description=row.get("description") or None,
-        label=row.get("label") or None,
-        probe=probes.get("video") or {},
-        ad_probe=probes.get("ad_audio") or {},
-    )
-    header = {"extractor": extractor, "kind": kind, "modality": modality, "params": params}
-    error = None
-    need = _needs_media(modality, params)
-    if need == "video" and not item.probe.get("ok"):
-        error = ("probe", f"video unreadable: {item.probe.get('reason', 'unknown')}")
-    elif need == "ad_audio" and not item.ad_audio:
-        error = (ABSENT, "no ad_audio track in the sample sheet")
-    elif need == "ad_audio" and not item.ad_probe.get("ok"):
-        error = ("probe", f"ad_audio unreadable: {item.ad_probe.get('reason', 'unknown')}")
-    elif need == "video" and modality == "audio" and not item.probe.get("audio"):
-        error = ("decode", "no audio stream in the video file")
-    elif need == "video" and modality == "video" and not item.probe.get("video"):
-        error = ("decode", "no video stream in the file")
-
-    for source, path in (text_inputs or {}).items():
-        if os.path.isdir(path):  # a batched producer: its batch folder holds this video's file
-            path = os.path.join(path, f"{video_id}.h5")
-        try:
-            data = store.read_video_file(path)
-        except OSError as e:
-            log.warning("%s: text source %s unreadable: %s", video_id, source, e)
-            continue
-        if data["attrs"].get("ok") and data.get("text"):
-            item.texts[source] = data["text"]
-
-    if error is None and modality == "text" and "sources" in params:
-        from trimodal.text_sources import gather_text
-
-        try:  # no text at all: say so without importing the model
-            gather_text(item, list(params["sources"]))
-        except ExtractionError as e:
-            error = (e.stage, e.reason)
-
-    # provenance without importing the extractor's back-end (an error record needs no model)
-    from trimodal.models import describe_model
-
-    header.update({"model": model or "", **describe_model(model)})
-    # where the job ran (per-video file only; stores keep model/params, not hosts)
-    header["slurm_job_id"] = os.environ.get("SLURM_JOB_ID", "")
-    if error is None:
-        ex = _extractor(kind, model, params, pick_device(device))
-        try:
-            with time_limit(timeout_s, f"{extractor} on {video_id}"):
-                features = ex.extract(item)
-        except ExtractionError as e:
-            error = (e.stage, e.reason)
-        except Exception as e:  # noqa: BLE001 - one bad video must never kill the run
-            log.error("%s: %s failed:\n%s", video_id, extractor, traceback.format_exc())
-            error = ("extract", f"{type(e).__name__}: {e}")
-    if error is not None:
-        log.warning("%s: %s: error record (%s: %s)", video_id, extractor, *error)
-        store.write_video_file(output, video_id, header, error=error)
-        return False
-    store.write_video_file(output, video_id, header, features=features)
-    log.info("%s: %s ok", video_id, extractor)
-    return True
-
-
-#: extractors built in this process, by (kind, model, params, device): a batch job loads its
-#: model once for all its videos
-_EXTRACTORS: dict[tuple, Any] = {}
-
-
-def _extractor(kind: str, model: str | None, params: dict, device: str):
-    key = (kind, model, json.dumps(params, sort_keys=True, default=str), device)
-    if key not in _EXTRACTORS:
-        ex = build_extractor(kind, model, params, device=device)
-        ex.ensure_loaded()  # raises on a broken model: a config problem, not a bad video
-        _EXTRACTORS[key] = ex
-    return _EXTRACTORS[key]
-
-
-def extract_files(
-    video_id: str, files: dict, output: str, description: str | None = None, **common
-) -> bool:
-    """:func:`extract_one` from a job's named input files (probe, video, ad_audio,
-    text_<source>); `common`: the rest of extract_one's arguments."""
-    return extract_one(
-        video_id=video_id,
-        row={
-            "video": files.get("video"),
-            "ad_audio": files.get("ad_audio"),
-            "description": description,
-        },
-        probe_json=files["probe"],
-        output=output,
-        text_inputs={k[5:]: f for k, f in files.items() if k.startswith("text_")},
-        **common,
-    )
-
-
-def extract_batch(videos: list[dict], **common) -> int:
-    """Run one extractor on a batch of videos, loading its model once; returns how many ok.
-
-    `videos`: per video, the arguments of :func:`extract_files` (``video_id``, ``files``,
-    ``output``, ``description``). Each video gets its own features or error record, exactly as
-    in a per-video job.
-    """
-    n_ok = sum(extract_files(**v, **common) for v in videos)
-    log.info("batch of %d videos: %d ok, %d error records", len(videos), n_ok, len(videos) - n_ok)
-    return n_ok
-
-
-def aggregate_store(inputs: list[str], output: str, extractor: str, spec: dict) -> dict:
-    header = {
-        "extractor": extractor,
-        "kind": spec["kind"],
-        "modality": spec["modality"],
-        "model": spec.get("model") or "",
-        "params": spec.get("params", {}),
-    }
-    counts = store.aggregate(inputs, output, header=header)
-    log.info("%s: %d videos, %d failed", extractor, counts["n_videos"], counts["n_failed"])
-    return counts
-
-
-def collect_failures(probe_jsons: list[str], stores: dict[str, str], output: str) -> pd.DataFrame:
-    """One table of everything that failed: probe problems and each extractor's error records."""
-    rows = []
-    for path in probe_jsons:
-        info = json.loads(Path(path).read_text())
-        for media in ("video", "ad_audio"):
-            p = info.get(media)
-            if p and not p.get("ok"):
-                rows.append((info["video_id"], "probe", media, p.get("reason", "")))
-    for extractor, path in sorted(stores.items()):
-        for r in store.load_failures(path).itertuples(index=False):
-            if r.stage != ABSENT:  # a missing optional input is a coverage gap, not a failure
-                rows.append((r.video_id, r.stage, extractor, r.reason))
-    df = pd.DataFrame(rows, columns=["video_id", "stage", "where", "reason"])
-    df = df.sort_values(["video_id", "stage", "where"], kind="stable")
-    tmp = Path(output + ".tmp")
-    df.to_csv(tmp, sep="\t", index=False)
-    os.replace(tmp, output)
-    return df
-
-
-def probe_video(video_id: str, video: str | None, ad_audio: str | None, output: str) -> dict:
-    from trimodal.probe import probe
-
-    info = {
-        "video_id": video_id,
-        "video": probe(video),
-        "ad_audio": probe(ad_audio) if ad_audio else None,
-    }
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(output + ".tmp")
-    tmp.write_text(json.dumps(info, indent=1, sort_keys=True, default=str))
-    os.replace(tmp, output)
-    return info
 
 
 def make_label_set(

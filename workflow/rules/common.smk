@@ -1,6 +1,5 @@
 # Helpers shared by all the rule files (configuration and sample-sheet validation, wildcard
 # constraints, and the input functions that map a job to its files).
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -8,6 +7,8 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
+from trimodal.batching import batch_size, make_batches
+from trimodal.codehash import code_hash as _code_hash
 from trimodal.sheet import ID_PATTERN, SheetError, load_sheet
 
 min_version("9.0")
@@ -45,17 +46,22 @@ def extractors_of(modality):
     ]
 
 
-# The source of the extractor module is part of its params: editing one extractor's code
-# reruns exactly its jobs (Snakemake's params trigger), not the whole workflow.
-_SRC = Path(workflow.basedir) / "src" / "trimodal"
+# The code a rule runs is part of its params: code_hash covers every trimodal module that the
+# entry module imports (trimodal.codehash), so editing media/frames.py reruns the video
+# extractors and not the text ones; editing classify.py reruns classification only.
+_CODE_HASHES = {}
 
 
-def code_hash(kind):
+def code_hash(*modules):
+    if modules not in _CODE_HASHES:
+        _CODE_HASHES[modules] = _code_hash(*modules)
+    return _CODE_HASHES[modules]
+
+
+def extractor_code(kind):
     from trimodal.extractors.base import extractor_target
 
-    modname = extractor_target(kind)[0]
-    path = _SRC.parent.joinpath(*modname.split(".")).with_suffix(".py")
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return code_hash(extractor_target(kind)[0], "trimodal.stages.extract")
 
 
 def extract_params(name):
@@ -66,7 +72,7 @@ def extract_params(name):
         modality=spec["modality"],
         model=spec.get("model"),
         params=spec.get("params", {}),
-        code=code_hash(spec["kind"]),
+        code=extractor_code(spec["kind"]),
         device=config.get("device", "auto"),
     )
     if spec["modality"] == "text" and not is_batched(name):
@@ -77,25 +83,69 @@ def extract_params(name):
     return params
 
 
-# Batched extractors (`batch: N`): consecutive runs of N videos in sheet order, so appending
-# videos to the sheet leaves every full batch as it was.
+# Batches (trimodal.batching): by default every probe and extract job takes a batch of
+# consecutive sheet rows, sized from the number of videos; `batch: 1` keeps one job per video.
+N_VIDEOS = len(VIDEO_IDS)
+PROBE_CFG = config.get("probe", {}) or {}
+
+
 def is_batched(name):
-    return int(EXTRACTORS[name].get("batch", 1)) > 1
+    return str(EXTRACTORS[name].get("batch", "auto")) != "1"
 
 
-def _make_batches(name):
-    size = int(EXTRACTORS[name].get("batch", 1))
-    return {
-        f"b{k // size:05d}": VIDEO_IDS[k : k + size]
-        for k in range(0, len(VIDEO_IDS), size)
-    }
-
-
-BATCHES = {name: _make_batches(name) for name in EXTRACTORS if is_batched(name)}
+BATCHES = {
+    name: make_batches(VIDEO_IDS, batch_size(spec.get("batch", "auto"), N_VIDEOS))
+    for name, spec in EXTRACTORS.items()
+    if is_batched(name)
+}
 BATCH_OF = {
     name: {vid: b for b, vids in batches.items() for vid in vids}
     for name, batches in BATCHES.items()
 }
+PROBE_BATCHED = str(PROBE_CFG.get("batch", "auto")) != "1"
+PROBE_BATCHES = (
+    make_batches(VIDEO_IDS, batch_size(PROBE_CFG.get("batch", "auto"), N_VIDEOS))
+    if PROBE_BATCHED
+    else {}
+)
+PROBE_BATCH_OF = {vid: b for b, vids in PROBE_BATCHES.items() for vid in vids}
+
+
+def probe_file(video_id):
+    """The probe JSON of a video (inside its probe batch's folder when batched)."""
+    if PROBE_BATCHED:
+        return f"results/probe/batches/{PROBE_BATCH_OF[video_id]}/{video_id}.json"
+    return f"results/probe/{video_id}.json"
+
+
+def probe_dep(video_id):
+    """The output that holds a video's probe: its batch folder, or the file itself."""
+    if PROBE_BATCHED:
+        return f"results/probe/batches/{PROBE_BATCH_OF[video_id]}"
+    return probe_file(video_id)
+
+
+def probe_batch_inputs(wildcards):
+    return sorted(
+        {
+            f
+            for vid in PROBE_BATCHES[wildcards.batch]
+            for f in (ROWS[vid]["video"], ROWS[vid]["ad_audio"])
+            if f
+        }
+    )
+
+
+def probe_batch_params(wildcards):
+    return [
+        {
+            "video_id": vid,
+            "video": ROWS[vid]["video"],
+            "ad_audio": ROWS[vid]["ad_audio"] or None,
+            "output": probe_file(vid),
+        }
+        for vid in PROBE_BATCHES[wildcards.batch]
+    ]
 
 
 def batch_dir(name, batch):
@@ -122,16 +172,20 @@ def video_dep(name, video_id):
 
 
 def _video_inputs(name, video_id):
+    """A video's named inputs for extractor `name` (the dependencies), and the files the
+    job reads (the probe JSON inside a batch folder)."""
     row = ROWS[video_id]
-    files = {"probe": f"results/probe/{video_id}.json"}
+    deps = {"probe": probe_dep(video_id)}
+    files = {"probe": probe_file(video_id)}
     modality = EXTRACTORS[name]["modality"]
     if modality == "video" or modality == "audio":
-        files["video"] = row["video"]
+        deps["video"] = files["video"] = row["video"]
     if modality == "audio" and row["ad_audio"]:
-        files["ad_audio"] = row["ad_audio"]
+        deps["ad_audio"] = files["ad_audio"] = row["ad_audio"]
     for source, producer in text_source_extractors(name).items():
-        files[f"text_{source}"] = video_dep(producer, video_id)
-    return files
+        deps[f"text_{source}"] = video_dep(producer, video_id)
+        files[f"text_{source}"] = video_file(producer, video_id)
+    return deps, files
 
 
 def batch_inputs(name):
@@ -140,7 +194,7 @@ def batch_inputs(name):
             {
                 f
                 for vid in BATCHES[name][wildcards.batch]
-                for f in _video_inputs(name, vid).values()
+                for f in _video_inputs(name, vid)[0].values()
             }
         )
 
@@ -148,20 +202,21 @@ def batch_inputs(name):
 
 
 def batch_params(name):
-    """Per video of the batch: its files (as in a per-video job), output and description."""
+    """Per video of the batch: its files, output, and (text extractors) its description,
+    so that editing one description reruns only the text batches that hold it."""
+    text = EXTRACTORS[name]["modality"] == "text"
 
     def params(wildcards):
         out = []
         for vid in BATCHES[name][wildcards.batch]:
-            files = _video_inputs(name, vid)
-            out.append(
-                {
-                    "video_id": vid,
-                    "files": files,
-                    "output": video_file(name, vid),
-                    "description": ROWS[vid]["description"],
-                }
-            )
+            entry = {
+                "video_id": vid,
+                "files": _video_inputs(name, vid)[1],
+                "output": video_file(name, vid),
+            }
+            if text:
+                entry["description"] = ROWS[vid]["description"]
+            out.append(entry)
         return out
 
     return params
@@ -177,10 +232,21 @@ def text_source_extractors(name):
 
 
 def extract_inputs(name):
+    """A per-video job's dependencies (batch folders of batched producers included)."""
+
     def inputs(wildcards):
-        return _video_inputs(name, wildcards.video_id)
+        return _video_inputs(name, wildcards.video_id)[0]
 
     return inputs
+
+
+def extract_files(name):
+    """The files a per-video job reads, by name (inside those folders)."""
+
+    def files(wildcards):
+        return _video_inputs(name, wildcards.video_id)[1]
+
+    return files
 
 
 def extract_resources(name, key, default):
@@ -188,7 +254,7 @@ def extract_resources(name, key, default):
 
 
 def runtime_from_probe(name, base_min=2, per_video_minute=1.0):
-    """Runtime estimate (minutes) that scales with the video's duration, for SLURM."""
+    """Runtime estimate (minutes) that scales with the videos' duration, for SLURM."""
 
     def runtime(wildcards, attempt):
         videos = (
@@ -198,7 +264,7 @@ def runtime_from_probe(name, base_min=2, per_video_minute=1.0):
         )
         minutes = 0.0
         for vid in videos:
-            probe = Path(f"results/probe/{vid}.json")
+            probe = Path(probe_file(vid))
             if probe.exists():
                 info = json.loads(probe.read_text()).get("video") or {}
                 minutes += (info.get("duration") or 0) / 60.0

@@ -1,23 +1,48 @@
-# Corpus stage: one probe job per video (duration, streams, codecs). An unreadable file gives a
-# JSON with ok: false and the reason; it never fails the run.
+# Corpus stage: the probe (duration, streams, codecs) of every video, one JSON a video, written
+# by one job per batch of videos (`probe: {batch: auto}`; `batch: 1` for one job per video).
+# An unreadable file gives a JSON with ok: false and the reason; it never fails the run.
 
 
-rule probe:
-    input:
-        video=lambda wc: ROWS[wc.video_id]["video"],
-    output:
-        "results/probe/{video_id}.json",
-    log:
-        "logs/probe/{video_id}.log",
-    benchmark:
-        "benchmarks/probe/{video_id}.tsv"
-    conda:
-        "../../envs/core.yaml"
-    threads: 1
-    resources:
-        mem_mb=300,
-        runtime=2,
-    params:
-        ad_audio=lambda wc: ROWS[wc.video_id]["ad_audio"] or None,
-    script:
-        "../scripts/probe.py"
+if PROBE_BATCHED:
+
+    rule probe:
+        input:
+            probe_batch_inputs,
+        output:
+            directory("results/probe/batches/{batch}"),
+        log:
+            "logs/probe/batches/{batch}.log",
+        benchmark:
+            "benchmarks/probe/batches/{batch}.tsv"
+        conda:
+            "../../envs/core.yaml"
+        threads: 1
+        resources:
+            mem_mb=300,
+            runtime=lambda wc: 2 + len(PROBE_BATCHES[wc.batch]) // 100,
+        params:
+            videos=probe_batch_params,
+        script:
+            "../scripts/probe.py"
+
+else:
+
+    rule probe:
+        input:
+            video=lambda wc: ROWS[wc.video_id]["video"],
+        output:
+            "results/probe/{video_id}.json",
+        log:
+            "logs/probe/{video_id}.log",
+        benchmark:
+            "benchmarks/probe/{video_id}.tsv"
+        conda:
+            "../../envs/core.yaml"
+        threads: 1
+        resources:
+            mem_mb=300,
+            runtime=2,
+        params:
+            ad_audio=lambda wc: ROWS[wc.video_id]["ad_audio"] or None,
+        script:
+            "../scripts/probe.py"

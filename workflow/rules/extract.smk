@@ -2,11 +2,12 @@
 # the extractor's source code are params, so changing any of them reruns exactly this
 # extractor's jobs and what depends on them.
 #
-# By default one job per video writes results/extract/<name>/<video_id>.h5 (features or an
-# error record). With `batch: N` in the extractor's config, one job takes N videos (in sheet
-# order) and loads the model once for all of them: it writes the same per-video files into
-# results/extract/<name>/batches/<batch>/. Batching trades per-video reruns for fewer jobs:
-# appending videos reruns only the last, partial batch and the new ones.
+# By default (`batch: auto`, trimodal.batching) one job takes a batch of consecutive videos
+# and loads the model once for all of them, writing one per-video file each (features or an
+# error record) into results/extract/<name>/batches/<batch>/. A rerunning batch reuses the
+# earlier result of every video whose own inputs are unchanged (trimodal.reuse), so editing
+# one description calls the model for that video only. With `batch: 1`, one job per video
+# writes results/extract/<name>/<video_id>.h5.
 
 
 for _name, _spec in EXTRACTORS.items():
@@ -34,6 +35,7 @@ for _name, _spec in EXTRACTORS.items():
                 ),
             params:
                 **extract_params(_name),
+                files=extract_files(_name),
             script:
                 "../scripts/extract.py"
 

@@ -21,13 +21,14 @@ rule store:
     params:
         spec=lambda wc: EXTRACTORS[wc.extractor],
         files=lambda wc: [video_file(wc.extractor, v) for v in VIDEO_IDS],
+        code=code_hash("trimodal.stages.store"),
     script:
         "../scripts/store.py"
 
 
 rule failures:
     input:
-        probes=expand("results/probe/{video_id}.json", video_id=VIDEO_IDS),
+        probes=unique_deps(probe_dep(v) for v in VIDEO_IDS),
         stores=[store_path(name) for name in EXTRACTORS],
     output:
         report(
@@ -43,5 +44,7 @@ rule failures:
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        probes=[probe_file(v) for v in VIDEO_IDS],
     script:
         "../scripts/failures.py"

@@ -1,10 +1,12 @@
-"""Snakemake adapter: run one extractor on one video, or on a batch of videos (see
-trimodal.jobs.extract_files / extract_batch)."""
+"""Snakemake adapter: run one extractor on a batch of videos, or on one video
+(trimodal.stages.extract)."""
 
 from pathlib import Path
 
-from trimodal.jobs import extract_batch, extract_files, setup_logging
+from trimodal.jobs import setup_logging
 from trimodal.limits import memory_limit
+from trimodal.reuse import cache_dir
+from trimodal.stages.extract import extract_batch, extract_files
 
 setup_logging(snakemake.log[0])
 p = snakemake.params
@@ -16,6 +18,8 @@ common = dict(
     model=p.model,
     params=dict(p.params),
     device=p.device,
+    code=p.code,
+    cache_dir=cache_dir(snakemake.config),
     timeout_s=res.get("video_timeout_s"),
 )
 if "batch" in snakemake.wildcards.keys():
@@ -27,7 +31,7 @@ else:
     with memory_limit(res.get("mem_mb"), f"{snakemake.rule} {vid}"):
         extract_files(
             video_id=vid,
-            files=dict(snakemake.input.items()),
+            files=dict(p.files),
             output=snakemake.output[0],
             description=p.get("description"),
             **common,

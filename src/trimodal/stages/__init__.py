@@ -1,0 +1,1 @@
+"""Stage entry points: one module per rule family, each called by its workflow/scripts adapter."""

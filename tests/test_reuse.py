@@ -1,0 +1,169 @@
+"""Per-video reuse inside batch jobs, batch sizing, and the code hash that triggers reruns."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from trimodal import store
+from trimodal.batching import MAX_BATCH, MIN_BATCH, batch_size, make_batches
+from trimodal.codehash import closure, code_hash
+from trimodal.extractors.base import ExtractionError, Extractor, Features
+from trimodal.reuse import ResultCache, file_identity, result_key
+from trimodal.stages import extract as stage
+
+
+class Counting(Extractor):
+    """Embeds the description's length; records each call."""
+
+    name = "counting"
+    modality = "text"
+    calls: list[str] = []
+
+    def extract(self, item):
+        Counting.calls.append(item.video_id)
+        if item.description == "bad":
+            raise ExtractionError("unusable text", stage="text")
+        w = np.full((1, 3), len(item.description), dtype=np.float32)
+        return Features(windows=w, times=np.zeros((1, 2)), pooled={"mean": w[0]})
+
+
+@pytest.fixture
+def counting(monkeypatch):
+    Counting.calls = []
+    monkeypatch.setattr(stage, "build_extractor", lambda *a, **k: Counting(*a[1:2]))
+    monkeypatch.setattr(stage, "_EXTRACTORS", {})
+    return Counting.calls
+
+
+def _batch(tmp_path, descriptions, out="out", **kw):
+    probe = tmp_path / "probe.json"
+    probe.write_text("{}")
+    videos = [
+        {"video_id": vid, "files": {"probe": str(probe)}, "description": text,
+         "output": str(tmp_path / out / f"{vid}.h5")}
+        for vid, text in descriptions.items()
+    ]  # fmt: skip
+    common = dict(extractor="c", kind="counting", modality="text", model=None,
+                  params={"k": 1}, device="cpu", code="abc")  # fmt: skip
+    common.update(kw)
+    return stage.extract_batch(videos, **common)
+
+
+def test_rerun_reuses_unchanged_videos_and_computes_only_the_edited_one(tmp_path, counting):
+    cache = str(tmp_path / "cache")
+    texts = {"a": "one", "b": "bad", "c": "three", "d": "four"}
+    first = _batch(tmp_path, texts, cache_dir=cache)
+    assert first == {"computed": 4, "reused": 0, "errors": 1}
+    fresh = {v: store.read_video_file(tmp_path / "out" / f"{v}.h5") for v in texts}
+
+    counting.clear()
+    again = _batch(tmp_path, texts, out="again", cache_dir=cache)
+    assert again == {"computed": 0, "reused": 4, "errors": 0} and counting == []
+    for v in texts:  # the reused file is the file the first run wrote
+        a = (tmp_path / "out" / f"{v}.h5").read_bytes()
+        assert (tmp_path / "again" / f"{v}.h5").read_bytes() == a
+        assert (
+            store.read_video_file(tmp_path / "again" / f"{v}.h5")["attrs"]["ok"]
+            == (fresh[v]["attrs"]["ok"])
+        )
+
+    edited = dict(texts, c="three!")  # one description edited, one video inserted
+    edited = {"a": "one", "new": "inserted", **{k: v for k, v in edited.items() if k != "a"}}
+    counting.clear()
+    third = _batch(tmp_path, edited, out="third", cache_dir=cache)
+    assert sorted(counting) == ["c", "new"] and third["computed"] == 2
+
+
+def test_no_cache_dir_computes_every_time(tmp_path, counting):
+    _batch(tmp_path, {"a": "x", "b": "y"}, cache_dir=None)
+    _batch(tmp_path, {"a": "x", "b": "y"}, cache_dir=None)
+    assert counting == ["a", "b", "a", "b"]
+
+
+def test_a_change_of_params_code_or_model_misses_the_cache(tmp_path, counting):
+    cache = str(tmp_path / "cache")
+    _batch(tmp_path, {"a": "x"}, cache_dir=cache)
+    for kw in ({"params": {"k": 2}}, {"code": "def"}, {"model": "other"}, {"extractor": "c2"}):
+        counting.clear()
+        _batch(tmp_path, {"a": "x"}, cache_dir=cache, **kw)
+        assert counting == ["a"], kw
+
+
+def test_timeouts_are_never_reused(tmp_path, monkeypatch):
+    calls = []
+
+    class Slow(Counting):
+        def extract(self, item):
+            calls.append(item.video_id)
+            raise ExtractionError("took too long", stage="timeout")
+
+    monkeypatch.setattr(stage, "build_extractor", lambda *a, **k: Slow(*a[1:2]))
+    monkeypatch.setattr(stage, "_EXTRACTORS", {})
+    cache = str(tmp_path / "cache")
+    _batch(tmp_path, {"a": "x"}, cache_dir=cache)
+    _batch(tmp_path, {"a": "x"}, cache_dir=cache)
+    assert calls == ["a", "a"]
+
+
+def test_all_reused_batch_never_builds_the_model(tmp_path, counting, monkeypatch):
+    cache = str(tmp_path / "cache")
+    _batch(tmp_path, {"a": "x", "b": "y"}, cache_dir=cache)
+    monkeypatch.setattr(stage, "_EXTRACTORS", {})
+    monkeypatch.setattr(stage, "build_extractor", lambda *a, **k: pytest.fail("model built"))
+    assert _batch(tmp_path, {"a": "x", "b": "y"}, out="o2", cache_dir=cache)["reused"] == 2
+
+
+def test_file_identity_sees_an_in_place_replacement_with_the_same_mtime(tmp_path):
+    f = tmp_path / "v.mp4"
+    f.write_bytes(os.urandom(300_000))
+    before = file_identity(f)
+    st = f.stat()
+    data = bytearray(f.read_bytes())
+    data[-10] ^= 0xFF  # same size, last block differs
+    f.write_bytes(bytes(data))
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # `cp -p` / `rsync -t` keep the mtime
+    after = file_identity(f)
+    assert after["mtime_ns"] == before["mtime_ns"] and after["size"] == before["size"]
+    assert after["blocks"] != before["blocks"]
+
+
+def test_cache_entries_appear_whole_or_not_at_all(tmp_path):
+    cache = ResultCache(tmp_path / "cache", "x")
+    src = tmp_path / "r.h5"
+    src.write_bytes(b"result")
+    key = result_key({"a": 1})
+    assert not cache.fetch(key, tmp_path / "o.h5")
+    cache.keep(key, src)
+    assert cache.path(key).read_bytes() == b"result"
+    assert [p.name for p in cache.path(key).parent.iterdir()] == [f"{key}.h5"]  # no temp left
+    assert cache.fetch(key, tmp_path / "o.h5") and (tmp_path / "o.h5").read_bytes() == b"result"
+
+
+@pytest.mark.parametrize(
+    "n, expected",
+    [(1, 1), (10, 10), (78, MIN_BATCH), (2300, 72), (10_000, 313), (100_000, MAX_BATCH)],
+)
+def test_auto_batch_size(n, expected):
+    assert batch_size("auto", n) == expected
+    assert batch_size(None, n) == expected
+
+
+def test_fixed_batch_sizes_and_batches_in_sheet_order():
+    assert batch_size(1, 500) == 1 and batch_size(7, 3) == 7
+    with pytest.raises(ValueError):
+        batch_size(0, 10)
+    batches = make_batches([f"v{i}" for i in range(5)], 2)
+    assert batches == {"b00000": ["v0", "v1"], "b00001": ["v2", "v3"], "b00002": ["v4"]}
+
+
+def test_code_closure_follows_imports_within_the_package():
+    video = closure("trimodal.extractors.frame_embedding")
+    text = closure("trimodal.extractors.text_raw")
+    assert "trimodal.media.frames" in video and "trimodal.media.frames" not in text
+    assert "trimodal.text_sources" in text
+    # lazy imports inside functions count too (stages.extract imports text_sources lazily)
+    assert "trimodal.text_sources" in closure("trimodal.stages.extract")
+    assert code_hash("trimodal.extractors.text_raw") != code_hash("trimodal.extractors.sbert")
