@@ -15,6 +15,7 @@ import pandas as pd
 
 from trimodal import store
 from trimodal.extractors.base import ExtractionError, VideoItem, build_extractor
+from trimodal.joblog import setup_logging  # noqa: F401 - re-exported for callers of jobs
 from trimodal.limits import time_limit
 from trimodal.probe import read_probe
 
@@ -23,19 +24,6 @@ log = logging.getLogger("trimodal")
 #: stage of an error record for an optional input the video does not have (no AD track, no
 #: description): kept in the store (coverage) but not listed in results/failures.tsv
 ABSENT = "absent"
-
-
-def setup_logging(log_path: str | None) -> None:
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
-    if log_path:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_path, mode="w"))
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        handlers=handlers,
-        force=True,
-    )
 
 
 def pick_device(device: str) -> str:

@@ -3,32 +3,34 @@ trimodal.jobs.extract_files / extract_batch)."""
 
 from pathlib import Path
 
-from trimodal.jobs import extract_batch, extract_files, setup_logging
+from trimodal.joblog import job_log
 from trimodal.limits import memory_limit
 
-setup_logging(snakemake.log[0])
-p = snakemake.params
-res = snakemake.resources
-common = dict(
-    extractor=p.extractor,
-    kind=p.kind,
-    modality=p.modality,
-    model=p.model,
-    params=dict(p.params),
-    device=p.device,
-    timeout_s=res.get("video_timeout_s"),
-)
-if "batch" in snakemake.wildcards.keys():
-    Path(snakemake.output[0]).mkdir(parents=True, exist_ok=True)
-    with memory_limit(res.get("mem_mb"), f"{snakemake.rule} {snakemake.wildcards.batch}"):
-        extract_batch(list(p.batch), **common)
-else:
-    vid = snakemake.wildcards.video_id
-    with memory_limit(res.get("mem_mb"), f"{snakemake.rule} {vid}"):
-        extract_files(
-            video_id=vid,
-            files=dict(snakemake.input.items()),
-            output=snakemake.output[0],
-            description=p.get("description"),
-            **common,
-        )
+with job_log(snakemake.log[0]):
+    from trimodal.jobs import extract_batch, extract_files
+
+    p = snakemake.params
+    res = snakemake.resources
+    common = dict(
+        extractor=p.extractor,
+        kind=p.kind,
+        modality=p.modality,
+        model=p.model,
+        params=dict(p.params),
+        device=p.device,
+        timeout_s=res.get("video_timeout_s"),
+    )
+    if "batch" in snakemake.wildcards.keys():
+        Path(snakemake.output[0]).mkdir(parents=True, exist_ok=True)
+        with memory_limit(res.get("mem_mb"), f"{snakemake.rule} {snakemake.wildcards.batch}"):
+            extract_batch(list(p.batch), **common)
+    else:
+        vid = snakemake.wildcards.video_id
+        with memory_limit(res.get("mem_mb"), f"{snakemake.rule} {vid}"):
+            extract_files(
+                video_id=vid,
+                files=dict(snakemake.input.items()),
+                output=snakemake.output[0],
+                description=p.get("description"),
+                **common,
+            )

@@ -2,11 +2,13 @@
 
 from pathlib import Path
 
-from trimodal.jobs import collect_failures, setup_logging
+from trimodal.joblog import job_log
 
-setup_logging(snakemake.log[0])
-collect_failures(
-    list(snakemake.input.probes),
-    {Path(p).stem: p for p in snakemake.input.stores},
-    snakemake.output[0],
-)
+with job_log(snakemake.log[0]):
+    from trimodal.jobs import collect_failures
+
+    collect_failures(
+        list(snakemake.input.probes),
+        {Path(p).stem: p for p in snakemake.input.stores},
+        snakemake.output[0],
+    )

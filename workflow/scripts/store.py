@@ -1,11 +1,13 @@
 """Snakemake adapter: merge one extractor's per-video files into its feature store."""
 
-from trimodal.jobs import aggregate_store, setup_logging
+from trimodal.joblog import job_log
 
-setup_logging(snakemake.log[0])
-aggregate_store(
-    list(snakemake.params.files),  # per-video files (inside batch folders when batched)
-    snakemake.output[0],
-    snakemake.wildcards.extractor,
-    dict(snakemake.params.spec),
-)
+with job_log(snakemake.log[0]):
+    from trimodal.jobs import aggregate_store
+
+    aggregate_store(
+        list(snakemake.params.files),  # per-video files (inside batch folders when batched)
+        snakemake.output[0],
+        snakemake.wildcards.extractor,
+        dict(snakemake.params.spec),
+    )
