@@ -13,6 +13,7 @@ import pandas as pd
 
 from trimodal import store  # noqa: F401 - kept for callers of trimodal.jobs.store
 from trimodal.device import pick_device
+from trimodal.joblog import setup_logging
 from trimodal.stages.extract import ABSENT, extract_batch, extract_files, extract_one
 from trimodal.stages.probe import probe_video
 from trimodal.stages.store import aggregate_store, collect_failures
@@ -26,22 +27,10 @@ __all__ = [
     "extract_one",
     "pick_device",
     "probe_video",
+    "setup_logging",
 ]
 
 log = logging.getLogger("trimodal")
-
-
-def setup_logging(log_path: str | None) -> None:
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
-    if log_path:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_path, mode="w"))
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        handlers=handlers,
-        force=True,
-    )
 
 
 def make_label_set(

@@ -1,15 +1,37 @@
-"""The sample sheet: read it, check it, and fail early with errors that name the row and column.
+"""The sample sheet: read it, check it, and fail early with errors that name the line and column.
 
-Checked before any job runs (the Snakefile calls :func:`load_sheet`): required columns, ids that
-are safe as file names and wildcards, duplicate ids, and files that do not exist. A description
-that is not valid UTF-8 is not a sheet error: its bad bytes are replaced and the row is flagged,
-so one damaged cell never stops the corpus.
+Checked before any job runs (common.smk calls :func:`load_sheet`). Every physical line of the
+file is accounted for: it becomes exactly one row, or one problem naming its line, and all
+problems are reported together in one :class:`SheetError`. A sheet whose every line is good
+gives exactly one row per line after the header, so no row can be swallowed by another.
+
+How a line is read (the stdlib :mod:`csv` module, one line at a time, tab-separated):
+
+- a cell may be quoted, as pandas and spreadsheets write it: ``"a ""b"" c"`` is the cell
+  ``a "b" c``; a ``"`` inside an unquoted cell (``12" plush``) is an ordinary character;
+- a quote that opens a cell and is not closed on the same line is an error (a cell never
+  spans lines: a newline inside a cell would shift every later row), and so is text after the
+  closing quote (``"12 inch" plush``);
+- more fields than the header (an unquoted tab inside a cell) or fewer (a missing tab, or a
+  row cut by a newline) is an error; extra fields that are all empty (trailing tabs left by a
+  spreadsheet) are dropped, since they hold nothing;
+- an empty line (or one of tabs and spaces only) between rows is an error; empty lines at the
+  end of the file are ignored;
+- a UTF-8 byte-order mark, CRLF or CR line endings and spaces around column names are accepted;
+  a UTF-16 file (a spreadsheet's "Unicode text") is decoded as such.
+
+Then the rows are checked: required columns, ids that are safe as file names and wildcards,
+duplicate ids, and files that do not exist. Bytes that are not valid UTF-8 are not a sheet
+error: they are replaced and the row is flagged ``non-utf8`` (:func:`sheet_flags`), so one
+damaged cell never stops the corpus.
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -17,83 +39,254 @@ COLUMNS = ["video_id", "video", "ad_audio", "description", "label"]
 REQUIRED = ["video_id", "video"]
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 _ID_RE = re.compile(rf"^{ID_PATTERN}$")
+FLAG_COLUMN = "description_flag"
+NON_UTF8 = "non-utf8"
+#: detailed problems in one error message; the lines of the rest are still listed
+MAX_DETAILED = 50
+
+_QUOTE_HINT = 'quote the whole cell and double its quotes: """12 inch"" plush"'
 
 
 class SheetError(ValueError):
-    """The sample sheet is wrong; the message lists every problem with its row and column."""
+    """The sample sheet is wrong; the message lists every problem with its line and column."""
+
+
+class Problem(NamedTuple):
+    line: int
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _where(line: int) -> str:
+    return "line 1 (header)" if line == 1 else f"row {line - 1} (line {line})"
+
+
+def _physical_lines(path: Path) -> list[bytes]:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise SheetError(f"sample sheet {path} cannot be read: {e.strerror or e}") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            raw = raw.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as e:
+            raise SheetError(f"sample sheet {path} starts as UTF-16 but is not: {e}") from None
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    return raw.splitlines()  # \n, \r\n and \r only (bytes), unlike str.splitlines
+
+
+def _fields(text: str, line: int, columns: list[str]) -> list[str] | Problem:
+    """The cells of one line, or the problem that stops it being one row."""
+    try:
+        return next(csv.reader([text], delimiter="\t", quotechar='"', strict=True))
+    except csv.Error as e:
+        reason = str(e)
+    if reason == "unexpected end of data":
+        # the non-strict reader puts the rest of the line into the cell the quote opened
+        n = len(next(csv.reader([text], delimiter="\t", quotechar='"')))
+        col = f"column {columns[n - 1]}" if n <= len(columns) else f"field {n}"
+        return Problem(
+            line,
+            f"{_where(line)}, {col}: a quote opens the cell and is not closed on this line "
+            f"(a cell cannot span lines; to start a cell with a literal '\"', "
+            f"{_QUOTE_HINT})",
+        )
+    if reason.endswith("expected after '\"'"):  # "'<tab>' expected after '\"'"
+        return Problem(
+            line,
+            f"{_where(line)}: text follows the closing quote of a quoted cell; {_QUOTE_HINT}",
+        )
+    return Problem(line, f"{_where(line)}: cannot be read as tab-separated values: {reason}")
+
+
+def parse_sheet(path: str | Path) -> tuple[pd.DataFrame, list[Problem]]:
+    """Every physical line as one row of the frame (index = line number) or one problem.
+
+    Cells are raw strings; the ``description_flag`` column says ``non-utf8`` for a row whose
+    line had undecodable bytes (replaced by U+FFFD).
+    """
+    path = Path(path)
+    lines = _physical_lines(path)
+    if not lines or not lines[0].strip():
+        return pd.DataFrame(columns=[FLAG_COLUMN]), [Problem(1, "line 1 (header): empty")]
+    problems: list[Problem] = []
+    header = _fields(lines[0].decode("utf-8", errors="replace"), 1, [])
+    if isinstance(header, Problem):
+        return pd.DataFrame(columns=[FLAG_COLUMN]), [header]
+    columns = [c.strip() for c in header]
+    for i, name in enumerate(columns, start=1):
+        if not name:
+            problems.append(Problem(1, f"line 1 (header): column {i} has no name"))
+        elif columns.index(name) != i - 1:
+            problems.append(Problem(1, f"line 1 (header): column {name!r} appears twice"))
+        elif name == FLAG_COLUMN:
+            problems.append(Problem(1, f"line 1 (header): {FLAG_COLUMN!r} is a reserved name"))
+    if problems:
+        return pd.DataFrame(columns=[*columns, FLAG_COLUMN]), problems
+
+    last = max((i for i, b in enumerate(lines) if b.strip()), default=0)
+    rows, numbers, flags = [], [], []
+    after_open_quote = None  # line of the previous unclosed quote, for a better hint
+    for number, data in enumerate(lines[1 : last + 1], start=2):
+        try:
+            text, flag = data.decode("utf-8"), ""
+        except UnicodeDecodeError:
+            text, flag = data.decode("utf-8", errors="replace"), NON_UTF8
+        if not text.strip():
+            problems.append(Problem(number, f"{_where(number)}: empty line (delete it)"))
+            continue
+        fields = _fields(text, number, columns)
+        if isinstance(fields, Problem):
+            problems.append(fields)
+            after_open_quote = number if "is not closed" in fields.text else None
+            continue
+        while len(fields) > len(columns) and not fields[-1].strip():
+            fields.pop()  # trailing empty fields: nothing is lost by dropping them
+        if len(fields) != len(columns):
+            problems.append(
+                Problem(number, _count_problem(number, fields, columns, after_open_quote))
+            )
+            after_open_quote = None
+            continue
+        after_open_quote = None
+        rows.append(fields)
+        numbers.append(number)
+        flags.append(flag)
+    df = pd.DataFrame(rows, columns=columns, index=pd.Index(numbers, name="line"), dtype=object)
+    df[FLAG_COLUMN] = flags
+    return df, problems
+
+
+def _count_problem(line: int, fields: list[str], columns: list[str], open_quote: int | None):
+    n, m = len(fields), len(columns)
+    if n > m:
+        why = "an unquoted tab inside a cell? quote the cell or remove the tab"
+    else:
+        why = f"missing {', '.join(columns[n:])}: a missing tab, or a row cut by a newline?"
+    if open_quote == line - 1:
+        why = f"probably the rest of the quoted cell opened on line {open_quote}"
+    return f"{_where(line)}: {n} fields, the header has {m} ({why})"
 
 
 def read_sheet(path: str | Path) -> pd.DataFrame:
-    """Read the TSV as strings (empty cell = ""), replacing undecodable bytes."""
-    raw = Path(path).read_bytes()
-    text = raw.decode("utf-8", errors="replace")
-    df = pd.read_csv(
-        pd.io.common.StringIO(text), sep="\t", dtype=str, keep_default_na=False, comment=None
-    )
-    df.columns = [c.strip() for c in df.columns]
-    df.attrs["non_utf8_lines"] = _bad_utf8_lines(raw)
+    """The sheet's rows as raw strings (index = line number); SheetError if a line is bad."""
+    df, problems = parse_sheet(path)
+    if problems:
+        raise SheetError(_message(path, problems))
     return df
-
-
-def _bad_utf8_lines(raw: bytes) -> list[int]:
-    bad = []
-    for i, line in enumerate(raw.split(b"\n"), start=1):
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError:
-            bad.append(i)
-    return bad
 
 
 def check_sheet(
     df: pd.DataFrame, base_dir: str | Path = ".", check_files: bool = True
-) -> list[str]:
-    """Every problem found, as "row N (line L), column C: what is wrong" messages."""
+) -> list[Problem]:
+    """Every problem of the rows, as "row N (line L), column C: what is wrong" messages.
+
+    `df` as from :func:`parse_sheet` (index = line number).
+    """
     problems = []
     missing_cols = [c for c in REQUIRED if c not in df.columns]
     if missing_cols:
-        return [f"missing column(s) {missing_cols}; the sheet has {list(df.columns)}"]
+        have = [c for c in df.columns if c != FLAG_COLUMN]
+        hint = " (is it tab-separated?)" if len(have) == 1 and "," in have[0] else ""
+        return [Problem(1, f"missing column(s) {missing_cols}; the sheet has {have}{hint}")]
     base = Path(base_dir)
     seen: dict[str, int] = {}
-    for i, row in enumerate(df.itertuples(index=False), start=1):
-        where = f"row {i} (line {i + 1})"
+    for line, row in zip(df.index, df.itertuples(index=False), strict=True):
+        where = _where(line)
         vid = str(row.video_id).strip()
         if not vid:
-            problems.append(f"{where}, column video_id: empty id")
+            problems.append(Problem(line, f"{where}, column video_id: empty id"))
         elif not _ID_RE.match(vid):
             problems.append(
-                f"{where}, column video_id: {vid!r} is not a valid id "
-                f"(letters, digits, '_', '-', '.'; no spaces or slashes)"
+                Problem(
+                    line,
+                    f"{where}, column video_id: {vid!r} is not a valid id "
+                    f"(letters, digits, '_', '-', '.'; no spaces or slashes)",
+                )
             )
         elif vid in seen:
             problems.append(
-                f"{where}, column video_id: duplicate id {vid!r} (first at row {seen[vid]})"
+                Problem(
+                    line,
+                    f"{where}, column video_id: duplicate id {vid!r} (first at line {seen[vid]})",
+                )
             )
         else:
-            seen[vid] = i
+            seen[vid] = line
         if check_files:
             for col in ("video", "ad_audio"):
                 value = str(getattr(row, col, "") or "").strip()
                 if col == "video" and not value:
-                    problems.append(f"{where}, column video: empty path")
+                    problems.append(Problem(line, f"{where}, column video: empty path"))
                 elif value and not (base / value).exists():
-                    problems.append(f"{where}, column {col}: file does not exist: {value}")
+                    problems.append(
+                        Problem(line, f"{where}, column {col}: file does not exist: {value}")
+                    )
     return problems
+
+
+def _message(path: str | Path, problems: list[Problem]) -> str:
+    problems = sorted(problems, key=lambda p: p.line)
+    n_lines = len({p.line for p in problems})
+    head = f"sample sheet {path} has {len(problems)} problem(s) on {n_lines} line(s):"
+    text = [head, *(f"  {p}" for p in problems[:MAX_DETAILED])]
+    rest = problems[MAX_DETAILED:]
+    if rest:
+        text.append(f"  ... and {len(rest)} more on lines {_ranges([p.line for p in rest])}")
+    return "\n".join(text)
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[3, 4, 5, 9] -> "3-5, 9"."""
+    out: list[list[int]] = []
+    for n in sorted(set(numbers)):
+        if out and n == out[-1][1] + 1:
+            out[-1][1] = n
+        else:
+            out.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in out)
 
 
 def load_sheet(
     path: str | Path, base_dir: str | Path = ".", check_files: bool = True
 ) -> pd.DataFrame:
-    """Read, check and normalise the sheet (all five columns present, indexed by video_id)."""
-    df = read_sheet(path)
-    problems = check_sheet(df, base_dir, check_files)
+    """Read, check and normalise the sheet: indexed by video_id, the five columns (stripped,
+    "" when absent), any other column of the sheet, and ``description_flag``.
+
+    Raises one SheetError listing every bad line, unreadable ones and bad rows together.
+    """
+    df, problems = parse_sheet(path)
+    if not any(p.line == 1 for p in problems):  # a bad header leaves no rows to check
+        problems += check_sheet(df, base_dir, check_files)
     if problems:
-        head = f"sample sheet {path} has {len(problems)} problem(s):\n  "
-        raise SheetError(head + "\n  ".join(problems[:50]))
+        raise SheetError(_message(path, problems))
+    flags = df.pop(FLAG_COLUMN)
     for col in COLUMNS:
         if col not in df.columns:
             df[col] = ""
         df[col] = df[col].fillna("").astype(str).str.strip()
-    bad = set(df.attrs.get("non_utf8_lines", []))
-    df["description_flag"] = ["non-utf8" if i + 2 in bad else "" for i in range(len(df))]
+    df[FLAG_COLUMN] = flags
     return df.set_index("video_id", drop=False)
+
+
+def sheet_flags(path: str | Path) -> pd.DataFrame:
+    """The flagged rows (video_id, flag, line): for results/failures.tsv or the report.
+
+    A flag does not stop the run (e.g. ``non-utf8``: bytes replaced in that line's cells);
+    `line` is the physical line of the file (1 = header).
+    """
+    df, problems = parse_sheet(path)
+    if not problems:
+        problems = check_sheet(df, check_files=False)
+    if problems:
+        raise SheetError(_message(path, problems))
+    flagged = df[df[FLAG_COLUMN] != ""]
+    return pd.DataFrame(
+        {
+            "video_id": flagged["video_id"].str.strip().to_numpy(dtype=object),
+            "flag": flagged[FLAG_COLUMN].to_numpy(dtype=object),
+            "line": flagged.index.to_numpy(dtype=int),
+        }
+    )

@@ -10,6 +10,7 @@ from snakemake.utils import min_version, validate
 from trimodal.batching import batch_size, make_batches
 from trimodal.codehash import code_hash as _code_hash
 from trimodal.sheet import ID_PATTERN, SheetError, load_sheet
+from trimodal.userror import fail
 
 min_version("9.0")
 
@@ -23,11 +24,11 @@ os.environ.setdefault(
 )
 
 # The sheet is checked before any job runs: bad columns, ids, duplicates and missing files
-# raise one error naming every bad row.
+# stop the run with one message naming every bad line, and no traceback (trimodal.userror).
 try:
     samples = load_sheet(config["samples"])
 except (SheetError, OSError) as e:
-    raise WorkflowError(str(e)) from None
+    fail(str(e))
 validate(
     samples.drop(columns=["description_flag"]), schema="../schemas/samples.schema.yaml"
 )

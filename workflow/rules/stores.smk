@@ -28,6 +28,7 @@ rule store:
 
 rule failures:
     input:
+        sheet=config["samples"],
         probes=unique_deps(probe_dep(v) for v in VIDEO_IDS),
         stores=[store_path(name) for name in EXTRACTORS],
     output:

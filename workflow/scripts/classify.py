@@ -1,15 +1,17 @@
 """Snakemake adapter: cross-validate one classifier on one feature set."""
 
-from trimodal.jobs import classify_one, setup_logging
+from trimodal.joblog import job_log
 
-setup_logging(snakemake.log[0])
-classify_one(
-    store_path=snakemake.input.store,
-    pooling=snakemake.params.pooling,
-    labels_tsv=snakemake.input.labels,
-    label_set=snakemake.wildcards.label_set,
-    classifier=snakemake.wildcards.classifier,
-    cv=dict(snakemake.params.cv),
-    options=dict(snakemake.params.options),
-    output=snakemake.output[0],
-)
+with job_log(snakemake.log[0]):
+    from trimodal.jobs import classify_one
+
+    classify_one(
+        store_path=snakemake.input.store,
+        pooling=snakemake.params.pooling,
+        labels_tsv=snakemake.input.labels,
+        label_set=snakemake.wildcards.label_set,
+        classifier=snakemake.wildcards.classifier,
+        cv=dict(snakemake.params.cv),
+        options=dict(snakemake.params.options),
+        output=snakemake.output[0],
+    )

@@ -1,8 +1,10 @@
 """Snakemake adapter: every configured method on one (source -> target) embedding pair."""
 
-from trimodal.jobs import crossmodal_pair, setup_logging
+from trimodal.joblog import job_log
 
-setup_logging(snakemake.log[0])
-crossmodal_pair(
-    dict(snakemake.params.spec), snakemake.input.labels, "results/features", snakemake.output[0]
-)
+with job_log(snakemake.log[0]):
+    from trimodal.jobs import crossmodal_pair
+
+    crossmodal_pair(
+        dict(snakemake.params.spec), snakemake.input.labels, "results/features", snakemake.output[0]
+    )

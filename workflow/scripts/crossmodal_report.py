@@ -1,6 +1,8 @@
 """Snakemake adapter: the cross-modal table and heatmap."""
 
-from trimodal.jobs import crossmodal_summary, setup_logging
+from trimodal.joblog import job_log
 
-setup_logging(snakemake.log[0])
-crossmodal_summary(list(snakemake.input), dict(snakemake.output))
+with job_log(snakemake.log[0]):
+    from trimodal.jobs import crossmodal_summary
+
+    crossmodal_summary(list(snakemake.input), dict(snakemake.output))

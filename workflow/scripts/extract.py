@@ -3,36 +3,37 @@
 
 from pathlib import Path
 
-from trimodal.jobs import setup_logging
-from trimodal.limits import memory_limit
-from trimodal.reuse import cache_dir
-from trimodal.stages.extract import extract_batch, extract_files
+from trimodal.joblog import job_log
 
-setup_logging(snakemake.log[0])
-p = snakemake.params
-res = snakemake.resources
-common = dict(
-    extractor=p.extractor,
-    kind=p.kind,
-    modality=p.modality,
-    model=p.model,
-    params=dict(p.params),
-    device=p.device,
-    code=p.code,
-    cache_dir=cache_dir(snakemake.config),
-    timeout_s=res.get("video_timeout_s"),
-)
-if "batch" in snakemake.wildcards.keys():
-    Path(snakemake.output[0]).mkdir(parents=True, exist_ok=True)
-    with memory_limit(res.get("mem_mb"), f"{snakemake.rule} {snakemake.wildcards.batch}"):
-        extract_batch(list(p.batch), **common)
-else:
-    vid = snakemake.wildcards.video_id
-    with memory_limit(res.get("mem_mb"), f"{snakemake.rule} {vid}"):
-        extract_files(
-            video_id=vid,
-            files=dict(p.files),
-            output=snakemake.output[0],
-            description=p.get("description"),
-            **common,
-        )
+with job_log(snakemake.log[0]):
+    from trimodal.limits import memory_limit
+    from trimodal.reuse import cache_dir
+    from trimodal.stages.extract import extract_batch, extract_files
+
+    p = snakemake.params
+    res = snakemake.resources
+    common = dict(
+        extractor=p.extractor,
+        kind=p.kind,
+        modality=p.modality,
+        model=p.model,
+        params=dict(p.params),
+        device=p.device,
+        code=p.code,
+        cache_dir=cache_dir(snakemake.config),
+        timeout_s=res.get("video_timeout_s"),
+    )
+    if "batch" in snakemake.wildcards.keys():
+        Path(snakemake.output[0]).mkdir(parents=True, exist_ok=True)
+        with memory_limit(res.get("mem_mb"), f"{snakemake.rule} {snakemake.wildcards.batch}"):
+            extract_batch(list(p.batch), **common)
+    else:
+        vid = snakemake.wildcards.video_id
+        with memory_limit(res.get("mem_mb"), f"{snakemake.rule} {vid}"):
+            extract_files(
+                video_id=vid,
+                files=dict(p.files),
+                output=snakemake.output[0],
+                description=p.get("description"),
+                **common,
+            )

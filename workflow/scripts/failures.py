@@ -2,12 +2,15 @@
 
 from pathlib import Path
 
-from trimodal.jobs import setup_logging
-from trimodal.stages.store import collect_failures
+from trimodal.joblog import job_log
 
-setup_logging(snakemake.log[0])
-collect_failures(
-    list(snakemake.params.probes),
-    {Path(p).stem: p for p in snakemake.input.stores},
-    snakemake.output[0],
-)
+with job_log(snakemake.log[0]):
+    from trimodal.sheet import sheet_flags
+    from trimodal.stages.store import collect_failures
+
+    collect_failures(
+        list(snakemake.params.probes),
+        {Path(p).stem: p for p in snakemake.input.stores},
+        snakemake.output[0],
+        sheet_flags=sheet_flags(snakemake.input.sheet),
+    )

@@ -2,18 +2,20 @@
 
 from pathlib import Path
 
-from trimodal.jobs import make_label_set, setup_logging
+from trimodal.joblog import job_log
 
-setup_logging(snakemake.log[0])
-out = snakemake.output
-make_label_set(
-    snakemake.input.sheet,
-    dict(snakemake.params.spec),
-    out.labels,
-    language_store=snakemake.input.get("language"),
-    probs_out=out.probs,
-    report_out=out.report,
-)
-for path in (out.probs, out.report):  # only zero-shot sets have these
-    if not Path(path).exists():
-        Path(path).write_text("")
+with job_log(snakemake.log[0]):
+    from trimodal.jobs import make_label_set
+
+    out = snakemake.output
+    make_label_set(
+        snakemake.input.sheet,
+        dict(snakemake.params.spec),
+        out.labels,
+        language_store=snakemake.input.get("language"),
+        probs_out=out.probs,
+        report_out=out.report,
+    )
+    for path in (out.probs, out.report):  # only zero-shot sets have these
+        if not Path(path).exists():
+            Path(path).write_text("")

@@ -2,11 +2,13 @@
 
 from pathlib import Path
 
-from trimodal.jobs import make_report, setup_logging
+from trimodal.joblog import job_log
 
-setup_logging(snakemake.log[0])
-make_report(
-    list(snakemake.input.results),
-    str(Path(snakemake.output.summary).parent.parent),
-    snakemake.wildcards.label_set,
-)
+with job_log(snakemake.log[0]):
+    from trimodal.jobs import make_report
+
+    make_report(
+        list(snakemake.input.results),
+        str(Path(snakemake.output.summary).parent.parent),
+        snakemake.wildcards.label_set,
+    )
