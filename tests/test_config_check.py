@@ -189,7 +189,7 @@ def test_unknown_extractor_kind(cfg):
 
 def test_modality_inconsistent_with_the_kind(cfg):
     cfg["extractors"]["yamnet"]["modality"] = "video"
-    one_problem(cfg, "extractors.yamnet.modality", "audio extractor", "modality: audio")
+    one_problem(cfg, "extractors.yamnet.modality", "'video'", "use modality: audio")
 
 
 def test_text_source_mapping_to_an_unknown_extractor_or_one_without_text(cfg):

@@ -220,7 +220,7 @@ class _Checker:
             if isinstance(modality, str) and cls.modality and modality != cls.modality:
                 self.add(
                     f"{key_path('extractors', name, 'modality')}: {modality!r}, but kind "
-                    f"{kind!r} is a {cls.modality} extractor; use modality: {cls.modality}"
+                    f"{kind!r} extracts {cls.modality}; use modality: {cls.modality}"
                 )
             params = _dict(spec.get("params"))
             for key, problem in cls.check_params(params):
