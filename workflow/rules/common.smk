@@ -9,12 +9,21 @@ from snakemake.utils import min_version, validate
 
 from trimodal.batching import batch_size, make_batches
 from trimodal.codehash import code_hash as _code_hash
+from trimodal.config_check import check_config, format_problems
 from trimodal.sheet import ID_PATTERN, SheetError, load_sheet
 from trimodal.userror import fail
 
 min_version("9.0")
 
 
+# Every configuration problem (schema, extractor params, names that refer to each other,
+# models missing offline) in one message before any job; validate() then fills the defaults.
+_config_problems = check_config(
+    config,
+    schema=Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+)
+if _config_problems:
+    fail(format_problems(_config_problems))
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Packaged model files are assembled once into this cache (see trimodal.models).

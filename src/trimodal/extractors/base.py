@@ -10,7 +10,9 @@ an error record, so one bad video never stops the run.
 
 from __future__ import annotations
 
+import copy
 import importlib
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,11 +75,108 @@ class Features:
         self.pooled = {k: np.asarray(v, dtype=np.float32).ravel() for k, v in self.pooled.items()}
 
 
+_TYPE_NAMES = {float: "a number", int: "an integer", bool: "true or false", str: "a string",
+               list: "a list"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared extractor parameter: its type, default and allowed values.
+
+    Declared once per extractor (``PARAMS``) so the code reads its defaults from the same place
+    the workflow validates a configuration against before any job runs. ``float`` accepts
+    integers too; ``items`` is the element type of a list; ``choices`` the allowed values;
+    ``gt`` / ``ge`` / ``le`` bounds. Null (``~``) always means the default.
+    """
+
+    type: type | tuple[type, ...]
+    default: Any = None
+    help: str = ""
+    choices: tuple | None = None
+    gt: float | None = None
+    ge: float | None = None
+    le: float | None = None
+    items: type | None = None
+
+    def _types(self) -> tuple[type, ...]:
+        return self.type if isinstance(self.type, tuple) else (self.type,)
+
+    def describe(self) -> str:
+        """The allowed values in words ("a number > 0", "one of: soundtrack, ad_audio")."""
+        if self.choices is not None:
+            return "one of: " + ", ".join(map(str, self.choices))
+        words = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in self._types())
+        if self.items is not None:
+            words += f" (items: {_TYPE_NAMES.get(self.items, self.items.__name__)})"
+        bounds = [f"{op} {v:g}" for op, v in ((">", self.gt), (">=", self.ge), ("<=", self.le))
+                  if v is not None]  # fmt: skip
+        return " ".join([words, " and ".join(bounds)]).strip()
+
+    def check(self, value: Any) -> str | None:
+        """None when `value` is allowed, else what is wrong with it."""
+        if value is None:
+            return None
+        ok_type = False
+        for t in self._types():
+            if t is float:
+                ok_type |= isinstance(value, (int, float)) and not isinstance(value, bool)
+            elif t is int:
+                ok_type |= isinstance(value, int) and not isinstance(value, bool)
+            else:
+                ok_type |= isinstance(value, t)
+        if not ok_type:
+            return f"must be {self.describe()}, got {value!r}"
+        if self.items is not None and isinstance(value, list):
+            if not all(isinstance(v, self.items) for v in value):
+                return f"must be {self.describe()}, got {value!r}"
+        if self.choices is not None and value not in self.choices:
+            return f"{value!r} is not {self.describe()}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if (
+                not math.isfinite(value)
+                or (self.gt is not None and not value > self.gt)
+                or (self.ge is not None and not value >= self.ge)
+                or (self.le is not None and not value <= self.le)
+            ):
+                return f"must be {self.describe()}, got {value!r}"
+        return None
+
+
+def check_params(declared: dict[str, Param], params: dict) -> list[tuple[str, str]]:
+    """(param name, problem) for every unknown or invalid entry of `params`."""
+    out = []
+    for key, value in params.items():
+        if key not in declared:
+            out.append((key, f"unknown parameter; known: {', '.join(sorted(declared))}"))
+        elif (problem := declared[key].check(value)) is not None:
+            out.append((key, problem))
+    return out
+
+
+#: what trimodal.pooling.pool_all stores for every windowed extractor
+POOLED = ("mean", "max", "attn", "mean_max")
+
+# declarations shared by several extractors
+MAX_FRAMES = Param(int, None, "at most this many sampled frames (null: no cap)", ge=1)
+DECODE_BACKEND = Param(str, "auto", "frame decoder", choices=("auto", "decord", "pyav"))
+AUDIO_SOURCE = Param(str, "soundtrack", "audio input", choices=("soundtrack", "ad_audio"))
+TEXT_SOURCES = Param(
+    (list, str), ["description"], "description, keys of text_sources, or all", items=str
+)
+
+
 class Extractor(ABC):
-    """Base class: subclasses set `name` and `modality` and implement `load` and `extract`."""
+    """Base class: subclasses set `name` and `modality` and implement `load` and `extract`.
+
+    ``PARAMS`` declares every parameter (type, range, default: read by :meth:`param`);
+    ``POOLINGS`` names the pooled vectors (and ``text`` for a text output) the extractor can
+    store, which feature sets ``<extractor>:<pooling>`` may name.
+    """
 
     name: str = ""
     modality: str = ""  # "video" | "audio" | "text"
+    PARAMS: dict[str, Param] = {}
+    POOLINGS: tuple[str, ...] = ()
 
     def __init__(self, model: str | None = None, params: dict | None = None, device: str = "cpu"):
         self.model_spec = model
@@ -88,10 +187,28 @@ class Extractor(ABC):
     def load(self) -> None:  # noqa: B027 - optional hook: extractors without weights skip it
         """Load weights once; called lazily before the first extract."""
 
-    def param(self, key: str, default: Any) -> Any:
-        """params[key], or `default` when it is absent or null (`~` in YAML)."""
-        v = self.params.get(key, default)
-        return default if v is None else v
+    def param(self, key: str) -> Any:
+        """params[key], or its declared default when it is absent or null (`~` in YAML)."""
+        v = self.params.get(key)
+        return copy.copy(self.PARAMS[key].default) if v is None else v
+
+    @classmethod
+    def with_defaults(cls, params: dict) -> dict:
+        """`params` over the declared defaults (a null value keeps the default)."""
+        out = {k: copy.copy(p.default) for k, p in cls.PARAMS.items()}
+        out.update({k: v for k, v in params.items() if v is not None})
+        return out
+
+    @classmethod
+    def check_params(cls, params: dict) -> list[tuple[str, str]]:
+        """(param name, problem) for each unknown or invalid parameter."""
+        return check_params(cls.PARAMS, params)
+
+    @classmethod
+    def hub_repo(cls, model: str) -> str | None:
+        """The Hugging Face Hub repository the back-end would download `model` from, or None
+        when it does not come from the Hub; used to tell whether it is cached for offline use."""
+        return model
 
     def ensure_loaded(self) -> None:
         if not self._loaded:

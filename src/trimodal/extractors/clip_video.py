@@ -12,7 +12,7 @@ through the image processor of the same id (resize, crop, normalise).
 
 from __future__ import annotations
 
-from trimodal.extractors.base import ExtractionError, Extractor, Features, VideoItem
+from trimodal.extractors.base import ExtractionError, Extractor, Features, Param, VideoItem
 from trimodal.keyframes import read_frames_at, select_keyframes
 from trimodal.models import resolve_model
 
@@ -20,6 +20,12 @@ from trimodal.models import resolve_model
 class ClipEmbeddingExtractor(Extractor):
     name = "clip_video"
     modality = "video"
+    PARAMS = {
+        "seed": Param(int, 0, "k-means seed of the key-frame choice"),
+        "n_uniform": Param(int, 400, "uniform frames the key frames are chosen from", ge=1),
+        "decode_short_side": Param(int, 256, "decoded short side in pixels", ge=1),
+    }
+    POOLINGS = ("cls", "mean", "max")
 
     def load(self) -> None:
         import torch
@@ -35,11 +41,11 @@ class ClipEmbeddingExtractor(Extractor):
 
     def extract(self, item: VideoItem) -> Features:
         self.ensure_loaded()
-        seed = int(self.params.get("seed", 0) or 0)
-        n_uniform = int(self.params.get("n_uniform", 400) or 400)
+        seed = int(self.param("seed"))
+        n_uniform = int(self.param("n_uniform"))
         idx = select_keyframes(item.video, self.num_frames, n_uniform=n_uniform, seed=seed)
         # decode the chosen frames a little above the model's input size; the processor crops
-        short = int(self.params.get("decode_short_side", 256) or 256)
+        short = int(self.param("decode_short_side"))
         frames = read_frames_at(item.video, idx, size=short)
         if len(frames) != self.num_frames:
             raise ExtractionError(f"got {len(frames)} of {self.num_frames} key frames", "decode")

@@ -17,7 +17,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from trimodal.extractors.base import ExtractionError, Extractor, Features, VideoItem
+from trimodal.extractors.base import (
+    DECODE_BACKEND,
+    MAX_FRAMES,
+    ExtractionError,
+    Extractor,
+    Features,
+    Param,
+    VideoItem,
+)
 from trimodal.media.frames import sample_frames, video_info
 
 FEATURE_NAMES = ["duration_s", "n_cuts", "cuts_per_minute", "fps", "width", "height"]
@@ -51,22 +59,35 @@ def detect_cuts(
 class CutsExtractor(Extractor):
     name = "cuts"
     modality = "video"
+    PARAMS = {
+        "sample_fps": Param(float, 6.0, "frames sampled per second", gt=0),
+        "max_frames": MAX_FRAMES,
+        "short_side": Param(int, 144, "decoded short side in pixels", ge=1),
+        "backend": DECODE_BACKEND,
+        "threshold": Param(float, 27.0, "ContentDetector threshold", ge=0),
+        "min_scene_len_s": Param(float, 0.5, "shortest shot in seconds", ge=0),
+    }
+    POOLINGS = ("descriptors",)
+
+    @classmethod
+    def hub_repo(cls, model: str) -> str | None:
+        return None  # no model
 
     def extract(self, item: VideoItem) -> Features:
-        sample_fps = float(self.param("sample_fps", 6.0))
+        sample_fps = float(self.param("sample_fps"))
         info = video_info(item.video)
         sampler = sample_frames(
             item.video,
             fps=sample_fps,
-            max_frames=self.params.get("max_frames"),
-            size=int(self.param("short_side", 144)),
-            backend=self.param("backend", "auto"),
+            max_frames=self.param("max_frames"),
+            size=int(self.param("short_side")),
+            backend=self.param("backend"),
         )
         cuts, times, indices = detect_cuts(
             sampler,
             sample_fps,
-            threshold=float(self.param("threshold", 27.0)),
-            min_scene_len_s=float(self.param("min_scene_len_s", 0.5)),
+            threshold=float(self.param("threshold")),
+            min_scene_len_s=float(self.param("min_scene_len_s")),
         )
         if not times:
             raise ExtractionError("no decodable video frame", stage="decode")

@@ -18,7 +18,16 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from trimodal.extractors.base import ExtractionError, Extractor, Features, VideoItem
+from trimodal.extractors.base import (
+    DECODE_BACKEND,
+    MAX_FRAMES,
+    POOLED,
+    ExtractionError,
+    Extractor,
+    Features,
+    Param,
+    VideoItem,
+)
 from trimodal.media.frames import prefetch, sample_frames
 from trimodal.models import resolve_model
 from trimodal.pooling import pool_all
@@ -65,12 +74,20 @@ def imagenet_categories() -> list[str]:
 class FrameEmbeddingExtractor(Extractor):
     name = "frame_embedding"
     modality = "video"
+    PARAMS = {
+        "fps": Param(float, 1.0, "frames sampled per second", gt=0),
+        "max_frames": MAX_FRAMES,
+        "batch_size": Param(int, 16, "frames per forward pass", ge=1),
+        "image_size": Param(int, 224, "square crop side in pixels", ge=1),
+        "backend": DECODE_BACKEND,
+    }
+    POOLINGS = (*POOLED, "proba_mean", "proba_max")  # proba_*: models with an ImageNet head
 
     def load(self) -> None:
         import torch
 
         spec = self.model_spec or "efficientnet-lite0"
-        self.image_size = int(self.param("image_size", 224))
+        self.image_size = int(self.param("image_size"))
         if spec in EFFNET_LITE:
             from efficientnet_lite_pytorch import EfficientNet
 
@@ -108,9 +125,9 @@ class FrameEmbeddingExtractor(Extractor):
 
     def extract(self, item: VideoItem) -> Features:
         self.ensure_loaded()
-        fps = float(self.param("fps", 1.0))
-        max_frames = self.params.get("max_frames")
-        batch_size = int(self.param("batch_size", 16))
+        fps = float(self.param("fps"))
+        max_frames = self.param("max_frames")
+        batch_size = int(self.param("batch_size"))
         # EfficientNet: decode straight to the crop's short side; HF processors resize themselves
         short = self.image_size if self.backend == "effnet_lite" else max(256, self.image_size)
         sampler = sample_frames(
@@ -118,7 +135,7 @@ class FrameEmbeddingExtractor(Extractor):
             fps=fps,
             max_frames=max_frames,
             size=short,
-            backend=self.param("backend", "auto"),
+            backend=self.param("backend"),
         )
         embs, probas, times = [], [], []
         batches = prefetch(batched(sampler, batch_size))  # decode overlaps the model

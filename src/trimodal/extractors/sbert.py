@@ -16,7 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from trimodal.extractors.base import ExtractionError, Extractor, Features, VideoItem
+from trimodal.extractors.base import (
+    POOLED,
+    TEXT_SOURCES,
+    ExtractionError,
+    Extractor,
+    Features,
+    Param,
+    VideoItem,
+)
 from trimodal.pooling import pool_all
 from trimodal.text_sources import coverage_attrs, gather_text
 
@@ -65,11 +73,24 @@ def token_spans(
 
 
 class SbertExtractor(Extractor):
-    """params: sources (list), batch_size, normalize (bool), overlap (tokens between chunks)."""
+    """Chunked Sentence-BERT embeddings of the text of `sources` (see PARAMS)."""
 
     name = "sbert"
     modality = "text"
     DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+    PARAMS = {
+        "sources": TEXT_SOURCES,
+        "batch_size": Param(int, 32, "chunks per forward pass", ge=1),
+        "normalize": Param(bool, False, "L2-normalise the chunk embeddings"),
+        "overlap": Param(int, None, "tokens shared by consecutive chunks (null: min(32, 1/4))",
+                         ge=0),
+    }  # fmt: skip
+    POOLINGS = (*POOLED, "text")
+
+    @classmethod
+    def hub_repo(cls, model: str) -> str | None:
+        # sentence-transformers looks a bare name up under its own organisation
+        return model if "/" in model else f"sentence-transformers/{model}"
 
     def load(self) -> None:
         from sentence_transformers import SentenceTransformer
@@ -100,7 +121,8 @@ class SbertExtractor(Extractor):
             word_ids = enc.word_ids()
         except (ValueError, AttributeError):  # slow tokenizer: cut at token boundaries
             word_ids = None
-        overlap = int(self.params.get("overlap", min(32, self.window // 4)))
+        overlap = self.param("overlap")
+        overlap = int(min(32, self.window // 4) if overlap is None else overlap)
         spans = token_spans(n, self.window, overlap, word_ids)
         texts, kept = [], []
         for s, e in spans:
@@ -128,12 +150,12 @@ class SbertExtractor(Extractor):
         return self._fit(a, s, m) + self._fit(b, m, e)
 
     def extract(self, item: VideoItem) -> Features:
-        text, present = gather_text(item, self.params.get("sources", ["description"]))
+        text, present = gather_text(item, self.param("sources"))
         pieces, times, n_tokens = self.chunks(text)
         windows = self.model.encode(
             pieces,
-            batch_size=int(self.params.get("batch_size", 32)),
-            normalize_embeddings=bool(self.params.get("normalize", False)),
+            batch_size=int(self.param("batch_size")),
+            normalize_embeddings=bool(self.param("normalize")),
             convert_to_numpy=True,
             show_progress_bar=False,
         )

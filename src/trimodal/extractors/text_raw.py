@@ -8,20 +8,27 @@ features. This extractor stores only the cleaned text; the classifier stage puts
 
 from __future__ import annotations
 
-from trimodal.extractors.base import Extractor, Features, VideoItem
+from trimodal.extractors.base import TEXT_SOURCES, Extractor, Features, Param, VideoItem
 from trimodal.text_sources import coverage_attrs, gather_text
 
 
 class TextRawExtractor(Extractor):
-    """params: sources (list, see trimodal.text_sources.gather_text), joiner (str)."""
+    """The cleaned text of `sources` (see trimodal.text_sources.gather_text), joined."""
 
     name = "text_raw"
     modality = "text"
+    PARAMS = {
+        "sources": TEXT_SOURCES,
+        "joiner": Param(str, " ", "put between the texts of several sources"),
+    }
+    POOLINGS = ("text",)
+
+    @classmethod
+    def hub_repo(cls, model: str) -> str | None:
+        return None  # no model
 
     def extract(self, item: VideoItem) -> Features:
-        text, present = gather_text(
-            item, self.params.get("sources", ["description"]), self.params.get("joiner", " ")
-        )
+        text, present = gather_text(item, self.param("sources"), self.param("joiner"))
         return Features(
             text=text,
             attrs={**coverage_attrs(present), "n_chars": len(text), "n_words": len(text.split())},

@@ -35,7 +35,15 @@ from pathlib import Path
 import numpy as np
 
 from trimodal.audio_features import SAMPLE_RATE, stream_patches
-from trimodal.extractors.base import ExtractionError, Extractor, Features, VideoItem
+from trimodal.extractors.base import (
+    AUDIO_SOURCE,
+    POOLED,
+    ExtractionError,
+    Extractor,
+    Features,
+    Param,
+    VideoItem,
+)
 from trimodal.extractors.tf_process import run_tf_script, write_waveform
 from trimodal.media.audio import source_path, stream_audio
 from trimodal.models import resolve_model
@@ -97,21 +105,25 @@ def postprocess(emb: np.ndarray, eigvecs: np.ndarray, means: np.ndarray) -> np.n
 class VggishExtractor(Extractor):
     name = "vggish"
     modality = "audio"
-
-    defaults = {
-        "backend": "torch",
-        "source": "soundtrack",
-        "hop": 0.96,
-        "batch_size": 32,
-        "final_relu": False,
-        "pca": None,
-        "tf_python": None,
-        "chunk_s": 30.0,
+    PARAMS = {
+        "backend": Param(str, "torch", "network runtime", choices=("torch", "tf")),
+        "source": AUDIO_SOURCE,
+        "hop": Param(float, 0.96, "seconds between window starts", gt=0),
+        "batch_size": Param(int, 32, "patches per forward pass", ge=1),
+        "final_relu": Param(bool, False, "ReLU after fc2 (the original release)"),
+        "pca": Param(str, None, "PCA parameters file (.pt / .npz) for post-processing"),
+        "tf_python": Param(str, None, "Python with TensorFlow (default $TRIMODAL_TF_PYTHON)"),
+        "chunk_s": Param(float, 30.0, "seconds of audio decoded at a time", gt=0),
     }
+    POOLINGS = POOLED
+
+    @classmethod
+    def hub_repo(cls, model: str) -> str | None:
+        return None  # a state_dict file, a TF Hub handle or a SavedModel folder
 
     def __init__(self, model=None, params=None, device="cpu"):
         super().__init__(model, params, device)
-        self.params = {**self.defaults, **self.params}
+        self.params = self.with_defaults(self.params)
         if self.params["backend"] not in ("torch", "tf"):
             raise ValueError(
                 f"vggish backend must be 'torch' or 'tf', not {self.params['backend']!r}"

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from trimodal.extractors.base import Extractor, Features, VideoItem
+from trimodal.extractors.base import AUDIO_SOURCE, Extractor, Features, Param, VideoItem
 from trimodal.media.audio import SAMPLE_RATE, source_path, stream_audio
 from trimodal.models import resolve_model
 
@@ -49,23 +49,37 @@ def rechunk(chunks, size: int) -> Iterator[tuple[int, np.ndarray]]:
         yield start, np.concatenate(parts)
 
 
+#: CTranslate2 compute types (ctranslate2.get_supported_compute_types lists a device's subset)
+COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16",
+                 "int16", "float16", "bfloat16", "float32")  # fmt: skip
+
+
 class WhisperExtractor(Extractor):
     name = "whisper"
     modality = "audio"
-
-    defaults = {
-        "source": "soundtrack",
-        "vad": True,
-        "beam_size": 1,
-        "language": None,
-        "compute_type": "int8",
-        "threads": 0,
-        "chunk_s": 600.0,
+    PARAMS = {
+        "source": AUDIO_SOURCE,
+        "vad": Param(bool, True, "Silero VAD filter"),
+        "beam_size": Param(int, 1, "decoding beam", ge=1),
+        "language": Param(str, None, "language code (null: detected on the first chunk)"),
+        "compute_type": Param(str, "int8", "CTranslate2 compute type", choices=COMPUTE_TYPES),
+        "threads": Param(int, 0, "CPU threads (0: CTranslate2 default)", ge=0),
+        "chunk_s": Param(float, 600.0, "seconds transcribed per call", gt=0),
     }
+    POOLINGS = ("text",)
+
+    @classmethod
+    def hub_repo(cls, model: str) -> str | None:
+        """faster-whisper's repository for a size name ("small"), else the id itself."""
+        if "/" in model:
+            return model
+        from faster_whisper.utils import _MODELS  # only for a name not local nor packaged
+
+        return _MODELS.get(model, model)
 
     def __init__(self, model=None, params=None, device="cpu"):
         super().__init__(model or "tiny.en", params, device)
-        self.params = {**self.defaults, **self.params}
+        self.params = self.with_defaults(self.params)
 
     def load(self) -> None:
         from faster_whisper import WhisperModel

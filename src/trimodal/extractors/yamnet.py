@@ -46,7 +46,15 @@ import numpy as np
 import pandas as pd
 
 from trimodal.audio_features import SAMPLE_RATE, quantize, stream_patches
-from trimodal.extractors.base import ExtractionError, Extractor, Features, VideoItem
+from trimodal.extractors.base import (
+    AUDIO_SOURCE,
+    POOLED,
+    ExtractionError,
+    Extractor,
+    Features,
+    Param,
+    VideoItem,
+)
 from trimodal.extractors.tf_process import run_tf_script, write_waveform
 from trimodal.media.audio import source_path, stream_audio
 from trimodal.models import is_packaged, resolve_model
@@ -146,22 +154,27 @@ def load_class_names(csv_path: str | Path) -> list[str]:
 class YamnetExtractor(Extractor):
     name = "yamnet"
     modality = "audio"
-
-    defaults = {
-        "source": "soundtrack",
-        "top_k": 5,
-        "hop": 0.48,
-        "threads": 1,
-        "chunk_s": 30.0,
+    PARAMS = {
+        "source": AUDIO_SOURCE,
+        "top_k": Param(int, 5, "class names in the text output and top table", ge=1),
+        "hop": Param(float, 0.48, "seconds between window starts (TF: 0.48 only)", gt=0),
+        "threads": Param(int, 1, "onnxruntime / TensorFlow threads (0: library default)", ge=0),
+        "chunk_s": Param(float, 30.0, "seconds of audio decoded at a time", gt=0),
         # TF back-end only
-        "tf_python": None,
-        "slice_windows": 625,
-        "window_embeddings": False,
+        "tf_python": Param(str, None, "Python with TensorFlow (default $TRIMODAL_TF_PYTHON)"),
+        "slice_windows": Param(int, 625, "windows per TensorFlow call", ge=1),
+        "window_embeddings": Param(bool, False, "append the 1024-d embeddings to the windows"),
     }
+    # embedding_*: the TF back-end only; text: the top class names
+    POOLINGS = (*POOLED, *(f"embedding_{p}" for p in POOLED), "text")
+
+    @classmethod
+    def hub_repo(cls, model: str) -> str | None:
+        return None  # ONNX files, TF Hub handles or SavedModel folders
 
     def __init__(self, model=None, params=None, device="cpu"):
         super().__init__(model or PACKAGED_YAMNET, params, device)
-        self.params = {**self.defaults, **self.params}
+        self.params = self.with_defaults(self.params)
         self.backend = "tf" if is_tf_model(self.model_spec) else "onnx"
         if self.backend == "tf" and abs(float(self.params["hop"]) - TF_HOP_S) > 1e-9:
             raise ValueError(

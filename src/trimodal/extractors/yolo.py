@@ -29,7 +29,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trimodal.extractors.base import ExtractionError, Extractor, Features, VideoItem
+from trimodal.extractors.base import (
+    DECODE_BACKEND,
+    MAX_FRAMES,
+    ExtractionError,
+    Extractor,
+    Features,
+    Param,
+    VideoItem,
+)
 from trimodal.extractors.frame_embedding import batched
 from trimodal.media.frames import prefetch, sample_frames
 from trimodal.models import model_cache, resolve_model
@@ -118,10 +126,25 @@ def objects_sentence(class_names: list[str]) -> str:
 class YoloExtractor(Extractor):
     name = "yolo"
     modality = "video"
+    PARAMS = {
+        "fps": Param(float, 1.0, "frames sampled per second", gt=0),
+        "conf": Param(float, 0.25, "minimum detection confidence", ge=0, le=1),
+        "imgsz": Param(int, 640, "inference size in pixels", ge=32),
+        "batch_size": Param(int, 16, "frames per forward pass", ge=1),
+        "max_frames": MAX_FRAMES,
+        "runtime": Param(str, "auto", "auto: onnx on CPU, torch on GPU",
+                         choices=("auto", "torch", "onnx")),
+        "backend": DECODE_BACKEND,
+    }  # fmt: skip
+    POOLINGS = ("proba_max", "proba_avg", "text")
+
+    @classmethod
+    def hub_repo(cls, model: str) -> str | None:
+        return None  # ultralytics downloads from GitHub releases, not the Hugging Face Hub
 
     def load(self) -> None:
         self.model_spec = self.model_spec or DEFAULT_MODEL
-        self.runtime = self.param("runtime", "auto")
+        self.runtime = self.param("runtime")
         if self.runtime == "auto":  # onnxruntime on CPU; PyTorch on a GPU
             self.runtime = "torch" if str(self.device).startswith("cuda") else "onnx"
         with keep_torch_threads():  # reading .names of an ONNX model sets up a predictor
@@ -139,8 +162,8 @@ class YoloExtractor(Extractor):
         with keep_torch_threads():
             return self.yolo.predict(
                 bgr,
-                conf=float(self.param("conf", 0.25)),
-                imgsz=int(self.param("imgsz", 640)),
+                conf=float(self.param("conf")),
+                imgsz=int(self.param("imgsz")),
                 device=self.device,
                 verbose=False,
                 batch=len(bgr),
@@ -148,19 +171,19 @@ class YoloExtractor(Extractor):
 
     def extract(self, item: VideoItem) -> Features:
         self.ensure_loaded()
-        fps = float(self.param("fps", 1.0))
-        imgsz = int(self.param("imgsz", 640))
+        fps = float(self.param("fps"))
+        imgsz = int(self.param("imgsz"))
         n_classes = len(self.names)
         sampler = sample_frames(
             item.video,
             fps=fps,
-            max_frames=self.params.get("max_frames"),
+            max_frames=self.param("max_frames"),
             size=imgsz,  # short side: YOLO letterboxes to imgsz anyway
-            backend=self.param("backend", "auto"),
+            backend=self.param("backend"),
         )
         rows, per_frame, times = [], [], []
         # the next batch decodes while this one is detected
-        batches = prefetch(batched(sampler, int(self.param("batch_size", 16))))
+        batches = prefetch(batched(sampler, int(self.param("batch_size"))))
         for batch in progress(batches, f"{item.video_id} yolo", unit="batch"):
             for frame, res in zip(batch, self.detect([f.rgb for f in batch]), strict=True):
                 scores = np.zeros(n_classes, dtype=np.float32)

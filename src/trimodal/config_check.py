@@ -1,0 +1,442 @@
+"""The whole configuration checked before any job runs: every problem at once, by key path.
+
+The JSON schema (workflow/schemas/config.schema.yaml) closes every object, so a misspelled key
+is an error; this module reports *all* schema errors (Snakemake's ``validate`` stops at the
+first) and then what a schema cannot know: each extractor's params against its declaration
+(``Extractor.PARAMS``), and every name that refers to another part of the configuration —
+extractor kinds, feature sets and their poolings, classifiers, label sets, text sources — and
+whether each model can be found when the Hugging Face Hub is offline. Each message names the key
+path and the allowed values, so a mistake costs one dry run, not a run of failed jobs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any
+
+#: the schema next to the workflow this package belongs to (common.smk passes its own)
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+#: the keys of trimodal.classify.CLASSIFIERS, kept here because importing that module loads
+#: scikit-learn and SciPy (0.85 s measured) at every DAG build; a test keeps the two equal
+CLASSIFIER_NAMES = (
+    "complement_nb",
+    "gaussian_nb",
+    "hgb",
+    "logreg",
+    "mlp",
+    "multinomial_nb",
+    "ovr_linear_svc",
+    "ovr_svc",
+    "svc",
+)
+#: the transformer fine-tuned on raw text (classify.finetune), a classifier base of its own
+FINETUNE = "finetune"
+#: fusion kinds that read pooled vectors (late fusion reads classification results)
+VECTOR_FUSION_KINDS = ("early", "intermediate")
+DEFAULT_FUSION_KINDS = ("early", "late-stack")
+#: text source names every text extractor knows besides config["text_sources"]
+BUILTIN_TEXT_SOURCES = ("description", "all")
+
+
+def check_config(
+    config: dict, sheet_columns=None, schema: str | os.PathLike | None = SCHEMA
+) -> list[str]:
+    """Every problem of `config`, each "key.path: what is wrong; what is allowed"."""
+    problems = schema_problems(config, schema) if schema else []
+    if isinstance(config, dict):
+        problems += _Checker(config, sheet_columns).run()
+    return problems
+
+
+def format_problems(problems: list[str]) -> str:
+    """One message listing every problem (what the workflow stops with)."""
+    return f"the configuration has {len(problems)} problem(s):\n  " + "\n  ".join(problems)
+
+
+def key_path(*parts) -> str:
+    """extractors.effnet.params.fps, classify.feature_sets[2]; odd keys are quoted."""
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif str(p).replace("_", "a").replace("-", "a").isalnum():
+            out += f".{p}" if out else str(p)
+        else:
+            out += f"[{str(p)!r}]"
+    return out or "(top level)"
+
+
+def _did_you_mean(word: str, options) -> str:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _allowed(options) -> str:
+    return ", ".join(str(o) for o in options) if options else "(none)"
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def schema_problems(config: Any, schema: str | os.PathLike) -> list[str]:
+    """All JSON-schema errors of `config`, one line each, unknown keys with the allowed ones."""
+    import jsonschema
+    import yaml
+
+    with open(schema) as f:
+        validator = jsonschema.Draft202012Validator(yaml.safe_load(f))
+    out = []
+    for e in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.path]):
+        path = list(e.absolute_path)
+        if e.validator == "additionalProperties" and e.validator_value is False:
+            allowed = sorted(e.schema.get("properties", {}))
+            for key in sorted(set(e.instance) - set(allowed), key=str):
+                out.append(
+                    f"{key_path(*path, key)}: unknown key{_did_you_mean(key, allowed)}; "
+                    f"allowed here: {_allowed(allowed)}"
+                )
+        elif e.validator == "required":
+            out.append(f"{key_path(*path)}: {e.message}")
+        elif e.validator in ("anyOf", "oneOf"):
+            what = e.schema.get("description") or "; ".join(c.message for c in e.context)
+            out.append(f"{key_path(*path)}: {e.instance!r} is not allowed: {what}")
+        elif "propertyNames" in e.schema_path:
+            out.append(f"{key_path(*path)}: bad name {e.instance!r}: {e.message}")
+        else:
+            out.append(f"{key_path(*path)}: {e.message}")
+    return out
+
+
+# --------------------------------------------------------------------------- references
+
+
+def _dict(x) -> dict:
+    return x if isinstance(x, dict) else {}
+
+
+def _list(x) -> list:
+    return x if isinstance(x, list) else []
+
+
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def hf_offline() -> list[str]:
+    """The variables that tell the Hugging Face libraries not to reach the network (set)."""
+    return [
+        v
+        for v in OFFLINE_VARIABLES
+        if os.environ.get(v, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+    ]
+
+
+def hf_cache_dir() -> Path:
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def in_hf_cache(repo: str) -> bool:
+    """Whether the local Hugging Face cache holds a snapshot of `repo`."""
+    snapshots = hf_cache_dir() / f"models--{repo.replace('/', '--')}" / "snapshots"
+    return snapshots.is_dir() and any(snapshots.iterdir())
+
+
+def offline_model_problem(path: str, model: str | None, hub_repo, owner: str) -> str | None:
+    """The fix for a model that cannot be found with the Hub offline, or None.
+
+    A model resolves offline when it is a local path, a packaged name (trimodal.models) or a
+    repository in the Hugging Face cache; `hub_repo(model)` maps it to the repository its
+    library would download (None: it does not come from the Hub, nothing to check).
+    """
+    from trimodal.models import PACKAGED, is_packaged
+
+    offline = hf_offline()
+    if not model or not isinstance(model, str) or not offline:
+        return None
+    if Path(model).expanduser().exists() or is_packaged(model):
+        return None
+    repo = hub_repo(model)
+    if repo is None or in_hf_cache(repo):
+        return None
+    return (
+        f"{path}: model {model!r} of {owner} cannot be found offline "
+        f"({' '.join(v + '=1' for v in offline)}): it is not a local path, not a packaged "
+        f"model{_did_you_mean(model, PACKAGED)} and not in the Hugging Face cache "
+        f"({hf_cache_dir()}). Fix: give a local path, a packaged name "
+        f"({_allowed(sorted(PACKAGED))}), or run once with network access "
+        f"({' '.join(v + '=0' for v in offline)}) to download it"
+    )
+
+
+class _Checker:
+    """The cross-reference checks, written to survive any shape the schema rejected."""
+
+    def __init__(self, config: dict, sheet_columns=None):
+        self.config = config
+        self.sheet_columns = None if sheet_columns is None else list(sheet_columns)
+        self.extractors = {
+            k: v for k, v in _dict(config.get("extractors")).items() if isinstance(v, dict)
+        }
+        self.classes: dict[str, type] = {}  # extractor name -> class, for known kinds
+        self.problems: list[str] = []
+        self.label_sets = _dict(_dict(config.get("labels")).get("sets"))
+        self.options = _dict(_dict(config.get("classify")).get("options"))
+
+    def add(self, message: str) -> None:
+        self.problems.append(message)
+
+    def run(self) -> list[str]:
+        self.check_extractors()
+        self.check_text_sources()
+        self.check_label_sets()
+        self.check_classify()
+        self.check_fusion()
+        self.check_crossmodal()
+        return self.problems
+
+    # extractors --------------------------------------------------------------------------
+
+    def check_extractors(self) -> None:
+        from trimodal.extractors.base import REGISTRY, extractor_target, get_extractor_class
+
+        extractor_target("frame_embedding")  # fills REGISTRY with the built-in kinds
+        for name, spec in self.extractors.items():
+            kind = spec.get("kind")
+            if not isinstance(kind, str):
+                continue  # the schema said so
+            if kind not in REGISTRY:
+                self.add(
+                    f"{key_path('extractors', name, 'kind')}: unknown extractor kind {kind!r}"
+                    f"{_did_you_mean(kind, REGISTRY)}; known: {_allowed(sorted(REGISTRY))}"
+                )
+                continue
+            cls = get_extractor_class(kind)
+            self.classes[name] = cls
+            modality = spec.get("modality")
+            if isinstance(modality, str) and cls.modality and modality != cls.modality:
+                self.add(
+                    f"{key_path('extractors', name, 'modality')}: {modality!r}, but kind "
+                    f"{kind!r} extracts {cls.modality}; use modality: {cls.modality}"
+                )
+            params = _dict(spec.get("params"))
+            for key, problem in cls.check_params(params):
+                declared = cls.PARAMS.get(key)
+                if declared is None:
+                    hint = _did_you_mean(key, cls.PARAMS)
+                elif declared.choices and isinstance(params[key], str):
+                    hint = _did_you_mean(params[key], declared.choices)
+                else:
+                    hint = ""
+                self.add(f"{key_path('extractors', name, 'params', key)}: {problem}{hint}")
+            if "sources" in cls.PARAMS:
+                self.check_sources(name, params.get("sources"))
+            problem = offline_model_problem(
+                key_path("extractors", name, "model"),
+                spec.get("model"),
+                cls.hub_repo,
+                f"extractor {name!r} (kind {kind})",
+            )
+            if problem:
+                self.add(problem)
+
+    def check_sources(self, name: str, sources) -> None:
+        known = [*BUILTIN_TEXT_SOURCES, *_dict(self.config.get("text_sources"))]
+        items = [(None, sources)] if isinstance(sources, str) else enumerate(_list(sources))
+        for i, s in items:
+            if isinstance(s, str) and s not in known:
+                path = key_path(
+                    "extractors", name, "params", "sources", *([] if i is None else [i])
+                )
+                self.add(
+                    f"{path}: unknown text source {s!r}{_did_you_mean(s, known)}; known: "
+                    f"{_allowed(known)} (add others under text_sources)"
+                )
+
+    def check_text_sources(self) -> None:
+        for source, producer in _dict(self.config.get("text_sources")).items():
+            path = key_path("text_sources", source)
+            if source in BUILTIN_TEXT_SOURCES:
+                self.add(f"{path}: {source!r} is a built-in text source; choose another name")
+            if not isinstance(producer, str):
+                continue
+            if producer not in self.extractors:
+                self.add(
+                    f"{path}: {producer!r} is not a configured extractor"
+                    f"{_did_you_mean(producer, self.extractors)}; configured: "
+                    f"{_allowed(list(self.extractors))}"
+                )
+            elif producer in self.classes and "text" not in self.classes[producer].POOLINGS:
+                with_text = [n for n, c in self.classes.items() if "text" in c.POOLINGS]
+                self.add(
+                    f"{path}: extractor {producer!r} (kind {self.classes[producer].name}) has "
+                    f"no text output; extractors with text: {_allowed(with_text)}"
+                )
+
+    # labels -----------------------------------------------------------------------------
+
+    def check_label_sets(self) -> None:
+        for name, spec in self.label_sets.items():
+            if not isinstance(spec, dict):
+                continue
+            path = ("labels", "sets", name)
+            source = spec.get("from", "label")
+            if source == "zeroshot" and not spec.get("candidates"):
+                self.add(f"{key_path(*path)}: a zero-shot label set needs candidates")
+            if spec.get("strategy") == "drop_dominant" and not spec.get("dominant"):
+                self.add(f"{key_path(*path, 'strategy')}: drop_dominant needs dominant: <label>")
+            language = _dict(spec.get("language")).get("extractor")
+            if isinstance(language, str) and language not in self.extractors:
+                self.add(
+                    f"{key_path(*path, 'language', 'extractor')}: {language!r} is not a "
+                    f"configured extractor{_did_you_mean(language, self.extractors)}; "
+                    f"configured: {_allowed(list(self.extractors))}"
+                )
+            if (
+                source == "label"
+                and self.sheet_columns is not None
+                and "label" not in self.sheet_columns
+            ):
+                self.add(
+                    f"{key_path(*path, 'from')}: 'label' needs a label column in the sample "
+                    f"sheet; it has: {_allowed(self.sheet_columns)}"
+                )
+            if source == "zeroshot":
+                self.check_zeroshot_model(path, spec)
+
+    def check_zeroshot_model(self, path: tuple, spec: dict) -> None:
+        from trimodal.extractors.base import Extractor, get_extractor_class
+        from trimodal.zeroshot import DEFAULT_EMBEDDING_MODEL, DEFAULT_NLI_MODEL
+
+        nli = spec.get("backend") == "nli"
+        model = spec.get("model") or (DEFAULT_NLI_MODEL if nli else DEFAULT_EMBEDDING_MODEL)
+        # the embedding back-end loads it with sentence-transformers, as the sbert extractor
+        loader = Extractor if nli else get_extractor_class("sbert")
+        problem = offline_model_problem(
+            key_path(*path, "model"), model, loader.hub_repo, f"label set {path[-1]!r}"
+        )
+        if problem:
+            self.add(problem)
+
+    def check_label_set_name(self, path: str, name) -> None:
+        if isinstance(name, str) and name not in self.label_sets:
+            self.add(
+                f"{path}: unknown label set {name!r}{_did_you_mean(name, self.label_sets)}; "
+                f"defined in labels.sets: {_allowed(list(self.label_sets))}"
+            )
+
+    # feature sets and classifiers -------------------------------------------------------
+
+    def check_feature_set(self, path: str, fs, text: str | None = None) -> None:
+        """`text`: None when a ':text' set is allowed, "only" when it must be one, else why
+        it is not allowed."""
+        if not isinstance(fs, str) or ":" not in fs:
+            return  # the schema's pattern said so
+        extractor, pooling = fs.split(":", 1)
+        if extractor not in self.extractors:
+            self.add(
+                f"{path}: {fs!r} names extractor {extractor!r}, which is not configured"
+                f"{_did_you_mean(extractor, self.extractors)}; configured: "
+                f"{_allowed(list(self.extractors))}"
+            )
+            return
+        cls = self.classes.get(extractor)
+        if cls is None:
+            return  # unknown kind, reported once already
+        if pooling not in cls.POOLINGS:
+            self.add(
+                f"{path}: {fs!r}: extractor {extractor!r} (kind {cls.name}) has no pooling "
+                f"{pooling!r}{_did_you_mean(pooling, cls.POOLINGS)}; it produces: "
+                f"{_allowed(cls.POOLINGS)}"
+            )
+        elif text == "only" and pooling != "text":
+            self.add(f"{path}: {fs!r}: fine-tuning reads raw text; name a ':text' feature set")
+        elif text not in (None, "only") and pooling == "text":
+            self.add(f"{path}: {fs!r} is raw text: {text}")
+
+    def variants(self) -> list[str]:
+        """Classifier names that classify.options adds (named variants of a base)."""
+        return [o for o in self.options if o not in CLASSIFIER_NAMES]
+
+    def classifier_problem(self, name: str, allowed: list[str]) -> str:
+        known = _allowed(allowed)
+        return f"unknown classifier {name!r}{_did_you_mean(name, allowed)}; known: {known}"
+
+    def check_classify(self) -> None:
+        cfg = _dict(self.config.get("classify"))
+        for i, name in enumerate(_list(cfg.get("label_sets"))):
+            self.check_label_set_name(key_path("classify", "label_sets", i), name)
+        for i, fs in enumerate(_list(cfg.get("feature_sets"))):
+            self.check_feature_set(key_path("classify", "feature_sets", i), fs)
+        named = [*CLASSIFIER_NAMES, FINETUNE, *self.variants()]
+        for i, name in enumerate(_list(cfg.get("classifiers"))):
+            if isinstance(name, str) and name not in named:
+                problem = self.classifier_problem(name, named)
+                path = key_path("classify", "classifiers", i)
+                self.add(f"{path}: {problem} (or define it in classify.options with a base)")
+        bases = [*CLASSIFIER_NAMES, FINETUNE]
+        for name, opts in self.options.items():
+            base = _dict(opts).get("base", name)
+            if isinstance(base, str) and base not in bases:
+                where = ("classify", "options", name, *(["base"] if "base" in _dict(opts) else []))
+                hint = "" if "base" in _dict(opts) else " (add base: <classifier>)"
+                self.add(f"{key_path(*where)}: {self.classifier_problem(base, bases)}{hint}")
+        ft = _dict(cfg.get("finetune"))
+        for i, name in enumerate(_list(ft.get("label_sets"))):
+            self.check_label_set_name(key_path("classify", "finetune", "label_sets", i), name)
+        if "feature_set" in ft:
+            self.check_feature_set(
+                key_path("classify", "finetune", "feature_set"), ft["feature_set"], text="only"
+            )
+        model = _dict(ft.get("params")).get("model")
+        problem = offline_model_problem(
+            key_path("classify", "finetune", "params", "model"), model, lambda m: m, "finetune"
+        )
+        if problem:
+            self.add(problem)
+
+    def check_fusion(self) -> None:
+        sets = _dict(_dict(self.config.get("fusion")).get("sets"))
+        for name, spec in sets.items():
+            if not isinstance(spec, dict):
+                continue
+            kinds = _list(spec.get("kinds", list(DEFAULT_FUSION_KINDS)))
+            vector = [k for k in kinds if k in VECTOR_FUSION_KINDS]
+            why = (
+                f"{' and '.join(vector)} fusion needs pooled vectors (embed the text, e.g. with "
+                "an sbert extractor, or fuse it with late-* kinds only)"
+                if vector
+                else None
+            )
+            for i, fs in enumerate(_list(spec.get("feature_sets"))):
+                self.check_feature_set(key_path("fusion", "sets", name, "feature_sets", i), fs, why)
+            clf = spec.get("classifier", "ovr_linear_svc")
+            if not isinstance(clf, str):
+                continue
+            # early fusion builds the classifier by name; late fusion reads its CV results,
+            # which a classify.options variant also has
+            allowed = (
+                list(CLASSIFIER_NAMES)
+                if "early" in kinds
+                else [*CLASSIFIER_NAMES, *self.variants()]
+            )
+            if clf not in allowed:
+                self.add(
+                    f"{key_path('fusion', 'sets', name, 'classifier')}: "
+                    + self.classifier_problem(clf, allowed)
+                )
+
+    def check_crossmodal(self) -> None:
+        cfg = _dict(self.config.get("crossmodal"))
+        if "label_set" in cfg:
+            self.check_label_set_name(key_path("crossmodal", "label_set"), cfg["label_set"])
+        why = "cross-modal mapping needs pooled vectors (embed the text first)"
+        for i, pair in enumerate(_list(cfg.get("pairs"))):
+            for side in ("source", "target"):
+                if side in _dict(pair):
+                    self.check_feature_set(
+                        key_path("crossmodal", "pairs", i, side), pair[side], why
+                    )
