@@ -167,3 +167,42 @@ def test_code_closure_follows_imports_within_the_package():
     # lazy imports inside functions count too (stages.extract imports text_sources lazily)
     assert "trimodal.text_sources" in closure("trimodal.stages.extract")
     assert code_hash("trimodal.extractors.text_raw") != code_hash("trimodal.extractors.sbert")
+
+
+LIGHT_JOB = """
+import json, sys
+from trimodal.stages.extract import extract_batch
+from trimodal.stages.probe import probe_video
+video, out = sys.argv[1], sys.argv[2]
+probe_video("v", video, None, out + "/probe.json")
+files = {"probe": out + "/probe.json", "video": video}
+for name, kind, model, params in [
+    ("text", "text_raw", None, {"sources": ["description"]}),
+    ("yamnet", "yamnet", "packaged:yamnet-int8-onnx", {"source": "soundtrack", "top_k": 5}),
+]:
+    counts = extract_batch([{"video_id": "v", "files": files, "output": f"{out}/{name}.h5",
+                             "description": "a dog barks"}], extractor=name, kind=kind,
+                           modality="audio" if name == "yamnet" else "text", model=model,
+                           params=params, device="auto")
+    assert counts["computed"] == 1 and counts["errors"] == 0, counts
+print(json.dumps(sorted(m for m in ("torch", "transformers", "sentence_transformers",
+                                     "tensorflow", "ultralytics") if m in sys.modules)))
+"""
+
+
+def test_text_yamnet_and_probe_jobs_never_import_torch_or_transformers(tmp_path):
+    """A job imports only what its extractor needs (torch alone costs 2.7 CPU-s a job)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.workflow_project import demo_sheet
+
+    sheet = demo_sheet()
+    video = sheet.loc[sheet["video_id"] == "qabcs_animals_bird", "video"].iloc[0]
+    proc = subprocess.run(
+        [sys.executable, "-c", LIGHT_JOB, video, str(tmp_path)],
+        capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
