@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -43,12 +44,30 @@ def project(wd: Path, per_video: bool) -> dict:
     return cfg
 
 
+def freeze_workflow(out: Path) -> Path:
+    """A copy of the workflow and package, so both runs use the same code whatever happens to
+    the checkout meanwhile."""
+    wf = out / "workflow_copy"
+    for name in ("Snakefile", "workflow", "src", "profiles", "envs"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, wf / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            wf.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, wf / name)
+    return wf
+
+
+WF = ROOT
+
+
 def run(wd: Path, targets: list[str], cores: int) -> float:
-    cmd = [str(Path(sys.executable).parent / "snakemake"), "--snakefile", str(ROOT / "Snakefile"),
-           "--directory", str(wd), "--profile", str(ROOT / "profiles" / "default"),
+    cmd = [str(Path(sys.executable).parent / "snakemake"), "--snakefile", str(WF / "Snakefile"),
+           "--directory", str(wd), "--profile", str(WF / "profiles" / "default"),
            "--cores", str(cores), *targets]  # fmt: skip
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": str(WF / "src")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"{wd}: snakemake failed\n{proc.stderr[-4000:]}")
@@ -94,6 +113,8 @@ def main() -> None:
     ap.add_argument("--skip-reruns", action="store_true")
     args = ap.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
+    global WF
+    WF = freeze_workflow(args.out)
     results = {}
     for mode in ("batched", "per_video"):  # the new default first: a failure shows early
         wd = args.out / mode

@@ -90,3 +90,24 @@ def test_incremental_stores_equal_a_fresh_run(incremental, tmp_path):
         a = wd / "results" / "features" / f"{name}.h5"
         b = fresh / "results" / "features" / f"{name}.h5"
         assert_same_store(a, b, exact=True)
+
+
+def test_a_video_replaced_in_place_with_its_mtime_kept_reruns_its_jobs(tmp_path):
+    """`cp -p` / `rsync -t` keep the mtime; the probe's params see the new size."""
+    import os
+
+    from tests.workflow_project import planned_jobs
+
+    sheet = small_sheet(per_label=1, extra_ids=())
+    clip = tmp_path / "clip.mp4"
+    shutil.copy(sheet.loc[0, "video"], clip)
+    sheet = sheet.iloc[[0]].assign(video=str(clip), ad_audio="")
+    wd = make_project(tmp_path / "wd", sheet, {"yamnet": SMALL_EXTRACTORS["yamnet"]},
+                      feature_sets=("yamnet:mean",))  # fmt: skip
+    snakemake(wd, "results/features/yamnet.h5")
+    assert planned_jobs(wd, "results/features/yamnet.h5") == {}
+    st = clip.stat()
+    shutil.copyfile(small_sheet(per_label=1, extra_ids=()).loc[1, "video"], clip)
+    os.utime(clip, ns=(st.st_atime_ns, st.st_mtime_ns))
+    jobs = planned_jobs(wd, "results/features/yamnet.h5")
+    assert jobs.get("probe") == 1 and jobs.get("extract_yamnet") == 1, jobs

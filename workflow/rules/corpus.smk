@@ -44,5 +44,6 @@ else:
             runtime=2,
         params:
             ad_audio=lambda wc: ROWS[wc.video_id]["ad_audio"] or None,
+            identity=lambda wc: media_identity(wc.video_id),
         script:
             "../scripts/probe.py"
