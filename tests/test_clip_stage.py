@@ -322,7 +322,7 @@ def test_clip_frames_and_distinct_frames_stores_random_weights(clip_run):
 @pytest.mark.slow
 def test_summaries_fit_clip_context_random_weights(clip_run, tiny_models):
     from trimodal.clip_stage import load_clip_tokenizer
-    from trimodal.summarize import n_tokens
+    from trimodal.summarize import n_tokens, split_sentences
 
     wd, _ = clip_run
     s = pd.read_csv(wd / "results/clip/summaries.tsv", sep="\t", keep_default_na=False)
@@ -332,9 +332,8 @@ def test_summaries_fit_clip_context_random_weights(clip_run, tiny_models):
         assert r.n_tokens == n_tokens(r.summary, tok) <= 77
     long = s[s["n_tokens_description"] > 77]
     assert len(long) == 1 and long["method"].iloc[0] == "extractive"
-    assert long["summary"].iloc[0] in LONG or all(
-        part.strip() in LONG for part in long["summary"].iloc[0].split(". ")
-    )
+    kept = split_sentences(long["summary"].iloc[0])
+    assert kept and set(kept) < set(split_sentences(LONG))  # whole sentences of the original
     assert (s.loc[s["n_tokens_description"] <= 77, "method"] == "as_is").all()
 
 
