@@ -25,6 +25,7 @@ include: "workflow/rules/labels.smk"
 include: "workflow/rules/classify.smk"
 include: "workflow/rules/fuse.smk"
 include: "workflow/rules/crossmodal.smk"
+include: "workflow/rules/clipstage.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -32,3 +33,4 @@ rule all:
     default_target: True
     input:
         all_targets(),
+        clip_stage_targets(),

@@ -9,11 +9,10 @@ packaged all-MiniLM-L6-v2.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
+from tests.tiny_models import save_tiny_clip, tiny_clip_tokenizer, tiny_sd_pipeline
 from trimodal.clip_match import _as_frame_list, clip_match, clip_retrieval, load_clip
 from trimodal.summarize import (
     Summarizer,
@@ -27,81 +26,17 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 torch.set_num_threads(1)
 
-MERGES = ["t h", "th e</w>", "a n", "an d</w>", "i n", "in g</w>", "o n", "e r"]
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP byte -> printable character table."""
-    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), 256)]
-    cs = bs[:]
-    extra = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + extra)
-            extra += 1
-    return dict(zip(bs, map(chr, cs), strict=True))
-
 
 @pytest.fixture(scope="module")
 def clip_tokenizer(tmp_path_factory):
     """A real CLIPTokenizer (byte-level BPE, <|startoftext|>/<|endoftext|>) with a tiny vocab."""
-    d = tmp_path_factory.mktemp("tok")
-    chars = list(_bytes_to_unicode().values())
-    vocab: dict[str, int] = {}
-    for token in [
-        *chars,
-        *(c + "</w>" for c in chars),
-        *(m.replace(" ", "") for m in MERGES),
-        "<|startoftext|>",
-        "<|endoftext|>",
-    ]:
-        vocab.setdefault(token, len(vocab))
-    (d / "vocab.json").write_text(json.dumps(vocab))
-    (d / "merges.txt").write_text("#version: 0.2\n" + "\n".join(MERGES) + "\n")
-    return transformers.CLIPTokenizer(
-        vocab=str(d / "vocab.json"), merges=str(d / "merges.txt"), model_max_length=77
-    )
+    return tiny_clip_tokenizer(tmp_path_factory.mktemp("tok"))
 
 
 @pytest.fixture(scope="module")
 def tiny_clip_dir(tmp_path_factory, clip_tokenizer):
     """A random-init CLIP saved like a hub checkpoint, so load_clip's real path is exercised."""
-    torch.manual_seed(0)
-    vocab = clip_tokenizer.get_vocab()
-    eos = vocab["<|endoftext|>"]
-    cfg = transformers.CLIPConfig(
-        text_config=dict(
-            vocab_size=len(vocab),
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            max_position_embeddings=77,
-            bos_token_id=vocab["<|startoftext|>"],
-            eos_token_id=eos,
-            pad_token_id=eos,
-        ),
-        vision_config=dict(
-            image_size=32,
-            patch_size=16,
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-        ),
-        projection_dim=8,
-    )
-    d = tmp_path_factory.mktemp("clip")
-    transformers.CLIPModel(cfg).save_pretrained(d)
-    proc = transformers.CLIPProcessor(
-        image_processor=transformers.CLIPImageProcessor(
-            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-        ),
-        tokenizer=clip_tokenizer,
-    )
-    proc.save_pretrained(d)
-    return d
+    return save_tiny_clip(tmp_path_factory.mktemp("clip"), clip_tokenizer)
 
 
 def _frames(n_videos: int, k: int = 2, seed: int = 0) -> dict[str, list[np.ndarray]]:
@@ -298,58 +233,10 @@ def test_text2image_disabled_is_a_no_op():
 
 def test_text2image_pipeline_random_weights(tiny_clip_dir, clip_tokenizer):
     """End to end on a tiny random Stable Diffusion built from configs (no weights fetched)."""
-    diffusers = pytest.importorskip("diffusers")
+    pytest.importorskip("diffusers")
     from trimodal.text2image import run_text2image
 
-    torch.manual_seed(0)
-    vocab = clip_tokenizer.get_vocab()
-    eos = vocab["<|endoftext|>"]
-    unet = diffusers.UNet2DConditionModel(
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        sample_size=8,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=16,
-        norm_num_groups=4,
-        attention_head_dim=4,
-    )
-    vae = diffusers.AutoencoderKL(
-        block_out_channels=[8, 16],
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        down_block_types=["DownEncoderBlock2D"] * 2,
-        up_block_types=["UpDecoderBlock2D"] * 2,
-        norm_num_groups=4,
-        sample_size=16,
-    )
-    text_encoder = transformers.CLIPTextModel(
-        transformers.CLIPTextConfig(
-            vocab_size=len(vocab),
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            max_position_embeddings=77,
-            bos_token_id=vocab["<|startoftext|>"],
-            eos_token_id=eos,
-            pad_token_id=eos,
-        )
-    )
-    pipe = diffusers.StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=clip_tokenizer,
-        unet=unet,
-        scheduler=diffusers.DDIMScheduler(clip_sample=False, steps_offset=1),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.set_progress_bar_config(disable=True)
+    pipe = tiny_sd_pipeline(clip_tokenizer)
     model, processor = load_clip(str(tiny_clip_dir))
     frames = _frames(3, k=2)
     cfg = {

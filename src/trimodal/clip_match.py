@@ -9,7 +9,7 @@ helpers (keyframes, or uniform sampling) when they are installed. Retrieval in b
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -107,16 +107,37 @@ def clip_match(
         raise ValueError("need at least two videos with both a text and frames")
     t = text_embeddings([texts[v] for v in ids], model, processor)
     per_video = video_embeddings(frames, ids, model, processor)
-    if frame_agg == "mean":
-        import torch
+    S = match_similarity(t.numpy(), (e.numpy() for e in per_video), (frame_agg,))[frame_agg]
+    return S, ids
 
-        v = _normalise(torch.stack([e.mean(dim=0) for e in per_video]))
-        S = (t @ v.T).numpy()
-    elif frame_agg == "max":
-        S = np.stack([(t @ e.T).max(dim=1).values.numpy() for e in per_video], axis=1)
-    else:
-        raise ValueError(f"frame_agg must be 'mean' or 'max', got {frame_agg!r}")
-    return S.astype(np.float64), ids
+
+FRAME_AGGS = ("mean", "max")
+
+
+def match_similarity(
+    text_emb: np.ndarray, frame_embs: Iterable[np.ndarray], aggs: Sequence[str] = FRAME_AGGS
+) -> dict[str, np.ndarray]:
+    """S[agg][i, j]: text i against the frames of video j, from unit-norm embeddings.
+
+    "mean" compares the text with the normalised mean of the video's frame embeddings; "max"
+    takes the best-matching frame (a description often names what only some frames show).
+    frame_embs is consumed one video at a time, so a corpus of long videos never sits in memory.
+    """
+    for agg in aggs:
+        if agg not in FRAME_AGGS:
+            raise ValueError(f"frame_agg must be one of {FRAME_AGGS}, got {agg!r}")
+    T = np.asarray(text_emb, dtype=np.float64)
+    cols: dict[str, list[np.ndarray]] = {agg: [] for agg in aggs}
+    for F in frame_embs:
+        F = np.asarray(F, dtype=np.float64)
+        if F.ndim != 2 or len(F) == 0:
+            raise ValueError(f"a video needs a non-empty (n_frames, d) array, got {F.shape}")
+        if "mean" in cols:
+            m = F.mean(axis=0)
+            cols["mean"].append(T @ (m / max(np.linalg.norm(m), 1e-12)))
+        if "max" in cols:
+            cols["max"].append((T @ F.T).max(axis=1))
+    return {agg: np.stack(c, axis=1) for agg, c in cols.items()}
 
 
 def clip_retrieval(S: np.ndarray, labels: Sequence | None = None) -> dict[str, dict[str, float]]:

@@ -7,6 +7,7 @@ register("frame_embedding", "trimodal.extractors.frame_embedding:FrameEmbeddingE
 register("yolo", "trimodal.extractors.yolo:YoloExtractor")
 register("cuts", "trimodal.extractors.cuts:CutsExtractor")
 register("clip_video", "trimodal.extractors.clip_video:ClipEmbeddingExtractor")
+register("clip_frames", "trimodal.extractors.clip_frames:ClipFramesExtractor")
 register("yamnet", "trimodal.extractors.yamnet:YamnetExtractor")
 register("vggish", "trimodal.extractors.vggish:VggishExtractor")
 register("whisper", "trimodal.extractors.whisper:WhisperExtractor")

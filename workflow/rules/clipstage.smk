@@ -1,0 +1,170 @@
+# The CLIP stage (config `clip_stage`, off unless configured; trimodal.clip_stage):
+# - distinct_<name>: per video, the k most mutually distant frames of another extractor's
+#   per-frame windows (farthest-point selection), read from that extractor's per-video file;
+#   per-video files results/extract/<name>/<id>.h5 and a store results/features/<name>.h5;
+# - clip_summaries: each description cut to CLIP's 77 tokens (results/clip/summaries.tsv);
+# - clip_match: summaries against the frames of a clip_frames extractor (retrieval both ways);
+# - text2image: images drawn from the summaries, scored by the same CLIP against the frames;
+# - clip_report: results/report/crossmodal/clip.md (+ csv, image grid).
+
+
+include: "clipstage_common.smk"
+
+
+for _name, _spec in DISTINCT.items():
+
+    rule:
+        name:
+            f"distinct_{_name}"
+        input:
+            source=distinct_source_dep(_name),
+            probe="results/probe/{video_id}.json",
+        output:
+            f"results/extract/{_name}/{{video_id}}.h5",
+        log:
+            f"logs/extract/{_name}/{{video_id}}.log",
+        conda:
+            "../../envs/core.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=5,
+        params:
+            name=_name,
+            spec=_spec,
+            source_file=distinct_source_file(_name),
+            code=clip_code("distinct_frames"),
+        script:
+            "../scripts/distinct_frames.py"
+
+    rule:
+        name:
+            f"distinct_store_{_name}"
+        input:
+            [f"results/extract/{_name}/{v}.h5" for v in VIDEO_IDS],
+        output:
+            store_path(_name),
+        log:
+            f"logs/store/{_name}.log",
+        conda:
+            "../../envs/core.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        params:
+            name=_name,
+            spec=_spec,
+        script:
+            "../scripts/distinct_store.py"
+
+
+if clip_stage_on("clip_match") or clip_stage_on("text2image"):
+
+    rule clip_summaries:
+        input:
+            sheet=config["samples"],
+        output:
+            "results/clip/summaries.tsv",
+        log:
+            "logs/clip/summaries.log",
+        conda:
+            "../../envs/clip.yaml"
+        threads: 1
+        resources:
+            mem_mb=3000,
+            runtime=30,
+        params:
+            clip_model=clip_model(),
+            summarize=CLIP_STAGE.get("summarize") or {},
+            code=clip_code("summarize"),
+        script:
+            "../scripts/clip_summaries.py"
+
+    rule clip_report:
+        input:
+            unpack(clip_report_inputs),
+        output:
+            md=report(
+                "results/report/crossmodal/clip.md",
+                caption="../report/clip.rst",
+                category="Cross-modal",
+            ),
+            csv="results/report/crossmodal/clip.csv",
+        log:
+            "logs/clip/report.log",
+        conda:
+            "../../envs/ml.yaml"
+        threads: 1
+        resources:
+            mem_mb=500,
+            runtime=5,
+        params:
+            models={
+                "CLIP": clip_model(),
+                "text to image": (CLIP_STAGE.get("text2image") or {}).get("model", ""),
+            },
+        script:
+            "../scripts/clip_report.py"
+
+
+if clip_stage_on("clip_match"):
+
+    rule clip_match:
+        input:
+            unpack(clip_stage_inputs),
+        output:
+            videos="results/clip/clip_match_videos.tsv",
+            metrics="results/clip/clip_match.tsv",
+        log:
+            "logs/clip/clip_match.log",
+        conda:
+            "../../envs/clip.yaml"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=60,
+        params:
+            model=clip_model(),
+            frame_agg=(CLIP_STAGE.get("clip_match") or {}).get(
+                "frame_agg", ["mean", "max"]
+            ),
+            code=clip_code("clip_match"),
+            device=config.get("device", "auto"),
+        script:
+            "../scripts/clip_match.py"
+
+
+if clip_stage_on("text2image"):
+
+    rule text2image:
+        input:
+            unpack(clip_stage_inputs),
+        output:
+            videos="results/clip/text2image_videos.tsv",
+            metrics="results/clip/text2image.tsv",
+            images=directory("results/clip/text2image/images"),
+            grid=report(
+                "results/report/crossmodal/text2image_grid.png",
+                caption="../report/clip.rst",
+                category="Cross-modal",
+            ),
+        log:
+            "logs/clip/text2image.log",
+        conda:
+            "../../envs/clip.yaml"
+        threads: 1
+        resources:
+            mem_mb=8000,
+            runtime=240,
+        params:
+            spec=CLIP_STAGE.get("text2image") or {},
+            clip_model=clip_model(),
+            sheet=config["samples"],
+            # not an output: Snakemake would delete it before a rerun; a killed job keeps
+            # every image it drew (trimodal.text2image.generate_images)
+            cache="results/clip/text2image/cache",
+            code=clip_code("text2image"),
+            device=config.get("device", "auto"),
+        script:
+            "../scripts/text2image.py"

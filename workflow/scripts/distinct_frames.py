@@ -1,0 +1,14 @@
+"""Snakemake adapter: one video's distinct frames from its source extractor's per-video file."""
+
+from trimodal.distinct_frames import distinct_frames_file
+from trimodal.jobs import setup_logging
+
+setup_logging(snakemake.log[0])
+distinct_frames_file(
+    video_id=snakemake.wildcards.video_id,
+    source_file=snakemake.params.source_file,  # inside the input folder when batched
+    probe_json=snakemake.input.probe,
+    output=snakemake.output[0],
+    name=snakemake.params.name,
+    spec=dict(snakemake.params.spec),
+)

@@ -1,0 +1,20 @@
+"""Snakemake adapter: images from the summaries, scored by CLIP against the videos' frames."""
+
+from trimodal.clip_stage import text2image_job
+from trimodal.jobs import pick_device, setup_logging
+
+setup_logging(snakemake.log[0])
+text2image_job(
+    snakemake.input.summaries,
+    snakemake.input.frames,
+    snakemake.input.get("distinct"),
+    snakemake.params.clip_model,
+    dict(snakemake.params.spec),
+    snakemake.params.sheet,
+    snakemake.output.videos,
+    snakemake.output.metrics,
+    snakemake.output.images,
+    snakemake.output.grid,
+    snakemake.params.cache,
+    device=pick_device(snakemake.params.device),
+)
