@@ -18,7 +18,7 @@ for _name, _spec in DISTINCT.items():
             f"distinct_{_name}"
         input:
             source=distinct_source_dep(_name),
-            probe="results/probe/{video_id}.json",
+            probe=lambda wc: probe_dep(wc.video_id),
         output:
             f"results/extract/{_name}/{{video_id}}.h5",
         log:
@@ -33,6 +33,7 @@ for _name, _spec in DISTINCT.items():
             name=_name,
             spec=_spec,
             source_file=distinct_source_file(_name),
+            probe_file=lambda wc: probe_file(wc.video_id),
             code=clip_code("distinct_frames"),
         script:
             "../scripts/distinct_frames.py"

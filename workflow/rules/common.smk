@@ -57,7 +57,7 @@ def extractors_of(modality):
     ]
 
 
-# The code a rule runs is part of its params: code_hash covers every trimodal module that the
+# The code a job runs is part of its params: code_hash covers every trimodal module that the
 # entry module imports (trimodal.codehash), so editing media/frames.py reruns the video
 # extractors and not the text ones; editing classify.py reruns classification only.
 _CODE_HASHES = {}
@@ -150,7 +150,8 @@ def probe_batch_inputs(wildcards):
 def media_identity(video_id):
     """What the probe's params know of a video's files, so that a file replaced in place with
     its old mtime (cp -p, rsync -t) still reruns its jobs: the size (a stat, as cheap as the
-    mtime check), plus a hash of three 64 KiB blocks with `probe: {fingerprint: true}`."""
+    mtime check), plus a hash of three 64 KiB blocks with `probe: {fingerprint: true}`.
+    """
     out = {}
     for col in ("video", "ad_audio"):
         path = ROWS[video_id][col]

@@ -7,7 +7,7 @@ setup_logging(snakemake.log[0])
 distinct_frames_file(
     video_id=snakemake.wildcards.video_id,
     source_file=snakemake.params.source_file,  # inside the input folder when batched
-    probe_json=snakemake.input.probe,
+    probe_json=snakemake.params.probe_file,  # inside the probe batch folder
     output=snakemake.output[0],
     name=snakemake.params.name,
     spec=dict(snakemake.params.spec),
