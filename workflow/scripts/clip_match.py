@@ -1,16 +1,18 @@
 """Snakemake adapter: CLIP similarity of summaries to frames, retrieval both ways."""
 
-from trimodal.clip_stage import clip_match_job
-from trimodal.jobs import pick_device, setup_logging
+from trimodal.joblog import job_log
 
-setup_logging(snakemake.log[0])
-clip_match_job(
-    snakemake.input.summaries,
-    snakemake.input.frames,
-    snakemake.input.get("distinct"),
-    snakemake.params.model,
-    list(snakemake.params.frame_agg),
-    snakemake.output.videos,
-    snakemake.output.metrics,
-    device=pick_device(snakemake.params.device),
-)
+with job_log(snakemake.log[0]):
+    from trimodal.clip_stage import clip_match_job
+    from trimodal.device import pick_device
+
+    clip_match_job(
+        snakemake.input.summaries,
+        snakemake.input.frames,
+        snakemake.input.get("distinct"),
+        snakemake.params.model,
+        list(snakemake.params.frame_agg),
+        snakemake.output.videos,
+        snakemake.output.metrics,
+        device=pick_device(snakemake.params.device),
+    )

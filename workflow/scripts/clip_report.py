@@ -1,12 +1,13 @@
 """Snakemake adapter: the CLIP stage's table in the cross-modal report."""
 
-from trimodal.clip_stage import write_clip_report
-from trimodal.jobs import setup_logging
+from trimodal.joblog import job_log
 
-setup_logging(snakemake.log[0])
-write_clip_report(
-    snakemake.output.md,
-    snakemake.output.csv,
-    models=dict(snakemake.params.models),
-    **dict(snakemake.input.items()),
-)
+with job_log(snakemake.log[0]):
+    from trimodal.clip_stage import write_clip_report
+
+    write_clip_report(
+        snakemake.output.md,
+        snakemake.output.csv,
+        models=dict(snakemake.params.models),
+        **dict(snakemake.input.items()),
+    )

@@ -1,14 +1,15 @@
 """Snakemake adapter: one video's distinct frames from its source extractor's per-video file."""
 
-from trimodal.distinct_frames import distinct_frames_file
-from trimodal.jobs import setup_logging
+from trimodal.joblog import job_log
 
-setup_logging(snakemake.log[0])
-distinct_frames_file(
-    video_id=snakemake.wildcards.video_id,
-    source_file=snakemake.params.source_file,  # inside the input folder when batched
-    probe_json=snakemake.params.probe_file,  # inside the probe batch folder
-    output=snakemake.output[0],
-    name=snakemake.params.name,
-    spec=dict(snakemake.params.spec),
-)
+with job_log(snakemake.log[0]):
+    from trimodal.distinct_frames import distinct_frames_file
+
+    distinct_frames_file(
+        video_id=snakemake.wildcards.video_id,
+        source_file=snakemake.params.source_file,  # inside the input folder when batched
+        probe_json=snakemake.params.probe_file,  # inside the probe batch folder
+        output=snakemake.output[0],
+        name=snakemake.params.name,
+        spec=dict(snakemake.params.spec),
+    )

@@ -1,7 +1,9 @@
 """Snakemake adapter: merge one distinct_frames entry's per-video files into its store."""
 
-from trimodal.jobs import aggregate_store, setup_logging
+from trimodal.joblog import job_log
 
-setup_logging(snakemake.log[0])
-spec = {"kind": "distinct_frames", "modality": "video", "params": dict(snakemake.params.spec)}
-aggregate_store(list(snakemake.input), snakemake.output[0], snakemake.params.name, spec)
+with job_log(snakemake.log[0]):
+    from trimodal.jobs import aggregate_store
+
+    spec = {"kind": "distinct_frames", "modality": "video", "params": dict(snakemake.params.spec)}
+    aggregate_store(list(snakemake.input), snakemake.output[0], snakemake.params.name, spec)

@@ -1,20 +1,22 @@
 """Snakemake adapter: images from the summaries, scored by CLIP against the videos' frames."""
 
-from trimodal.clip_stage import text2image_job
-from trimodal.jobs import pick_device, setup_logging
+from trimodal.joblog import job_log
 
-setup_logging(snakemake.log[0])
-text2image_job(
-    snakemake.input.summaries,
-    snakemake.input.frames,
-    snakemake.input.get("distinct"),
-    snakemake.params.clip_model,
-    dict(snakemake.params.spec),
-    snakemake.params.sheet,
-    snakemake.output.videos,
-    snakemake.output.metrics,
-    snakemake.output.images,
-    snakemake.output.grid,
-    snakemake.params.cache,
-    device=pick_device(snakemake.params.device),
-)
+with job_log(snakemake.log[0]):
+    from trimodal.clip_stage import text2image_job
+    from trimodal.device import pick_device
+
+    text2image_job(
+        snakemake.input.summaries,
+        snakemake.input.frames,
+        snakemake.input.get("distinct"),
+        snakemake.params.clip_model,
+        dict(snakemake.params.spec),
+        snakemake.params.sheet,
+        snakemake.output.videos,
+        snakemake.output.metrics,
+        snakemake.output.images,
+        snakemake.output.grid,
+        snakemake.params.cache,
+        device=pick_device(snakemake.params.device),
+    )
