@@ -7,9 +7,7 @@ CLIP_STAGE = config.get("clip_stage") or {}
 DISTINCT = CLIP_STAGE.get("distinct_frames") or {}
 _CLIP_STAGE_PROBLEMS = check_config(CLIP_STAGE, EXTRACTORS)
 if _CLIP_STAGE_PROBLEMS:
-    raise WorkflowError(
-        "bad clip_stage configuration:\n  " + "\n  ".join(_CLIP_STAGE_PROBLEMS)
-    )
+    fail("bad clip_stage configuration:\n  " + "\n  ".join(_CLIP_STAGE_PROBLEMS))
 
 
 def clip_stage_on(step):
@@ -17,8 +15,8 @@ def clip_stage_on(step):
 
 
 def clip_code(module):
-    """Hash of a stage module's source: editing it reruns that step."""
-    return hashlib.sha256((_SRC / f"{module}.py").read_bytes()).hexdigest()[:16]
+    """Hash of a stage module and the trimodal modules it imports: editing any reruns it."""
+    return code_hash(f"trimodal.{module}")
 
 
 def distinct_source_dep(name):

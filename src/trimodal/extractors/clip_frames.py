@@ -16,7 +16,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from trimodal.extractors.base import ExtractionError, Extractor, Features, VideoItem
+from trimodal.extractors.base import (
+    DECODE_BACKEND,
+    MAX_FRAMES,
+    POOLED,
+    ExtractionError,
+    Extractor,
+    Features,
+    Param,
+    VideoItem,
+)
 from trimodal.extractors.frame_embedding import batched
 from trimodal.media.frames import prefetch, sample_frames
 from trimodal.pooling import pool_all
@@ -34,6 +43,13 @@ def decode_short_side(image_processor) -> int:
 class ClipFramesExtractor(Extractor):
     name = "clip_frames"
     modality = "video"
+    PARAMS = {
+        "fps": Param(float, 1.0, "frames sampled per second", gt=0),
+        "max_frames": MAX_FRAMES,
+        "batch_size": Param(int, 32, "frames per forward pass", ge=1),
+        "backend": DECODE_BACKEND,
+    }
+    POOLINGS = POOLED
 
     def load(self) -> None:
         from trimodal.clip_match import load_clip
@@ -46,14 +62,14 @@ class ClipFramesExtractor(Extractor):
         from trimodal.clip_match import image_embeddings
 
         self.ensure_loaded()
-        fps = float(self.param("fps", 1.0))
-        batch_size = int(self.param("batch_size", 32))
+        fps = float(self.param("fps"))
+        batch_size = int(self.param("batch_size"))
         sampler = sample_frames(
             item.video,
             fps=fps,
-            max_frames=self.params.get("max_frames"),
+            max_frames=self.param("max_frames"),
             size=decode_short_side(self.processor.image_processor),
-            backend=self.param("backend", "auto"),
+            backend=self.param("backend"),
         )
         embs, times, indices = [], [], []
         for batch in progress(prefetch(batched(sampler, batch_size)), f"{item.video_id} frames"):
