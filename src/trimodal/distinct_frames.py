@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from trimodal import store
-from trimodal.extractors.base import Features
 from trimodal.pooling import pool_all
 from trimodal.probe import read_probe
+from trimodal.types import Features
 
 log = logging.getLogger("trimodal")
 

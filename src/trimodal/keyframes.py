@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from trimodal.extractors.base import ExtractionError
 from trimodal.media.frames import frames_at, sample_frames, video_info
+from trimodal.types import ExtractionError
 
 
 def select_keyframes(

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import psutil
 
-from trimodal.extractors.base import ExtractionError
+from trimodal.types import ExtractionError
 
 log = logging.getLogger("trimodal")
 

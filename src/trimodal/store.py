@@ -36,8 +36,8 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from trimodal.extractors.base import Features
 from trimodal.progress import progress
+from trimodal.types import Features
 
 STR = h5py.string_dtype(encoding="utf-8")
 

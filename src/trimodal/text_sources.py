@@ -13,7 +13,7 @@ import math
 import re
 import unicodedata
 
-from trimodal.extractors.base import ExtractionError, VideoItem
+from trimodal.types import ExtractionError, VideoItem
 
 ALL = "all"
 DESCRIPTION = "description"

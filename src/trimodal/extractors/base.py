@@ -14,66 +14,10 @@ import copy
 import importlib
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-
-class ExtractionError(Exception):
-    """A bad input the extractor recognised; becomes an error record, not a crash."""
-
-    def __init__(self, reason: str, stage: str = "extract"):
-        super().__init__(reason)
-        self.reason = reason
-        self.stage = stage
-
-
-@dataclass
-class VideoItem:
-    """One row of the sample sheet plus what the probe learned about its files."""
-
-    video_id: str
-    video: str | None = None
-    ad_audio: str | None = None
-    description: str | None = None
-    label: str | None = None
-    probe: dict[str, Any] = field(default_factory=dict)
-    ad_probe: dict[str, Any] = field(default_factory=dict)
-    #: text inputs produced by other extractors (e.g. transcripts), by source name
-    texts: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Features:
-    """What one extractor produced for one video.
-
-    windows: (n, d) per-window / per-frame / per-chunk vectors, or None for text-only outputs.
-    times: (n, 2) start and end of each window in seconds (None when windows is None).
-    pooled: name -> (d,) vector (mean, max, attn, mean_max, or extractor-specific names).
-    text: a text output (transcript, objects sentence, top labels) for the text extractors.
-    tables: name -> small DataFrame (detections, segments), stored column by column.
-    attrs: per-video scalars worth keeping (language, n_frames_decoded, ...).
-    """
-
-    windows: np.ndarray | None = None
-    times: np.ndarray | None = None
-    pooled: dict[str, np.ndarray] = field(default_factory=dict)
-    text: str | None = None
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    attrs: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.windows is not None:
-            self.windows = np.asarray(self.windows, dtype=np.float32)
-            if self.windows.ndim != 2:
-                raise ValueError(f"windows must be 2-D, got {self.windows.shape}")
-            if self.times is None:
-                raise ValueError("windows need their times")
-            self.times = np.asarray(self.times, dtype=np.float64).reshape(len(self.windows), 2)
-        self.pooled = {k: np.asarray(v, dtype=np.float32).ravel() for k, v in self.pooled.items()}
-
+from trimodal.types import ExtractionError, Features, VideoItem  # noqa: F401 - the contract's types
 
 _TYPE_NAMES = {float: "a number", int: "an integer", bool: "true or false", str: "a string",
                list: "a list"}  # fmt: skip

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from trimodal.extractors.base import ExtractionError
+from trimodal.types import ExtractionError
 
 SAMPLE_RATE = 16000
 

@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from trimodal.extractors.base import ExtractionError
+from trimodal.types import ExtractionError
 
 log = logging.getLogger(__name__)
 

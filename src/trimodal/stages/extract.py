@@ -16,11 +16,12 @@ from typing import Any
 
 from trimodal import store
 from trimodal.device import pick_device
-from trimodal.extractors.base import ExtractionError, VideoItem, build_extractor
+from trimodal.extractors.base import build_extractor
 from trimodal.limits import time_limit
 from trimodal.models import describe_model
 from trimodal.probe import read_probe
 from trimodal.reuse import ResultCache, file_identity, result_key
+from trimodal.types import ExtractionError, VideoItem
 
 log = logging.getLogger("trimodal")
 
