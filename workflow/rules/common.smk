@@ -21,7 +21,7 @@ min_version("9.0")
 # models missing offline) in one message before any job; validate() then fills the defaults.
 _config_problems = check_config(
     config,
-    schema=Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+    schema=Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml",
 )
 if _config_problems:
     fail(format_problems(_config_problems))
