@@ -5,7 +5,7 @@ clips), writes a project with the repository's config, and times a dry run of th
 (one probe + one job per extractor per video + stores + classify + report). Also times the
 streaming aggregation of an N-video store from synthetic per-video files.
 
-    python bench/bench_dag.py --videos 10000 [--batch 50]
+    python bench/bench_dag.py --videos 10000 [--batch auto|1|50] [--store-videos 0]
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def big_sheet(n: int) -> pd.DataFrame:
     return rows
 
 
-def time_dry_run(workdir: Path) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of `snakemake -n` over the whole DAG."""
+def time_dry_run(workdir: Path) -> tuple[float, float, float, dict[str, int]]:
+    """(wall seconds, CPU seconds, peak MB, jobs per rule) of `snakemake -n` over the DAG."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(
@@ -46,6 +46,7 @@ def time_dry_run(workdir: Path) -> tuple[float, float]:
             str(Path(sys.executable).parent / "snakemake"),
             "-n",
             "--quiet",
+            "rules",
             "all",
             "--cores",
             "2",
@@ -62,7 +63,12 @@ def time_dry_run(workdir: Path) -> tuple[float, float]:
     if proc.returncode != 0:
         raise SystemExit((proc.stdout + proc.stderr)[-3000:])
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return elapsed, cpu
+    jobs = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("job", "total"):
+            jobs[parts[0]] = int(parts[1])
+    return elapsed, cpu, after.ru_maxrss / 1024, jobs
 
 
 def time_aggregation(n: int, d: int, workdir: Path) -> tuple[float, float]:
@@ -95,7 +101,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--videos", type=int, default=10000)
     ap.add_argument("--store-videos", type=int, default=10000)
-    ap.add_argument("--batch", type=int, default=1, help="videos per extract job (`batch:`)")
+    ap.add_argument("--batch", default="auto", help="videos per probe/extract job (`batch:`)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -108,20 +114,23 @@ def main() -> None:
         # the repository's own extractor list, not the small test one
         c = yaml.safe_load((wd / "config" / "config.yaml").read_text())
         c["extractors"], c["text_sources"] = cfg["extractors"], cfg.get("text_sources", {})
-        if args.batch > 1:
-            for spec in c["extractors"].values():
-                spec["batch"] = args.batch
+        batch = args.batch if args.batch == "auto" else int(args.batch)
+        for spec in c["extractors"].values():
+            spec["batch"] = batch
+        c.setdefault("probe", {})["batch"] = batch
         for key in ("classify", "labels", "fusion", "crossmodal"):
             if key in cfg:
                 c[key] = cfg[key]
         (wd / "config" / "config.yaml").write_text(yaml.safe_dump(c, sort_keys=False))
-        elapsed, cpu = time_dry_run(wd)
-        jobs = args.videos + n_ex * -(-args.videos // args.batch)
+        elapsed, cpu, peak_mb, jobs = time_dry_run(wd)
+        per_video = sum(v for k, v in jobs.items() if k == "probe" or k.startswith("extract_"))
         print(
-            f"dry run: {args.videos} videos, {n_ex} extractors, batch {args.batch}, "
-            f"~{jobs} probe + extract jobs: "
-            f"{elapsed:.1f} s wall, {cpu:.1f} s CPU"
+            f"dry run: {args.videos} videos, {n_ex} extractors, batch {args.batch}: "
+            f"{per_video} probe + extract jobs, {sum(jobs.values())} jobs in all: "
+            f"{elapsed:.1f} s wall, {cpu:.1f} s CPU, peak memory {peak_mb:.0f} MB"
         )
+        if not args.store_videos:
+            return
         agg_s, agg_mb = time_aggregation(args.store_videos, 128, tmp)
         print(
             f"aggregation: {args.store_videos} per-video files (128-d, 5 windows each): "

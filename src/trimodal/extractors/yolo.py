@@ -30,18 +30,12 @@ import numpy as np
 import pandas as pd
 
 from trimodal.extractors.base import (
-    DECODE_BACKEND,
-    MAX_FRAMES,
-    ExtractionError,
-    Extractor,
     Features,
     Param,
     VideoItem,
 )
-from trimodal.extractors.frame_embedding import batched
-from trimodal.media.frames import prefetch, sample_frames
+from trimodal.extractors.frame_base import FRAME_PARAMS, FrameExtractor
 from trimodal.models import model_cache, resolve_model
-from trimodal.progress import progress
 
 DEFAULT_MODEL = "packaged:yolov8-person"
 
@@ -123,18 +117,15 @@ def objects_sentence(class_names: list[str]) -> str:
     return ", ".join(name for name, _ in Counter(class_names).most_common())
 
 
-class YoloExtractor(Extractor):
+class YoloExtractor(FrameExtractor):
     name = "yolo"
-    modality = "video"
     PARAMS = {
-        "fps": Param(float, 1.0, "frames sampled per second", gt=0),
+        **FRAME_PARAMS,
         "conf": Param(float, 0.25, "minimum detection confidence", ge=0, le=1),
         "imgsz": Param(int, 640, "inference size in pixels", ge=32),
         "batch_size": Param(int, 16, "frames per forward pass", ge=1),
-        "max_frames": MAX_FRAMES,
         "runtime": Param(str, "auto", "auto: onnx on CPU, torch on GPU",
                          choices=("auto", "torch", "onnx")),
-        "backend": DECODE_BACKEND,
     }  # fmt: skip
     POOLINGS = ("proba_max", "proba_avg", "text")
 
@@ -169,37 +160,33 @@ class YoloExtractor(Extractor):
                 batch=len(bgr),
             )
 
+    def decode_size(self) -> int:
+        return int(self.param("imgsz"))  # short side: YOLO letterboxes to imgsz anyway
+
+    def process(self, frames) -> list[tuple]:
+        """Per frame of the batch: (frame, class ids, confidences, boxes) from one detect call;
+        only these small arrays are kept, never the results' copies of the images."""
+        out = []
+        for frame, res in zip(frames, self.detect([f.rgb for f in frames]), strict=True):
+            boxes = res.boxes
+            out.append((
+                frame._replace(rgb=None),
+                boxes.cls.cpu().numpy().astype(int),
+                boxes.conf.cpu().numpy().astype(np.float32),
+                boxes.xyxy.cpu().numpy().astype(np.float32),
+            ))  # fmt: skip
+        return out
+
     def extract(self, item: VideoItem) -> Features:
-        self.ensure_loaded()
-        fps = float(self.param("fps"))
-        imgsz = int(self.param("imgsz"))
+        frames = self.run_frames(item, int(self.param("batch_size")), label="yolo")
         n_classes = len(self.names)
-        sampler = sample_frames(
-            item.video,
-            fps=fps,
-            max_frames=self.param("max_frames"),
-            size=imgsz,  # short side: YOLO letterboxes to imgsz anyway
-            backend=self.param("backend"),
-        )
-        rows, per_frame, times = [], [], []
-        # the next batch decodes while this one is detected
-        batches = prefetch(batched(sampler, int(self.param("batch_size"))))
-        for batch in progress(batches, f"{item.video_id} yolo", unit="batch"):
-            for frame, res in zip(batch, self.detect([f.rgb for f in batch]), strict=True):
-                scores = np.zeros(n_classes, dtype=np.float32)
-                boxes = res.boxes
-                cls = boxes.cls.cpu().numpy().astype(int)
-                conf = boxes.conf.cpu().numpy().astype(np.float32)
-                xyxy = boxes.xyxy.cpu().numpy().astype(np.float32)
-                np.maximum.at(scores, cls, conf)
-                for c, p, (x1, y1, x2, y2) in zip(cls, conf, xyxy, strict=True):
-                    rows.append(
-                        (frame.index, frame.time, c, self.names[c], p, x1, y1, x2, y2)
-                    )  # fmt: skip
-                per_frame.append(scores)
-                times.append(frame.time)
-        if not per_frame:
-            raise ExtractionError("no decodable video frame", stage="decode")
+        rows, per_frame = [], []
+        for frame, cls, conf, xyxy in (row for batch in frames.outputs for row in batch):
+            scores = np.zeros(n_classes, dtype=np.float32)
+            np.maximum.at(scores, cls, conf)
+            for c, p, (x1, y1, x2, y2) in zip(cls, conf, xyxy, strict=True):
+                rows.append((frame.index, frame.time, c, self.names[c], p, x1, y1, x2, y2))
+            per_frame.append(scores)
         windows = np.stack(per_frame)
         det = pd.DataFrame(
             rows,
@@ -208,8 +195,7 @@ class YoloExtractor(Extractor):
         )  # fmt: skip
         det = det.astype({"frame": "int64", "time": "float64", "class_id": "int64",
                           "class_name": "str", "confidence": "float32"})  # fmt: skip
-        t = np.asarray(times)
-        st = sampler.stats
+        t, fps = frames.times, frames.fps
         step = 1.0 / fps if len(t) < 2 else float(np.median(np.diff(t))) or 1.0 / fps
         return Features(
             windows=windows,
@@ -224,8 +210,6 @@ class YoloExtractor(Extractor):
                 "class_names": ",".join(self.names[i] for i in range(n_classes)),
                 "fps": fps,
                 "runtime": self.runtime,
-                "decode_backend": st["backend"],
-                "stopped_early": bool(st["stopped_early"]),
-                "decode_error": st["error"],
+                **{k: v for k, v in frames.decode_attrs().items() if k not in ("n_frames", "fps")},
             },
         )
