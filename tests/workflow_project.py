@@ -155,9 +155,9 @@ def extract_counts(workdir: Path, extractor: str) -> dict[str, int]:
     return counts
 
 
-def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+def planned_jobs(workdir: Path, *args: str, env=None) -> dict[str, int]:
     """rule -> number of jobs a dry run would execute (empty when nothing to do)."""
-    proc = snakemake(workdir, "--dry-run", *args)
+    proc = snakemake(workdir, "--dry-run", *args, env=env)
     text = proc.stdout + proc.stderr
     jobs: dict[str, int] = {}
     m = re.search(r"Job stats:\n(.*?)\n\s*\n", text, flags=re.S)

@@ -22,12 +22,26 @@ def module_path(module: str) -> Path | None:
     """Source file of a trimodal module (a package's ``__init__.py``), or None."""
     parts = module.split(".")
     if parts[0] != PACKAGE:
-        return None
+        return _plugin_path(module)
     base = ROOT.joinpath(*parts[1:])
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
             return candidate
     return None
+
+
+#: modules outside the package whose source counts (plug-in extractors named in the config)
+PLUGINS: set[str] = set()
+
+
+def _plugin_path(module: str) -> Path | None:
+    """A plug-in module's file, found without importing it (only for PLUGINS)."""
+    if module not in PLUGINS:
+        return None
+    from importlib.util import find_spec
+
+    spec = find_spec(module)
+    return Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
 
 
 @cache

@@ -208,13 +208,18 @@ class _Checker:
             kind = spec.get("kind")
             if not isinstance(kind, str):
                 continue  # the schema said so
-            if kind not in REGISTRY:
+            if kind not in REGISTRY and ":" not in kind:
                 self.add(
                     f"{key_path('extractors', name, 'kind')}: unknown extractor kind {kind!r}"
-                    f"{_did_you_mean(kind, REGISTRY)}; known: {_allowed(sorted(REGISTRY))}"
+                    f"{_did_you_mean(kind, REGISTRY)}; known: {_allowed(sorted(REGISTRY))}, "
+                    "or a plug-in 'package.module:Class'"
                 )
                 continue
-            cls = get_extractor_class(kind)
+            try:
+                cls = get_extractor_class(kind)
+            except (ImportError, AttributeError) as e:
+                self.add(f"{key_path('extractors', name, 'kind')}: cannot load {kind!r}: {e}")
+                continue
             self.classes[name] = cls
             modality = spec.get("modality")
             if isinstance(modality, str) and cls.modality and modality != cls.modality:

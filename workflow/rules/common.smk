@@ -70,9 +70,13 @@ def code_hash(*modules):
 
 
 def extractor_code(kind):
+    from trimodal.codehash import PLUGINS
     from trimodal.extractors.base import extractor_target
 
-    return code_hash(extractor_target(kind)[0], "trimodal.stages.extract")
+    source = extractor_target(kind)[0]
+    if not source.startswith("trimodal."):  # a plug-in extractor: its own file counts too
+        PLUGINS.add(source)
+    return code_hash(source, "trimodal.stages.extract")
 
 
 def extract_params(name):

@@ -180,7 +180,14 @@ def register(name: str, target: str) -> None:
 
 
 def extractor_target(kind: str) -> tuple[str, str]:
-    """(module, class name) of a registered kind, without importing the module."""
+    """(module, class name) of a registered kind, without importing the module.
+
+    A kind may also be a plug-in path, "package.module:Class", so a new extractor is one module
+    plus one config entry (docs/architecture.md).
+    """
+    if ":" in kind:
+        module, cls = kind.split(":", 1)
+        return module, cls
     # the built-in extractors register themselves in trimodal.extractors
     importlib.import_module("trimodal.extractors")
     try:
