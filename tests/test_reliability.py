@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.results_checks import assert_no_leftovers
 from tests.workflow_project import (
     BIN,
     ROOT,
@@ -231,10 +232,8 @@ def test_sigkill_at_five_points_then_resume_gives_identical_stores(project, tmp_
         assert_same_store(
             project / "results/features" / f"{name}.h5", wd / "results/features" / f"{name}.h5"
         )
-    leftovers = [
-        p for p in (wd / "results").rglob("*") if p.name.startswith(".") and ".tmp" in p.name
-    ]
-    assert not leftovers or all(p.stat().st_size >= 0 for p in leftovers)
+    # no temporary or partial file anywhere under results/, and every .h5 opens
+    assert_no_leftovers(wd / "results")
 
 
 def test_two_runs_give_identical_stores_and_tables(project, tmp_path):
