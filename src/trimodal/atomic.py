@@ -27,8 +27,8 @@ honoured); elsewhere it is read by setting and restoring it.
 
 Test-only kill hook (never set it outside tests): ``TRIMODAL_TEST_KILL_WRITER=<substring>`` makes
 the writer of any final path containing the substring cut its temporary file to half its bytes
-(what a kill in mid-write leaves) and SIGKILL itself before the rename; a folder is killed before
-its rename. ``TRIMODAL_TEST_KILL_WRITER_SCOPE=group`` kills the whole process group instead
+(what a kill in mid-write leaves) and SIGKILL itself before the rename; a folder, or a hard link
+(which shares its source's bytes), is killed before its rename without cutting. ``TRIMODAL_TEST_KILL_WRITER_SCOPE=group`` kills the whole process group instead
 (e.g. Snakemake and all its jobs, as a power cut or an OOM kill of the session would), leaving
 Snakemake's lock and incomplete markers behind. tests/test_crash.py uses it at every writer.
 """
@@ -153,7 +153,7 @@ def _test_kill(tmp: Path, path: Path) -> None:
     needle = os.environ.get(KILL_ENV)
     if not needle or needle not in str(path):
         return
-    if tmp.is_file():
+    if tmp.is_file() and tmp.stat().st_nlink == 1:  # a hard link shares the source's bytes
         os.truncate(tmp, tmp.stat().st_size // 2)
     if os.environ.get(KILL_SCOPE_ENV) == "group":
         os.killpg(os.getpgrp(), signal.SIGKILL)
