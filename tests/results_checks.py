@@ -31,14 +31,16 @@ def leftovers(results: Path) -> list[Path]:
     return sorted(p for p in results.rglob("*") if is_temporary(p))
 
 
-def final_files(results: Path) -> list[Path]:
-    """Every file under a final name (what a reader or a later run would use)."""
+def final_files(results: Path, skip: tuple[str, ...] = ()) -> list[Path]:
+    """Every file under a final name (what a reader or a later run would use), but those in
+    the folders `skip` (names relative to `results`)."""
     return sorted(
         p
         for p in results.rglob("*")
         if p.is_file()
         and p.name not in SNAKEMAKE_MARKERS
         and not any(is_temporary(q) for q in (p, *p.relative_to(results).parents))
+        and not any(p.relative_to(results).is_relative_to(s) for s in skip)
     )
 
 
@@ -112,13 +114,13 @@ def assert_same_file(a: Path, b: Path) -> None:
         assert a.read_bytes() == b.read_bytes(), b
 
 
-def assert_whole(reference: Path, results: Path) -> None:
+def assert_whole(reference: Path, results: Path, skip: tuple[str, ...] = ()) -> None:
     """Every file under a final name is whole: each one is the reference run's file.
 
     This is the atomic writer's promise, checked right after a kill (before any rerun): a file
     may be missing, never torn.
     """
-    files = final_files(results)
+    files = final_files(results, skip)
     assert files, f"nothing under {results}"
     for path in files:
         ref = reference / path.relative_to(results)
@@ -129,10 +131,10 @@ def assert_whole(reference: Path, results: Path) -> None:
             raise AssertionError(f"{path} is torn: {e}") from e
 
 
-def assert_same_tree(reference: Path, results: Path) -> None:
+def assert_same_tree(reference: Path, results: Path, skip: tuple[str, ...] = ()) -> None:
     """The same final files as the reference run, each with the same content."""
-    names = [p.relative_to(results) for p in final_files(results)]
-    ref_names = [p.relative_to(reference) for p in final_files(reference)]
+    names = [p.relative_to(results) for p in final_files(results, skip)]
+    ref_names = [p.relative_to(reference) for p in final_files(reference, skip)]
     assert names == ref_names, set(names) ^ set(ref_names)
     for name in names:
         assert_same_file(reference / name, results / name)

@@ -20,16 +20,20 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
+import h5py
 import pytest
 import yaml
 
 from tests.results_checks import (
     assert_no_leftovers,
+    assert_same_file,
     assert_same_tree,
     assert_whole,
     final_files,
+    is_temporary,
     leftovers,
 )
 from tests.workflow_project import BIN, SMALL_EXTRACTORS, make_project, small_sheet
@@ -43,6 +47,7 @@ EXTRACTORS = {
         "modality": "text",
         "model": None,
         "params": {"sources": ["description"]},
+        "batch": 1,  # one job per video
     },
     "yamnet": {**SMALL_EXTRACTORS["yamnet"], "batch": 3},
 }
@@ -64,6 +69,9 @@ NO_SWEEP = """
 def _sweep(path, shared):  # BROKEN on purpose (tests/test_crash.py): leftovers stay
     return None
 """
+# the patch changes the code hash of every rule that imports trimodal.atomic: with the params
+# trigger off, the broken copy reruns only the forced job, as the real one does
+BROKEN_ARGS = ("--rerun-triggers", "mtime", "input", "software-env")
 
 
 def run(wd: Path, *args: str, kill: str | None = None) -> subprocess.CompletedProcess:
@@ -129,17 +137,26 @@ def reference(tmp_path_factory) -> Path:
             }
         }
     }
+    # reuse off: every forced job writes its results as a first run does (the reuse test below
+    # turns it on)
+    config["cache"] = {"enabled": False}
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     ok(run(wd))
     return wd
 
 
-def copy_of(reference: Path, dest: Path, broken: str = "") -> Path:
-    """A copy of the finished reference project (mtimes kept: up to date), its code patched."""
+def copy_of(reference: Path, dest: Path, broken: str = "", cache: str | None = None) -> Path:
+    """A copy of the finished reference project (mtimes kept: up to date), its code patched,
+    reuse turned on with its cache in `cache`."""
     wd = shutil.copytree(reference, dest, symlinks=True)
     if broken:
         atomic = wd / "wf" / "src" / "trimodal" / "atomic.py"
         atomic.write_text(atomic.read_text() + broken)
+    if cache:
+        config_path = wd / "config" / "config.yaml"
+        config = yaml.safe_load(config_path.read_text())
+        config["cache"] = {"enabled": True, "dir": cache}
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     return wd
 
 
@@ -170,11 +187,11 @@ def command(reference: Path, point: str) -> tuple[list[str], str]:
     return ["--forcerun", target], path
 
 
-def kill_at(reference: Path, wd: Path, point: str) -> Path:
+def kill_at(reference: Path, wd: Path, point: str, *extra: str) -> Path:
     """Run `point`'s command on the copy `wd` and let the hook kill the writer of its file;
     returns what the kill left of that write: the file itself or its temporary file."""
     args, path = command(reference, point)
-    proc = run(wd, *args, kill=path)
+    proc = run(wd, *args, *extra, kill=path)
     assert proc.returncode == -signal.SIGKILL, f"not killed:\n{proc.stderr[-3000:]}"
     final = wd / path
     left = [final] if final.exists() else list(final.parent.glob(f".{final.name}.tmp-*"))
@@ -203,8 +220,10 @@ def test_kill_inside_writer_then_resume_gives_the_uninterrupted_results(referenc
 def test_kill_against_an_in_place_writer_is_caught(reference, tmp_path, point):
     """The same kill with a writer that writes in place: the check after the kill must fail."""
     wd = copy_of(reference, tmp_path / "wd", broken=IN_PLACE)
-    killed = kill_at(reference, wd, point)
-    assert not killed.name.startswith(".")  # the broken writer wrote under the final name
+    killed = kill_at(reference, wd, point, *BROKEN_ARGS)
+    # the broken writer left a torn file under the final name
+    reference_file = reference / killed.relative_to(wd)
+    assert killed.stat().st_size < reference_file.stat().st_size
     with pytest.raises(AssertionError) as caught:
         assert_whole(reference / "results", wd / "results")
     assert str(killed) in str(caught.value)  # and the check names the torn file
@@ -215,13 +234,12 @@ def test_leftover_check_catches_a_writer_that_never_cleans_up(reference, tmp_pat
     writer's temporary file, and the leftover check must say so (the real writer: the test
     above, same point)."""
     wd = copy_of(reference, tmp_path / "wd", broken=NO_SWEEP)
-    killed = kill_at(reference, wd, "store aggregation")
+    killed = kill_at(reference, wd, "store aggregation", *BROKEN_ARGS)
     ok(run(wd, "--unlock"))
-    ok(run(wd, *command(reference, "store aggregation")[0]))
+    ok(run(wd, *command(reference, "store aggregation")[0], *BROKEN_ARGS))
     assert leftovers(wd / "results") == [killed]
     with pytest.raises(AssertionError, match="temporary files left"):
         assert_no_leftovers(wd / "results")
-    assert_same_tree(reference / "results", wd / "results")  # the results themselves are fine
 
 
 def test_outputs_are_readable_by_group_and_others_under_umask_022(reference):
@@ -236,3 +254,81 @@ def test_outputs_are_readable_by_group_and_others_under_umask_022(reference):
     assert modes == {"0o644"}, modes
     folders = [p for p in (reference / "results").rglob("*") if p.is_dir()]
     assert {oct(p.stat().st_mode & 0o777) for p in folders} == {"0o755"}
+
+
+# --------------------------------------------------------------------------- per-video reuse
+
+BATCH = "results/extract/yamnet/batches/b00000"
+
+
+def cache_entries(cache: Path) -> list[Path]:
+    return sorted(p for p in cache.rglob("*.h5") if not is_temporary(p))
+
+
+def assert_entries_whole(reference: Path, cache: Path) -> None:
+    """Every entry under its final name is the reference run's file of its video."""
+    for entry in cache_entries(cache):
+        try:
+            with h5py.File(entry, "r") as h5:
+                vid = str(h5.attrs["video_id"])
+        except OSError as e:
+            raise AssertionError(f"{entry} is torn: {e}") from e
+        (ref,) = reference.glob(f"results/extract/yamnet/batches/*/{vid}.h5")
+        assert_same_file(ref, entry)
+
+
+@pytest.fixture(params=["another filesystem", "results/cache"])
+def cache_dir(request, tmp_path):
+    """Where reuse keeps its entries: on another filesystem (copied: the writer matters) or
+    beside the results (hard links, the default)."""
+    if request.param == "results/cache":
+        yield "results/cache"
+        return
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second filesystem (/dev/shm) for a cache of copies")
+    path = Path(tempfile.mkdtemp(prefix="trimodal-crash-", dir=shm))
+    yield str(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_kill_while_a_result_is_kept_for_reuse_leaves_nothing_to_reuse(
+    reference, tmp_path, cache_dir
+):
+    wd = copy_of(reference, tmp_path / "wd", cache=cache_dir)
+    cache = wd / cache_dir  # an absolute cache_dir stays absolute
+    needle = f"{cache_dir}/yamnet/"
+    proc = run(wd, "--forcerun", BATCH, kill=needle)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    assert len(leftovers(cache)) == 1 and not cache_entries(cache)  # killed at the first entry
+    assert_whole(reference / "results", wd / "results", skip=("cache",))
+
+    ok(run(wd, "--unlock"))
+    ok(run(wd, "--forcerun", BATCH))  # the same command again: computes, keeps 3 entries
+    assert len(cache_entries(cache)) == 3
+    assert_entries_whole(reference, cache)
+    ok(run(wd, "--forcerun", BATCH, "--", BATCH))  # a later run reuses them
+    log = (wd / "logs/extract/yamnet/batches/b00000.log").read_text()
+    assert "0 computed, 3 reused" in log
+    for results in (wd / "results", cache):
+        assert_no_leftovers(results)
+    assert_same_tree(reference / "results", wd / "results", skip=("cache",))
+
+
+def test_kill_while_a_result_is_kept_against_an_in_place_writer_is_caught(reference, tmp_path):
+    """A copied entry written in place is torn under its final name, for a later run to reuse:
+    the check after the kill must say so (hard links are placed whole by the kernel)."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second filesystem (/dev/shm) for a cache of copies")
+    cache = Path(tempfile.mkdtemp(prefix="trimodal-crash-", dir=shm))
+    try:
+        wd = copy_of(reference, tmp_path / "wd", broken=IN_PLACE, cache=str(cache))
+        proc = run(wd, "--forcerun", BATCH, *BROKEN_ARGS, kill=f"{cache}/yamnet/")
+        assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+        (torn,) = cache_entries(cache)
+        with pytest.raises(AssertionError) as caught:
+            assert_entries_whole(reference, cache)
+        assert str(torn) in str(caught.value)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
