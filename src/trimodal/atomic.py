@@ -16,8 +16,8 @@ so that pandas and matplotlib infer the format and compression from it).
 ``shared``: by default a path has one writer at a time (Snakemake runs one job per output and
 locks the working directory), so every other temporary file of that path is a leftover of a
 killed writer and is removed before writing; this works across cluster nodes. With
-``shared=True`` (the model cache, where concurrent jobs may build the same file) only temporary
-files of dead processes on this host are removed.
+``shared=True`` (the model and reuse caches, where concurrent jobs or runs may write the same
+file) only temporary files of dead processes on this host are removed.
 
 Modes: ``mkstemp``/``mkdtemp`` create 0600/0700; final files get ``0o666 & ~umask`` and folders
 ``0o777 & ~umask``, what a plain ``open()``/``mkdir()`` gives, so collaborators on a shared
@@ -28,9 +28,10 @@ honoured); elsewhere it is read by setting and restoring it.
 Test-only kill hook (never set it outside tests): ``TRIMODAL_TEST_KILL_WRITER=<substring>`` makes
 the writer of any final path containing the substring cut its temporary file to half its bytes
 (what a kill in mid-write leaves) and SIGKILL itself before the rename; a folder, or a hard link
-(which shares its source's bytes), is killed before its rename without cutting. ``TRIMODAL_TEST_KILL_WRITER_SCOPE=group`` kills the whole process group instead
-(e.g. Snakemake and all its jobs, as a power cut or an OOM kill of the session would), leaving
-Snakemake's lock and incomplete markers behind. tests/test_crash.py uses it at every writer.
+(which shares its source's bytes), is killed before its rename without cutting.
+``TRIMODAL_TEST_KILL_WRITER_SCOPE=group`` kills the whole process group instead (Snakemake and
+all its jobs, as a power cut would), leaving Snakemake's lock and incomplete markers behind.
+tests/test_crash.py uses it at every writer.
 """
 
 from __future__ import annotations
