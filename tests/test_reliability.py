@@ -215,8 +215,9 @@ def test_sigkill_at_five_points_then_resume_gives_identical_stores(project, tmp_
     delay = float(np.random.default_rng(7).uniform(2, 8))
     points = [
         ("after a random delay", lambda w, t: t > delay),
-        ("after the first extract file", lambda w, t: _n(w, "results/extract/*/*.h5") >= 1),
-        ("mid-extraction", lambda w, t: _n(w, "results/extract/*/*.h5") >= 12),
+        # per-video files, inside batch folders by default (`batch: auto`)
+        ("after the first extract file", lambda w, t: _n(w, "results/extract/**/*.h5") >= 1),
+        ("mid-extraction", lambda w, t: _n(w, "results/extract/**/*.h5") >= 12),
         ("during a store aggregation", lambda w, t: _n(w, "logs/store/*.log") >= 1),
         ("after the first classification", lambda w, t: _n(w, "results/classify/*/*/*.h5") >= 1),
     ]
