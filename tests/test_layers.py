@@ -10,7 +10,7 @@ from trimodal.codehash import ROOT, _direct_imports
 
 #: layer of each module, bottom (0) to top; a module may import only from its layer or below
 LAYERS = {
-    0: ["types", "progress", "pooling", "device", "batching", "codehash", "reuse", "models",
+    0: ["types", "atomic", "progress", "pooling", "device", "batching", "codehash", "reuse", "models",
         "userror", "joblog", "retrieval", "sheet"],
     1: ["media", "media.frames", "media.audio", "audio_features", "keyframes", "text_sources",
         "store", "limits", "probe"],

@@ -18,9 +18,10 @@ import hashlib
 import importlib.util
 import os
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
+
+from trimodal.atomic import atomic_dir
 
 
 def model_cache() -> Path:
@@ -36,25 +37,6 @@ def _package_dir(package: str) -> Path:
             "(it installs the offline model wheels), or name a hub id / local path instead"
         )
     return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _atomic_dir(target: Path, build) -> Path:
-    """Build a folder in a temporary place and move it onto `target` (first writer wins)."""
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    tmp.chmod(0o755)
-    try:
-        build(tmp)
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another job finished first
-            if not target.exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
 
 
 def _minilm() -> Path:
@@ -78,7 +60,7 @@ def _mpnet() -> Path:
             shutil.move(str(item), tmp / item.name)
         shutil.rmtree(tmp / "unzipped")
 
-    return _atomic_dir(model_cache() / "all-mpnet-base-v2", build)
+    return atomic_dir(model_cache() / "all-mpnet-base-v2", build)
 
 
 def _whisper_tiny_en() -> Path:
@@ -96,7 +78,7 @@ def _whisper_base() -> Path:
         for name in ("config.json", "tokenizer.json", "vocabulary.json"):
             shutil.copy(p2 / name, tmp / name)
 
-    return _atomic_dir(model_cache() / "whisper-base", build)
+    return atomic_dir(model_cache() / "whisper-base", build)
 
 
 def _yamnet_onnx() -> Path:
@@ -106,7 +88,7 @@ def _yamnet_onnx() -> Path:
             z.extractall(tmp)
         shutil.copy(data / "yamnet_class_map.csv", tmp / "yamnet_class_map.csv")
 
-    return _atomic_dir(model_cache() / "yamnet-w8a8-onnx", build)
+    return atomic_dir(model_cache() / "yamnet-w8a8-onnx", build)
 
 
 def _efficientnet_lite0() -> Path:

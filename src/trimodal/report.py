@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
+from trimodal.atomic import save_figure, write_table, write_text  # noqa: E402
 from trimodal.classify import METRICS, CVResult  # noqa: E402
 
 LEAKAGE_NOTE = (
@@ -133,23 +133,10 @@ def confusion_figure(result: CVResult):
     return fig
 
 
-def _atomic_write(path: Path, writer) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def save_confusion(result: CVResult, path: str | os.PathLike) -> Path:
     fig = confusion_figure(result)
     try:
-        return _atomic_write(Path(path), lambda p: fig.savefig(p, dpi=120, format="png"))
+        return save_figure(fig, path, dpi=120, format="png")
     finally:
         plt.close(fig)
 
@@ -242,15 +229,13 @@ def write_report(results: list, out_dir: str | os.PathLike, label_set: str) -> d
     paths: dict[str, Any] = {"confusion": {}}
 
     frame = results_frame(res)
-    paths["csv"] = _atomic_write(root / "summary.csv", lambda p: frame.to_csv(p, index=False))
+    paths["csv"] = write_table(root / "summary.csv", frame, index=False)
 
     for group, r in best_by_group(res).items():
         paths["confusion"][group] = save_confusion(r, root / "confusion" / f"{_slug(group)}.png")
     fig = bars_figure(res)
     try:
-        paths["bars"] = _atomic_write(
-            root / "bars.png", lambda p: fig.savefig(p, dpi=120, format="png")
-        )
+        paths["bars"] = save_figure(fig, root / "bars.png", dpi=120, format="png")
     finally:
         plt.close(fig)
 
@@ -288,7 +273,7 @@ def write_report(results: list, out_dir: str | os.PathLike, label_set: str) -> d
         md.append("")
     md += ["## Leakage", "", LEAKAGE_NOTE, ""]
     text = "\n".join(md)
-    paths["markdown"] = _atomic_write(root / "summary.md", lambda p: Path(p).write_text(text))
+    paths["markdown"] = write_text(root / "summary.md", text)
     paths["verdict"] = verdict
     return paths
 

@@ -9,9 +9,9 @@ mtime and a hash of a few of its blocks; its description and source texts; its p
 links the file back instead of calling the model, so only videos whose inputs changed are
 recomputed, and the result is the same file a fresh run wrote.
 
-Entries are written by hard link (or copy) to a temporary name and renamed, so a killed job
-never leaves an entry that a later run could reuse half-written. Deleting the folder is always
-safe: it only costs recomputation.
+Entries are written by hard link (or copy) through trimodal.atomic (a temporary name, then a
+rename), so a killed job never leaves an entry that a later run could reuse half-written.
+Deleting the folder is always safe: it only costs recomputation.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from trimodal.atomic import write_file
 
 #: blocks hashed to tell two files of the same size and mtime apart (start, middle, end)
 SAMPLE_BLOCK = 64 * 1024
@@ -50,21 +51,17 @@ def result_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
+def _link_or_copy(src: Path, dst: Path, shared: bool = False) -> None:
     """Put `src`'s bytes at `dst` atomically (hard link where possible, else a copy)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
+
+    def place(tmp: Path) -> None:
+        tmp.unlink(missing_ok=True)
         try:
             os.link(src, tmp)
         except OSError:  # another filesystem, or links not allowed
             shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_file(dst, place, shared=shared)
 
 
 class ResultCache:
@@ -89,7 +86,7 @@ class ResultCache:
         """Remember the finished result at `output` under `key`."""
         path = self.path(key)
         if path is not None:
-            _link_or_copy(Path(output), path)
+            _link_or_copy(Path(output), path, shared=True)  # a cache may serve many runs
 
 
 #: where reusable per-video results live unless the config's `cache: {dir: ...}` says otherwise

@@ -18,17 +18,15 @@ Store (`results/features/{extractor}.h5`), written by the one aggregation job of
     meta/{key} (n_ok,)                  per-video attrs
     failures/video_id, failures/stage, failures/reason   (n_failed,) str
 
-Every write goes to a temporary name in the same folder and is renamed into place, so a reader
-(or a killed job) never leaves a half-written file under the final name.
+Every write goes through trimodal.atomic (a temporary name in the same folder, renamed into
+place), so a reader (or a killed job) never sees a half-written file under the final name.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,26 +34,11 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from trimodal.atomic import atomic_h5
 from trimodal.progress import progress
 from trimodal.types import Features
 
 STR = h5py.string_dtype(encoding="utf-8")
-
-
-@contextmanager
-def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
-    """Open a temporary HDF5 file beside `path`; rename it onto `path` only on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as h5:
-            yield h5
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _jsonable(value: Any) -> Any:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trimodal.atomic import write_file
 from trimodal.extractors.base import (
     Features,
     Param,
@@ -83,8 +84,8 @@ def load_yolo(spec: str, runtime: str = "torch"):
 def onnx_export(checkpoint: Path) -> Path:
     """The checkpoint exported to ONNX (dynamic batch and size), cached by content hash.
 
-    Exported in a private folder and moved into place atomically, so concurrent jobs that
-    need the same export never see a half-written file.
+    Exported in a private folder and moved into place by the atomic writer, so concurrent jobs
+    that need the same export never see a half-written file.
     """
     from ultralytics import YOLO
 
@@ -97,7 +98,7 @@ def onnx_export(checkpoint: Path) -> Path:
         pt = Path(tmp) / checkpoint.name
         shutil.copyfile(checkpoint, pt)
         out = YOLO(str(pt)).export(format="onnx", dynamic=True, simplify=False, verbose=False)
-        os.replace(out, target)
+        write_file(target, lambda dest: os.replace(out, dest), shared=True)
     return target
 
 
