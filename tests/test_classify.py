@@ -13,9 +13,9 @@ from trimodal.classify import (
     align,
     coverage,
     evaluate_feature_set,
-    make_splits,
     run_cv,
 )
+from trimodal.cv import make_folds
 from trimodal.extractors.base import Features
 from trimodal.store import aggregate, write_video_file
 
@@ -82,8 +82,7 @@ def test_oof_covers_every_row_once_and_scores_match_predictions(data):
 def test_baseline_is_majority_class_of_training_rows_on_same_folds(data):
     X, y, ids = data
     r = run_cv(X, y, ids, "logreg", folds=5, seed=1)
-    splits, _ = make_splits(y, 5, 1)
-    for f, (tr, te) in enumerate(splits):
+    for f, tr, te in make_folds(ids, y, None, 5, 1).splits(ids):
         np.testing.assert_array_equal(np.flatnonzero(r.fold == f), np.sort(te))
         values, counts = np.unique(y[tr], return_counts=True)
         majority = values[counts.argmax()]

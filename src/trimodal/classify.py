@@ -37,7 +37,6 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import ComplementNB, GaussianNB, MultinomialNB
 from sklearn.neural_network import MLPClassifier
@@ -46,6 +45,7 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardSca
 from sklearn.svm import SVC, LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
+from trimodal.cv import Folds, NotEvaluated, label_set_folds, make_folds
 from trimodal.store import STR, atomic_h5, load_pooled, load_text, store_attrs
 
 log = logging.getLogger(__name__)
@@ -218,6 +218,9 @@ CLASSIFIERS: dict[str, Callable[..., BaseEstimator]] = {
 # --------------------------------------------------------------------------- CV result
 
 
+_STR_ATTRS = ("feature_set", "classifier", "label_set", "kind", "modality", "note", "not_evaluated")
+
+
 @dataclass
 class CVResult:
     """Out-of-fold predictions and per-fold scores of one (feature set, classifier) evaluation."""
@@ -240,10 +243,38 @@ class CVResult:
     note: str = ""
     n_missing: int = 0  # labelled videos without features (not evaluated)
     options: dict[str, Any] = field(default_factory=dict)
+    not_evaluated: str = ""  # the reason, when cross-validation was impossible (no scores)
 
     @property
     def name(self) -> str:
         return f"{self.feature_set} / {self.classifier}"
+
+    @property
+    def evaluated(self) -> bool:
+        return not self.not_evaluated
+
+    @property
+    def folds(self) -> pd.Series:
+        """The stored fold assignment: video id -> test fold (compare results with it)."""
+        return pd.Series(self.fold, index=pd.Index(self.ids.astype(str), name="video_id"))
+
+    @classmethod
+    def skipped(cls, reason: str, *, feature_set: str, classifier: str, **kw: Any) -> CVResult:
+        """A result that records why nothing was scored (a degenerate label or feature set)."""
+        empty = np.array([], dtype=object)
+        return cls(
+            feature_set=feature_set,
+            classifier=classifier,
+            classes=empty,
+            ids=empty,
+            y_true=empty,
+            y_pred=empty,
+            proba=np.zeros((0, 0)),
+            fold=np.array([], dtype=np.int32),
+            scores={},
+            not_evaluated=reason,
+            **kw,
+        )
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -260,16 +291,19 @@ class CVResult:
             "n_missing": int(self.n_missing),
         }
         for m in (*METRICS, *(f"baseline_{m}" for m in METRICS)):
-            v = np.asarray(self.scores[m], dtype=float)
-            out[f"{m}_mean"], out[f"{m}_std"] = float(v.mean()), float(v.std())
-        t = np.asarray(self.scores["fit_time_s"], dtype=float)
-        out["fit_time_s_mean"], out["fit_time_s_total"] = float(t.mean()), float(t.sum())
+            v = np.asarray(self.scores.get(m, []), dtype=float)
+            out[f"{m}_mean"] = float(v.mean()) if len(v) else float("nan")
+            out[f"{m}_std"] = float(v.std()) if len(v) else float("nan")
+        t = np.asarray(self.scores.get("fit_time_s", []), dtype=float)
+        out["fit_time_s_mean"] = float(t.mean()) if len(t) else float("nan")
+        out["fit_time_s_total"] = float(t.sum())
         out["note"] = self.note
+        out["not_evaluated"] = self.not_evaluated
         return out
 
     def to_h5(self, path: str | os.PathLike) -> None:
         with atomic_h5(path) as h5:
-            for key in ("feature_set", "classifier", "label_set", "kind", "modality", "note"):
+            for key in _STR_ATTRS:
                 h5.attrs[key] = getattr(self, key)
             for key in ("n_folds", "folds_requested", "seed", "n_missing"):
                 h5.attrs[key] = int(getattr(self, key))
@@ -297,10 +331,7 @@ class CVResult:
                 proba=h5["proba"][()],
                 fold=h5["fold"][()],
                 scores={k: ds[()] for k, ds in h5["scores"].items()},
-                **{
-                    k: str(a[k])
-                    for k in ("feature_set", "classifier", "label_set", "kind", "modality", "note")
-                },
+                **{k: str(a.get(k, "")) for k in _STR_ATTRS},
                 **{k: int(a[k]) for k in ("n_folds", "folds_requested", "seed", "n_missing")},
                 options=json.loads(a.get("options", "{}")),
             )
@@ -341,32 +372,6 @@ def _fold_scores(y_true, y_pred, classes) -> dict[str, float]:
         }
 
 
-def make_splits(y, folds: int = 5, seed: int = 0, groups=None) -> tuple[list, str]:
-    """Stratified (grouped when `groups` repeats) folds, reduced when a class is too small."""
-    y = np.asarray(y).astype(str)
-    _, counts = np.unique(y, return_counts=True)
-    n_splits, notes = folds, []
-    grouped = groups is not None and len(pd.unique(np.asarray(groups))) < len(y)
-    if grouped:
-        n_groups = min(len(pd.unique(np.asarray(groups)[y == c])) for c in np.unique(y))
-        limit, what = n_groups, "groups"
-    else:
-        limit, what = int(counts.min()), "videos"
-    if limit < folds:
-        n_splits = limit
-        notes.append(f"folds reduced from {folds} to {n_splits}: smallest class has {limit} {what}")
-    if n_splits < 2:
-        raise ValueError(f"cannot cross-validate: smallest class has {limit} {what} (need >= 2)")
-    if grouped:
-        cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        notes.append("grouped folds (StratifiedGroupKFold)")
-        splits = list(cv.split(np.zeros(len(y)), y, np.asarray(groups)))
-    else:
-        cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        splits = list(cv.split(np.zeros(len(y)), y))
-    return splits, "; ".join(notes)
-
-
 def score_fold(scores: dict, y_train, y_test, y_pred, classes) -> None:
     """Append one fold's metrics, and the majority-class baseline's on the same fold."""
     for m, v in _fold_scores(y_test, y_pred, classes).items():
@@ -382,7 +387,7 @@ def run_cv(
     y,
     ids,
     classifier: str | BaseEstimator,
-    folds: int = 5,
+    folds: int | Folds = 5,
     seed: int = 0,
     groups=None,
     *,
@@ -396,8 +401,12 @@ def run_cv(
 ) -> CVResult:
     """Cross-validate `classifier` (a name in CLASSIFIERS, built with `opts`, or an estimator).
 
-    Returns out-of-fold predictions/probabilities, per-fold scores and fit times, and the
-    majority-class baseline (DummyClassifier most_frequent) scored on the very same folds.
+    folds: the label set's :class:`~trimodal.cv.Folds` (restricted here to `ids`; `groups` and
+    `seed` are then those of the label set), or a number of folds made on these rows by
+    :func:`trimodal.cv.make_folds`. Raises :class:`~trimodal.cv.NotEvaluated` when the rows
+    cannot be cross-validated. Returns out-of-fold predictions/probabilities, per-fold scores
+    and fit times, and the majority-class baseline (DummyClassifier most_frequent) scored on the
+    very same folds.
     """
     y = np.asarray(y).astype(str).astype(object)
     ids = np.asarray(ids).astype(str).astype(object)
@@ -410,7 +419,8 @@ def run_cv(
         template = classifier
         name = classifier_name or type(classifier).__name__
     classes = np.unique(y.astype(str)).astype(object)
-    splits, note = make_splits(y, folds, seed, groups)
+    fset = folds if isinstance(folds, Folds) else make_folds(ids, y, groups, folds, seed)
+    splits = fset.splits(ids, y)
 
     n, k = len(y), len(classes)
     y_pred = np.empty(n, dtype=object)
@@ -419,7 +429,7 @@ def run_cv(
     scores: dict[str, list[float]] = {
         key: [] for key in (*METRICS, *(f"baseline_{m}" for m in METRICS), "fit_time_s")
     }
-    for f, (tr, te) in enumerate(splits):
+    for f, tr, te in splits:
         est = clone(template)
         t0 = time.perf_counter()
         est.fit(_take(X, tr), y[tr])
@@ -442,9 +452,9 @@ def run_cv(
         kind=kind,
         modality=modality,
         n_folds=len(splits),
-        folds_requested=folds,
-        seed=seed,
-        note=note,
+        folds_requested=fset.folds_requested,
+        seed=fset.seed,
+        note=fset.note,
         n_missing=n_missing,
         options={k: v for k, v in opts.items() if isinstance(v, (str, int, float, bool))},
     )
@@ -503,15 +513,27 @@ def parse_feature_set(feature_set: str) -> tuple[str, str]:
 
 
 def load_feature_set(feature_set: str, features_dir: str | os.PathLike = "results/features"):
-    """(X, ids, modality) for "<extractor>:<pooling>"; ":text" gives a 1-D array of strings."""
+    """(X, ids, modality) for "<extractor>:<pooling>"; ":text" gives a 1-D array of strings.
+
+    A store without any video (every video failed, or none has this input) raises
+    :class:`~trimodal.cv.NotEvaluated`.
+    """
     extractor, pooling = parse_feature_set(feature_set)
     path = Path(features_dir) / f"{extractor}.h5"
-    modality = str(store_attrs(path).get("modality", ""))
+    attrs = store_attrs(path)
+    modality = str(attrs.get("modality", ""))
+    if int(attrs.get("n_videos", 1)) == 0:
+        raise NotEvaluated(f"the store {path.name} holds no video")
     if pooling == "text":
         s = load_text(path)
         return np.asarray(s.to_numpy(), dtype=object), s.index.to_numpy(dtype=object), modality
     X, ids = load_pooled(path, pooling)
     return X, ids, modality
+
+
+def feature_set_modality(feature_set: str, features_dir: str | os.PathLike) -> str:
+    extractor, _ = parse_feature_set(feature_set)
+    return str(store_attrs(Path(features_dir) / f"{extractor}.h5").get("modality", ""))
 
 
 def evaluate_feature_set(
@@ -524,24 +546,44 @@ def evaluate_feature_set(
     seed: int = 0,
     **opts: Any,
 ) -> CVResult:
-    """Load a feature set and a label set, align them and cross-validate one classifier."""
+    """Load a feature set and a label set, align them and cross-validate one classifier on the
+    label set's folds (:func:`trimodal.cv.label_set_folds`).
+
+    A degenerate case (one class among the covered videos, too few videos, an empty label set
+    or store) gives a result marked not evaluated, with its reason, instead of scores.
+    """
     labels_df = labels if isinstance(labels, pd.DataFrame) else load_labels(labels)
-    X, ids, modality = load_feature_set(feature_set, features_dir)
+    label_set = label_set or ("" if isinstance(labels, pd.DataFrame) else Path(labels).stem)
     if feature_set.endswith(":text"):
         opts.setdefault("text", "tfidf")
-    cov = coverage(ids, labels_df)
-    X, y, ids, groups = align(X, ids, labels_df)
-    return run_cv(
-        X,
-        y,
-        ids,
-        classifier,
-        folds=folds,
-        seed=seed,
-        groups=groups,
-        feature_set=feature_set,
-        label_set=label_set or ("" if isinstance(labels, pd.DataFrame) else Path(labels).stem),
-        modality=modality,
-        n_missing=cov["n_missing_features"],
-        **opts,
-    )
+    modality = feature_set_modality(feature_set, features_dir)
+    n_missing = len(labels_df)
+    try:
+        X, ids, modality = load_feature_set(feature_set, features_dir)
+        n_missing = coverage(ids, labels_df)["n_missing_features"]
+        fset = label_set_folds(labels_df, folds, seed)
+        X, y, ids, _ = align(X, ids, labels_df)
+        return run_cv(
+            X,
+            y,
+            ids,
+            classifier,
+            folds=fset,
+            feature_set=feature_set,
+            label_set=label_set,
+            modality=modality,
+            n_missing=n_missing,
+            **opts,
+        )
+    except NotEvaluated as e:
+        log.warning("%s / %s: %s", feature_set, classifier, e.reason)
+        return CVResult.skipped(
+            e.reason,
+            feature_set=feature_set,
+            classifier=classifier,
+            label_set=label_set,
+            modality=modality,
+            folds_requested=folds,
+            seed=seed,
+            n_missing=n_missing,
+        )

@@ -154,26 +154,56 @@ def classify_one(
 
 
 def finetune_feature_set(feature_set, labels_tsv, label_set, features_dir, folds, seed, options):
-    """A transformer fine-tuned per fold on raw text (kind `finetune`), as a CVResult."""
+    """A transformer fine-tuned per fold on raw text (kind `finetune`), as a CVResult, on the
+    label set's folds (groups kept on one side) like every other evaluation."""
     import numpy as np
 
-    from trimodal.classify import CVResult, align, load_feature_set, load_labels, score_fold
+    from trimodal.classify import (
+        CVResult,
+        align,
+        coverage,
+        feature_set_modality,
+        load_feature_set,
+        load_labels,
+        score_fold,
+    )
+    from trimodal.cv import NotEvaluated, check_evaluable, label_set_folds
     from trimodal.finetune import finetune_cv
 
-    texts, ids, modality = load_feature_set(feature_set, features_dir)
-    texts, y, ids, _ = align(texts, ids, load_labels(labels_tsv))
+    options = dict(options)
     model = options.pop("model", "sentence-transformers/all-MiniLM-L6-v2")
     device = pick_device(options.pop("device", "auto"))
+    labels = load_labels(labels_tsv)
+    modality = feature_set_modality(feature_set, features_dir)
+    n_missing = len(labels)
+    try:
+        texts, ids, modality = load_feature_set(feature_set, features_dir)
+        n_missing = coverage(ids, labels)["n_missing_features"]
+        fset = label_set_folds(labels, folds, seed)
+        texts, y, ids, _ = align(texts, ids, labels)
+        fold = fset.of(ids)
+        check_evaluable(y, fold)  # before loading any model
+    except NotEvaluated as e:
+        log.warning("%s / finetune: %s", feature_set, e.reason)
+        return CVResult.skipped(
+            e.reason,
+            feature_set=feature_set,
+            classifier="finetune",
+            label_set=label_set,
+            modality=modality,
+            folds_requested=folds,
+            seed=seed,
+            n_missing=n_missing,
+            options={"model": model},
+        )
     proba, classes, info = finetune_cv(
-        list(texts), y, model, folds=folds, seed=seed, device=device, **options
+        list(texts), y, model, folds=folds, seed=seed, device=device, fold=fold, **options
     )
     classes = np.asarray(classes, dtype=object)
     y_pred = classes[proba.argmax(axis=1)]
-    fold = np.full(len(y), -1, dtype=np.int32)
     scores = {}
     for f in info:
         te = np.asarray(f["test_idx"])
-        fold[te] = f["fold"]
         score_fold(scores, y[np.asarray(f["train_idx"])], y[te], y_pred[te], classes)
         scores.setdefault("fit_time_s", []).append(float(f.get("fit_time_s", 0.0)))
     return CVResult(
@@ -191,7 +221,8 @@ def finetune_feature_set(feature_set, labels_tsv, label_set, features_dir, folds
         n_folds=len(info),
         folds_requested=folds,
         seed=seed,
-        note=f"fine-tuned {model}",
+        note="; ".join(filter(None, [fset.note, f"fine-tuned {model}"])),
+        n_missing=n_missing,
         options={"model": model},
     )
 
@@ -200,6 +231,19 @@ def make_report(results: list[str], out_dir: str, label_set: str) -> dict:
     from trimodal.report import write_report
 
     return write_report(results, out_dir, label_set)
+
+
+def _check_label_set_folds(results, labels_tsv: str, folds: int, seed: int) -> None:
+    """Base results must have been scored on this label set's folds (not a stale config)."""
+    from trimodal.classify import load_labels
+    from trimodal.cv import NotEvaluated, agreed_folds, label_set_folds
+
+    try:
+        fset = label_set_folds(load_labels(labels_tsv), folds, seed)
+    except NotEvaluated:
+        return  # then the base results are not evaluated either
+    named = {f"base result {i + 1} ({r.name})": r.folds for i, r in enumerate(results)}
+    agreed_folds({"the label set": fset.fold, **named})
 
 
 def fuse_one(
@@ -233,6 +277,8 @@ def fuse_one(
         )
     elif kind.startswith("late:"):
         results = [CVResult.from_h5(p) for p in base_results]
+        if all(r.evaluated for r in results):
+            _check_label_set_folds(results, labels_tsv, folds, seed)
         result = late_fusion_from_results(
             results, method=kind.split(":", 1)[1], folds=folds, seed=seed
         )
@@ -261,11 +307,20 @@ def fuse_one(
     return result
 
 
-def crossmodal_pair(spec: dict, labels_tsv: str, features_dir: str, output: str) -> pd.DataFrame:
+def crossmodal_pair(
+    spec: dict, labels_tsv: str, features_dir: str, output: str, folds_out: str | None = None
+) -> pd.DataFrame:
+    """Cross-modal retrieval of one pair on the label set's videos and folds (groups kept);
+    the fold of each video goes to `folds_out` (default: <output stem>.folds.tsv)."""
+    from trimodal.classify import load_labels
     from trimodal.crossmodal import run_pairs
 
-    labels = pd.read_csv(labels_tsv, sep="\t", dtype=str, keep_default_na=False)
-    df = run_pairs(spec, features_dir, labels[["video_id", "label"]])
+    labels = load_labels(labels_tsv)
+    df, folds = run_pairs(spec, features_dir, labels, with_folds=True)
+    folds_out = folds_out or str(Path(output).with_suffix(".folds.tsv"))
+    tmp = Path(folds_out + ".tmp")
+    folds.to_csv(tmp, sep="\t", index=False)
+    os.replace(tmp, folds_out)
     tmp = Path(output + ".tmp")
     df.to_csv(tmp, sep="\t", index=False)
     os.replace(tmp, output)

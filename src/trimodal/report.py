@@ -48,10 +48,20 @@ def _pm(mean: float, std: float) -> str:
 
 def _sort_key(s: dict[str, Any]):
     kind = s.get("kind", "single")
+    ba = s.get("balanced_accuracy_mean", float("nan"))
     return (
         _KIND_ORDER.get(kind.split(":")[0], 3 if kind.startswith("late") else 4),
-        -s["balanced_accuracy_mean"],
+        np.inf if pd.isna(ba) else -ba,  # not evaluated: last of its kind
     )
+
+
+def _evaluated(s: dict[str, Any]) -> bool:
+    return not s.get("not_evaluated")
+
+
+def evaluated(results: list) -> list:
+    """The results that were scored (not those marked "not evaluated")."""
+    return [r for r in results if _evaluated(_summary(r))]
 
 
 def results_frame(results: list) -> pd.DataFrame:
@@ -64,6 +74,24 @@ def results_table(results: list) -> pd.DataFrame:
     """The display table: scores as "mean ± std" in percent, majority baseline, n, folds, time."""
     rows = []
     for s in sorted((_summary(r) for r in results), key=_sort_key):
+        if not _evaluated(s):  # the reason instead of a score
+            rows.append(
+                {
+                    "kind": s.get("kind", "single"),
+                    "modality": s.get("modality", ""),
+                    "feature set": s["feature_set"],
+                    "classifier": s["classifier"],
+                    "accuracy (%)": s["not_evaluated"],
+                    "balanced accuracy (%)": "–",
+                    "macro-F1 (%)": "–",
+                    "majority acc. (%)": "–",
+                    "majority macro-F1 (%)": "–",
+                    "n videos": int(s.get("n_videos", 0)),
+                    "n folds": 0,
+                    "fit time (s/fold)": "–",
+                }
+            )
+            continue
         rows.append(
             {
                 "kind": s.get("kind", "single"),
@@ -96,7 +124,7 @@ def best_by_group(results: list) -> dict[str, Any]:
     """Best result (balanced accuracy) per single modality ("single:<modality>") and per fusion
     kind ("fusion:<kind>")."""
     best: dict[str, Any] = {}
-    for r in results:
+    for r in evaluated(results):
         s = _summary(r)
         g = _group(s)
         if (
@@ -158,6 +186,11 @@ def bars_figure(results: list):
     """Best single modalities vs fusions: balanced accuracy with fold std error bars."""
     best = best_by_group(results)
     names = sorted(best, key=lambda g: (g.startswith("fusion"), g))
+    if not names:  # nothing was scored: say so instead of an empty chart
+        fig, ax = plt.subplots(figsize=(5, 2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "nothing evaluated (see summary.md)", ha="center", va="center")
+        return fig
     sums = [_summary(best[g]) for g in names]
     means = [100 * s["balanced_accuracy_mean"] for s in sums]
     stds = [100 * s["balanced_accuracy_std"] for s in sums]
@@ -177,7 +210,7 @@ def bars_figure(results: list):
 
 def fusion_verdict(results: list) -> str:
     """One sentence comparing the best fusion with the best single modality (balanced accuracy)."""
-    sums = [_summary(r) for r in results]
+    sums = [s for s in map(_summary, results) if _evaluated(s)]
     singles = [s for s in sums if s.get("kind", "single") == "single"]
     fusions = [s for s in sums if s.get("kind", "single") != "single"]
     if not singles or not fusions:
@@ -244,6 +277,7 @@ def write_report(results: list, out_dir: str | os.PathLike, label_set: str) -> d
     frame = results_frame(res)
     paths["csv"] = _atomic_write(root / "summary.csv", lambda p: frame.to_csv(p, index=False))
 
+    (root / "confusion").mkdir(parents=True, exist_ok=True)  # a rule output, even if empty
     for group, r in best_by_group(res).items():
         paths["confusion"][group] = save_confusion(r, root / "confusion" / f"{_slug(group)}.png")
     fig = bars_figure(res)
@@ -256,16 +290,24 @@ def write_report(results: list, out_dir: str | os.PathLike, label_set: str) -> d
 
     verdict = fusion_verdict(res)
     notes = sorted({f"{r.name}: {r.note}" for r in res if r.note})
+    skipped = [f"{r.name}: {r.not_evaluated}" for r in res if not r.evaluated]
     n_missing = max(r.n_missing for r in res)
+    scored = evaluated(res)
+    classes = ", ".join(map(str, scored[0].classes)) if scored else "none"
     md = [
         f"# Results: label set `{label_set}`",
         "",
-        f"Cross-validated scores (mean ± std over folds, in %), {len(res)} evaluations, "
-        f"classes: {', '.join(map(str, res[0].classes))}. "
+        f"Cross-validated scores (mean ± std over folds, in %), {len(scored)} evaluations"
+        + (f" ({len(skipped)} not evaluated)" if skipped else "")
+        + f", classes: {classes}. "
         "Majority = DummyClassifier(most_frequent) on the same folds.",
         "",
         _to_markdown(results_table(res)),
         "",
+    ]
+    if skipped:
+        md += ["## Not evaluated", "", *(f"- {line}" for line in skipped), ""]
+    md += [
         "## Fusion verdict",
         "",
         verdict,
@@ -314,6 +356,7 @@ __all__ = [
     "best_by_group",
     "bars_figure",
     "confusion_figure",
+    "evaluated",
     "fusion_verdict",
     "parse_verdict",
     "print_summary",

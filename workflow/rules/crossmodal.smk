@@ -1,6 +1,8 @@
 # Cross-modal mapping: for each configured (source -> target) pair of pooled embeddings, ridge,
 # CCA, an MLP and an auto-encoder (MSE and contrastive losses), trained per CV fold and judged
-# by nearest-neighbour retrieval among the test fold's targets, beside chance levels.
+# by nearest-neighbour retrieval among the test fold's targets, beside chance levels. It runs on
+# the label set's videos and folds (trimodal.cv: the folds of every classifier and fusion, groups
+# kept on one side); the fold of each video is kept beside the table (.folds.tsv).
 
 
 rule crossmodal_pair:
@@ -9,7 +11,8 @@ rule crossmodal_pair:
         target=lambda wc: store_path(wc.target.split(".")[0]),
         labels=lambda wc: f"results/labels/{CROSSMODAL.get('label_set', LABEL_SETS[0])}.tsv",
     output:
-        "results/crossmodal/{source}__{target}.tsv",
+        table="results/crossmodal/{source}__{target}.tsv",
+        folds="results/crossmodal/{source}__{target}.folds.tsv",
     log:
         "logs/crossmodal/{source}__{target}.log",
     benchmark:
