@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -250,3 +251,31 @@ def test_a_pair_too_small_for_two_folds_is_reported_not_scored(tmp_path):
     md = crossmodal_table_md(df)
     assert md.count("not evaluated: 3 videos in") == 2
     assert crossmodal_heatmap(df, tmp_path / "heat.png").stat().st_size > 1000
+
+
+def test_crossmodal_summary_writes_markdown_html_and_provenance(tmp_path):
+    import json
+
+    from trimodal.jobs import crossmodal_summary
+
+    Xs, Xt = _pair("linear", n=60)
+    ids = np.array([f"v{i:03d}" for i in range(60)], dtype=object)
+    _write_store(tmp_path / "aud.h5", ids, Xs)
+    _write_store(tmp_path / "txt.h5", ids, Xt)
+    import h5py
+
+    with h5py.File(tmp_path / "txt.h5", "a") as h5:  # a store that records what produced it
+        h5.attrs["provenance"] = json.dumps({"extractor": "txt", "model": "minilm",
+                                             "weights_sha256": "abcdef0123456789"})  # fmt: skip
+    cfg = {"pairs": [{"source": "aud:mean", "target": "txt:mean"}], "methods": ["ridge"]}
+    df = run_pairs({**cfg, "folds": 3}, tmp_path, None)
+    assert json.loads(df["provenance"][0])["txt:mean"]["model"] == "minilm"
+    df.to_csv(tmp_path / "pair.tsv", sep="\t", index=False)
+    out = {k: str(tmp_path / "rep" / f) for k, f in (("table", "crossmodal.md"),
+           ("html", "crossmodal.html"), ("csv", "crossmodal.csv"), ("heatmap", "heatmap.png"))}  # fmt: skip
+    (tmp_path / "rep").mkdir()
+    crossmodal_summary([str(tmp_path / "pair.tsv")], out)
+    md, page = Path(out["table"]).read_text(), Path(out["html"]).read_text()
+    assert "aud:mean → txt:mean" in md and "## Provenance" in md and "minilm" in md
+    assert page.count("<table") == 2 and "abcdef0123456789" in page
+    assert "data:image/png;base64," in page

@@ -409,3 +409,53 @@ def test_not_evaluated_result_round_trips_and_summarises(tmp_path):
     s = back.summary()
     assert s["not_evaluated"] == r.not_evaluated and np.isnan(s["accuracy_mean"])
     assert len(back.folds) == 0
+
+
+@pytest.mark.slow
+def test_workflow_reports_a_one_class_label_set_and_exits_0(tmp_path):
+    """Through Snakemake (text extractor only): a label set merged into one class ends with
+    "not evaluated" rows and exit 0, beside a scored label set; `snakemake --report` holds
+    both summaries as HTML tables, not Markdown."""
+    import base64
+    import re
+
+    import yaml
+
+    from tests.workflow_project import make_project, small_sheet, snakemake
+
+    extractors = {
+        "text_desc": {
+            "kind": "text_raw",
+            "modality": "text",
+            "model": None,
+            "params": {"sources": ["description"]},
+        }
+    }
+    wd = make_project(
+        tmp_path / "p",
+        small_sheet(per_label=3, extra_ids=()),
+        extractors=extractors,
+        feature_sets=("text_desc:text",),
+        copy_workflow=True,
+    )
+    cfg = yaml.safe_load((wd / "config" / "config.yaml").read_text())
+    merge = dict.fromkeys(("animals", "instrument", "misc", "toys"), "all")
+    cfg["labels"]["sets"]["merged"] = {"from": "label", "min_count": 2, "merge": merge}
+    cfg["classify"]["label_sets"] = ["youtube", "merged"]
+    (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = snakemake(wd)  # raises unless exit 0 (no --keep-going)
+    assert proc.returncode == 0
+    merged = (wd / "results/report/merged/summary.md").read_text()
+    assert "not evaluated: 1 class among the 12 videos of the label set" in merged
+    youtube = pd.read_csv(wd / "results/report/youtube/summary.csv")
+    assert youtube["not_evaluated"].isna().all() and youtube["balanced_accuracy_mean"].notna().all()
+    snakemake(wd, "--report", str(wd / "report.html"))
+    html = (wd / "report.html").read_text()
+    pages = [
+        base64.b64decode(m).decode()
+        for m in re.findall(r"data:text/html;[^,]*base64,([A-Za-z0-9+/=]+)", html)
+    ]
+    summaries = [p for p in pages if "<h1>Results: label set" in p]
+    assert len(summaries) == 2
+    for page in summaries:
+        assert page.count("<table") == 2 and "|---" not in page

@@ -264,6 +264,8 @@ class CVResult:
     n_missing: int = 0  # labelled videos without features (not evaluated)
     options: dict[str, Any] = field(default_factory=dict)
     not_evaluated: str = ""  # the reason, when cross-validation was impossible (no scores)
+    # what produced each input: feature set -> provenance of its store (:func:`read_provenance`)
+    provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -319,6 +321,10 @@ class CVResult:
         out["fit_time_s_total"] = float(t.sum())
         out["note"] = self.note
         out["not_evaluated"] = self.not_evaluated
+        prov = list(self.provenance.values())
+        out["stores"] = "+".join(str(p.get("store", "")) for p in prov)
+        out["models"] = "+".join(str(p.get("model", "")) or "-" for p in prov)
+        out["weights_sha256"] = "+".join(str(p.get("weights_sha256", "")) or "-" for p in prov)
         return out
 
     def to_h5(self, path: str | os.PathLike) -> None:
@@ -328,6 +334,7 @@ class CVResult:
             for key in ("n_folds", "folds_requested", "seed", "n_missing"):
                 h5.attrs[key] = int(getattr(self, key))
             h5.attrs["options"] = json.dumps(self.options, sort_keys=True, default=str)
+            h5.attrs["provenance"] = json.dumps(self.provenance, sort_keys=True, default=str)
             for key in ("classes", "ids", "y_true", "y_pred"):
                 h5.create_dataset(
                     key, data=np.asarray(getattr(self, key)).astype(str).astype(object), dtype=STR
@@ -354,6 +361,7 @@ class CVResult:
                 **{k: str(a.get(k, "")) for k in _STR_ATTRS},
                 **{k: int(a[k]) for k in ("n_folds", "folds_requested", "seed", "n_missing")},
                 options=json.loads(a.get("options", "{}")),
+                provenance=json.loads(a.get("provenance", "{}")),
             )
 
 
@@ -551,6 +559,31 @@ def load_feature_set(feature_set: str, features_dir: str | os.PathLike = "result
     return X, ids, modality
 
 
+PROVENANCE_KEYS = ("extractor", "kind", "model", "weights_sha256", "params", "code", "packages")
+
+
+def read_provenance(path: str | os.PathLike) -> dict[str, Any]:
+    """What produced a store: its `provenance` attribute (extractor, kind, model,
+    weights_sha256, params, code, packages), plus `store` (the file name).
+
+    A store written before stores carried provenance gives what it has (extractor, kind,
+    model, params) and empty fields for the rest.
+    """
+    attrs = store_attrs(path)
+    raw = attrs.get("provenance")
+    if raw:
+        prov = json.loads(raw) if isinstance(raw, (str, bytes)) else dict(raw)
+    else:
+        prov = {k: attrs.get(k, "") for k in ("extractor", "kind", "model")}
+        prov.update(weights_sha256="", params=attrs.get("params", {}), code="", packages={})
+    return {"store": Path(path).name, **{k: prov.get(k, "") for k in PROVENANCE_KEYS}, **prov}
+
+
+def feature_set_provenance(feature_set: str, features_dir: str | os.PathLike) -> dict[str, Any]:
+    extractor, _ = parse_feature_set(feature_set)
+    return read_provenance(Path(features_dir) / f"{extractor}.h5")
+
+
 def feature_set_modality(feature_set: str, features_dir: str | os.PathLike) -> str:
     extractor, _ = parse_feature_set(feature_set)
     return str(store_attrs(Path(features_dir) / f"{extractor}.h5").get("modality", ""))
@@ -577,13 +610,14 @@ def evaluate_feature_set(
     if feature_set.endswith(":text"):
         opts.setdefault("text", "tfidf")
     modality = feature_set_modality(feature_set, features_dir)
+    provenance = {feature_set: feature_set_provenance(feature_set, features_dir)}
     n_missing = len(labels_df)
     try:
         X, ids, modality = load_feature_set(feature_set, features_dir)
         n_missing = coverage(ids, labels_df)["n_missing_features"]
         fset = label_set_folds(labels_df, folds, seed)
         X, y, ids, _ = align(X, ids, labels_df)
-        return run_cv(
+        result = run_cv(
             X,
             y,
             ids,
@@ -597,7 +631,7 @@ def evaluate_feature_set(
         )
     except NotEvaluated as e:
         log.warning("%s / %s: %s", feature_set, classifier, e.reason)
-        return CVResult.skipped(
+        result = CVResult.skipped(
             e.reason,
             feature_set=feature_set,
             classifier=classifier,
@@ -607,3 +641,5 @@ def evaluate_feature_set(
             seed=seed,
             n_missing=n_missing,
         )
+    result.provenance = provenance
+    return result

@@ -32,6 +32,7 @@ original study did; ridge / mlp / autoencoder only).
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -340,6 +341,13 @@ def _load_feature(store_dir: Path, spec: str) -> tuple[np.ndarray, np.ndarray]:
     return load_pooled(path, pooling or "mean")
 
 
+def _provenance(store_dir, spec: str) -> dict[str, Any]:
+    """What produced the store of `spec` (see :func:`trimodal.classify.read_provenance`)."""
+    from trimodal.classify import feature_set_provenance
+
+    return feature_set_provenance(spec, store_dir)
+
+
 def align(*pairs: tuple[np.ndarray, np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
     """Rows of each (X, ids) restricted to the common ids, in the first store's order."""
     common = set(map(str, pairs[0][1]))
@@ -367,7 +375,7 @@ def run_pairs(
     its folds (:func:`trimodal.cv.label_set_folds`: the folds of every other evaluation, groups
     kept on one side); without, on every shared video with folds made on them. A pair that
     cannot be cross-validated gets one row per method with a "not evaluated" `note` and no
-    metrics. with_folds: also return the fold of each video (source, target, video_id, fold).
+    metrics. Each row's `provenance` (JSON) is what produced its two stores. with_folds: also return the fold of each video (source, target, video_id, fold).
     """
     cfg = {"pairs": pairs_config} if not isinstance(pairs_config, dict) else dict(pairs_config)
     methods = cfg.get("methods", list(METHODS))
@@ -382,6 +390,9 @@ def run_pairs(
     for pair in cfg["pairs"]:
         src, tgt = pair["source"], pair["target"]
         runs = [(m, lo) for m in methods for lo in (losses if m in NEURAL else ["mse"])]
+        prov = json.dumps(
+            {fs: _provenance(store_dir, fs) for fs in (src, tgt)}, sort_keys=True, default=str
+        )
         try:
             (Xs, Xt), ids = align(_load_feature(store_dir, src), _load_feature(store_dir, tgt))
             labels = None
@@ -405,7 +416,7 @@ def run_pairs(
                 )
                 res.pop("per_fold")
                 assign = res.pop("fold")
-                rows.append({"source": src, "target": tgt, **res, "note": ""})
+                rows.append({"source": src, "target": tgt, **res, "note": "", "provenance": prov})
             fold_rows.append(
                 pd.DataFrame(
                     {"source": src, "target": tgt, "video_id": ids.astype(str), "fold": assign}
@@ -414,6 +425,7 @@ def run_pairs(
         except NotEvaluated as e:
             rows += [
                 {"source": src, "target": tgt, "method": m, "loss": lo, "note": e.reason}
+                | {"provenance": prov}
                 for m, lo in runs
             ]
     df = pd.DataFrame(rows)
@@ -432,8 +444,9 @@ def _fmt(v: float, digits: int = 2) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
-def crossmodal_table_md(df: pd.DataFrame) -> str:
-    """Markdown table: each metric as `mean ± std (chance)`."""
+def crossmodal_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The display table: each metric as `mean ± std (chance)`; `#` numbers the rows; a pair
+    that was not evaluated shows its reason in place of the metrics."""
     cols = [
         ("R@1", 2),
         ("R@10", 2),
@@ -442,26 +455,43 @@ def crossmodal_table_md(df: pd.DataFrame) -> str:
         ("diversity", 2),
         ("label_agreement", 2),
     ]
-    head = ["source → target", "method", "loss", "n"] + [c for c, _ in cols]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for _, r in df.iterrows():
+    rows = []
+    for i, (_, r) in enumerate(df.iterrows()):
         note = r.get("note", "")
         n = r.get("n", float("nan"))
-        cells = [
-            f"{r['source']} → {r['target']}",
-            str(r["method"]),
-            str(r["loss"]),
-            "–" if pd.isna(n) else str(int(n)),
-        ]
+        row = {
+            "#": i + 1,
+            "source → target": f"{r['source']} → {r['target']}",
+            "method": str(r["method"]),
+            "loss": str(r["loss"]),
+            "n": "–" if pd.isna(n) else str(int(n)),
+        }
         if isinstance(note, str) and note.startswith("not evaluated"):
-            cells += [note] + ["–"] * (len(cols) - 1)  # reported, never scored
+            row.update({c: (note if j == 0 else "–") for j, (c, _) in enumerate(cols)})
         else:
             for c, d in cols:
-                cells.append(
-                    f"{_fmt(r[c], d)} ± {_fmt(r[c + '_std'], d)} ({_fmt(r['chance_' + c], d)})"
-                )
-        lines.append("| " + " | ".join(cells) + " |")
+                row[c] = f"{_fmt(r[c], d)} ± {_fmt(r[c + '_std'], d)} ({_fmt(r['chance_' + c], d)})"
+        rows.append(row)
+    return pd.DataFrame(
+        rows, columns=["#", "source → target", "method", "loss", "n"] + [c for c, _ in cols]
+    )
+
+
+def crossmodal_table_md(df: pd.DataFrame) -> str:
+    """Markdown table: each metric as `mean ± std (chance)`."""
+    table = crossmodal_table(df)
+    head = list(table.columns)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in table.iterrows():
+        lines.append("| " + " | ".join(str(r[c]) for c in head) + " |")
     return "\n".join(lines) + "\n\n(chance level in brackets; mean ± std over CV folds)\n"
+
+
+def row_provenance(df: pd.DataFrame) -> list[dict[str, dict[str, Any]]]:
+    """Per row of a cross-modal table, what produced its two stores (its provenance column)."""
+    if "provenance" not in df:
+        return [{} for _ in range(len(df))]
+    return [json.loads(p) if isinstance(p, str) and p else {} for p in df["provenance"]]
 
 
 def crossmodal_heatmap(df: pd.DataFrame, out_png: str | os.PathLike) -> Path:
@@ -513,7 +543,9 @@ __all__ = [
     "fit_neural",
     "run_pairs",
     "align",
+    "crossmodal_table",
     "crossmodal_table_md",
+    "row_provenance",
     "crossmodal_heatmap",
     "metrics_from_similarity",
 ]

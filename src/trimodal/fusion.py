@@ -36,6 +36,7 @@ from trimodal.classify import (
     align,
     coverage,
     feature_set_modality,
+    feature_set_provenance,
     load_feature_set,
     load_labels,
     make_classifier,
@@ -130,6 +131,7 @@ def evaluate_blocks(
     """
     labels_df = labels if isinstance(labels, pd.DataFrame) else load_labels(labels)
     mods = [feature_set_modality(fs, features_dir) for fs in feature_sets]
+    provenance = {fs: feature_set_provenance(fs, features_dir) for fs in feature_sets}
     n_missing = len(labels_df)
     try:
         blocks = {}
@@ -140,7 +142,7 @@ def evaluate_blocks(
         n_missing = coverage(ids, labels_df)["n_missing_features"]
         fset = label_set_folds(labels_df, folds, seed)
         X, y, ids, _ = align(X, ids, labels_df)
-        return run_cv(
+        result = run_cv(
             X,
             y,
             ids,
@@ -154,7 +156,7 @@ def evaluate_blocks(
             classifier_name=classifier_name,
         )
     except NotEvaluated as e:
-        return CVResult.skipped(
+        result = CVResult.skipped(
             e.reason,
             feature_set="+".join(feature_sets),
             classifier=classifier_name,
@@ -165,6 +167,8 @@ def evaluate_blocks(
             seed=seed,
             n_missing=n_missing,
         )
+    result.provenance = provenance
+    return result
 
 
 def evaluate_early(
@@ -308,10 +312,11 @@ def late_fusion_from_results(
     """
     name = "+".join(f"{r.feature_set}({r.classifier})" for r in results)
     modality = "+".join(r.modality for r in results)
+    provenance = {k: v for r in results for k, v in r.provenance.items()}
     skipped = [r for r in results if not r.evaluated]
     if skipped:
         r = skipped[0]
-        return CVResult.skipped(
+        out = CVResult.skipped(
             f"not evaluated: base result {r.name} was {r.not_evaluated}",
             feature_set=name,
             classifier="logreg_meta" if method == "stack" else method,
@@ -320,7 +325,9 @@ def late_fusion_from_results(
             modality=modality,
             folds_requested=results[0].folds_requested,
             seed=results[0].seed,
+            provenance=provenance,
         )
+        return out
     fold = agreed_folds({f"base result {i + 1} ({r.name})": r.folds for i, r in enumerate(results)})
     fold.attrs["folds_requested"] = results[0].folds_requested
     oof = {r.feature_set: (r.proba, r.classes, r.ids) for r in results}
@@ -331,6 +338,7 @@ def late_fusion_from_results(
     )
     out.modality = modality
     out.feature_set = name
+    out.provenance = provenance
     return out
 
 

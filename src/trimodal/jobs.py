@@ -163,18 +163,34 @@ def finetune_feature_set(feature_set, labels_tsv, label_set, features_dir, folds
         align,
         coverage,
         feature_set_modality,
+        feature_set_provenance,
         load_feature_set,
         load_labels,
         score_fold,
     )
     from trimodal.cv import NotEvaluated, check_evaluable, label_set_folds
     from trimodal.finetune import finetune_cv
+    from trimodal.models import describe_model
 
     options = dict(options)
     model = options.pop("model", "sentence-transformers/all-MiniLM-L6-v2")
     device = pick_device(options.pop("device", "auto"))
     labels = load_labels(labels_tsv)
     modality = feature_set_modality(feature_set, features_dir)
+    weights = describe_model(model)
+    provenance = {  # the text store, and the model that was fine-tuned on it
+        feature_set: feature_set_provenance(feature_set, features_dir),
+        f"{feature_set} (fine-tuned)": {
+            "store": "",
+            "extractor": "finetune",
+            "kind": "finetune",
+            "model": model,
+            "weights_sha256": weights.get("model_fingerprint", ""),
+            "params": dict(options),
+            "code": "",
+            "packages": {},
+        },
+    }
     n_missing = len(labels)
     try:
         texts, ids, modality = load_feature_set(feature_set, features_dir)
@@ -195,6 +211,7 @@ def finetune_feature_set(feature_set, labels_tsv, label_set, features_dir, folds
             seed=seed,
             n_missing=n_missing,
             options={"model": model},
+            provenance=provenance,
         )
     proba, classes, info = finetune_cv(
         list(texts), y, model, folds=folds, seed=seed, device=device, fold=fold, **options
@@ -224,6 +241,7 @@ def finetune_feature_set(feature_set, labels_tsv, label_set, features_dir, folds
         note="; ".join(filter(None, [fset.note, f"fine-tuned {model}"])),
         n_missing=n_missing,
         options={"model": model},
+        provenance=provenance,
     )
 
 
@@ -329,14 +347,29 @@ def crossmodal_pair(
 
 
 def crossmodal_summary(tables: list[str], outputs: dict[str, str]) -> pd.DataFrame:
-    from trimodal.crossmodal import crossmodal_heatmap, crossmodal_table_md
+    """The cross-modal table (Markdown and a self-contained HTML page, for `snakemake
+    --report`), its CSV, the heatmap and the provenance of every store it read."""
+    from trimodal.crossmodal import crossmodal_heatmap, crossmodal_table, row_provenance
+    from trimodal.report import provenance_rows, render_html, render_markdown
 
     df = pd.concat([pd.read_csv(t, sep="\t") for t in tables], ignore_index=True)
+    for col in ("note", "provenance"):  # text columns: empty, not NaN
+        if col in df:
+            df[col] = df[col].astype(object).where(df[col].notna(), "")
     df.to_csv(outputs["csv"], index=False)
-    Path(outputs["table"]).write_text(
-        "# Cross-modal retrieval\n\nmean ± std over folds (chance in brackets)\n\n"
-        + crossmodal_table_md(df)
-        + "\n\n![best R@10 per pair](heatmap.png)\n"
-    )
     crossmodal_heatmap(df, outputs["heatmap"])
+    blocks = [
+        ("h1", "Cross-modal retrieval"),
+        ("p", "mean ± std over folds (chance in brackets)"),
+        ("table", crossmodal_table(df)),
+        ("p", "(chance level in brackets; mean ± std over CV folds)"),
+        ("img", "best R@10 per pair", Path(outputs["heatmap"]).name),
+        ("h2", "Provenance"),
+        ("p", "What produced each store the rows above read (rows: the # of the table)."),
+        ("table", provenance_rows(row_provenance(df))),
+    ]
+    root = Path(outputs["table"]).parent
+    Path(outputs["table"]).write_text(render_markdown(blocks))
+    if outputs.get("html"):
+        Path(outputs["html"]).write_text(render_html(blocks, root, "Cross-modal retrieval"))
     return df

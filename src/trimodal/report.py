@@ -6,6 +6,9 @@ computed from them too, so the report says whatever the numbers say.
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import os
 import re
 import tempfile
@@ -64,24 +67,81 @@ def evaluated(results: list) -> list:
     return [r for r in results if _evaluated(_summary(r))]
 
 
+def _provenance_of(r) -> dict[str, dict[str, Any]]:
+    if isinstance(r, CVResult):
+        return r.provenance
+    prov = r.get("provenance") or {}
+    return json.loads(prov) if isinstance(prov, str) else dict(prov)
+
+
+def _ordered(results: list) -> list[tuple[dict[str, Any], Any]]:
+    """(summary, result) in report order; row i + 1 of every table is the i-th of these."""
+    return sorted(((_summary(r), r) for r in results), key=lambda p: _sort_key(p[0]))
+
+
 def results_frame(results: list) -> pd.DataFrame:
-    """One row per result with every summary number (what summary.csv holds)."""
-    rows = sorted((_summary(r) for r in results), key=_sort_key)
+    """One row per result with every summary number and the full provenance of its inputs
+    (JSON: what produced each store it read), i.e. what summary.csv holds."""
+    rows = [
+        {"row": i + 1, **s, "provenance": json.dumps(_provenance_of(r), sort_keys=True)}
+        for i, (s, r) in enumerate(_ordered(results))
+    ]
     return pd.DataFrame(rows)
 
 
+def _short(value: Any, n: int) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    text = text.replace(", ", ",").replace(": ", ":")
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def provenance_table(results: list) -> pd.DataFrame:
+    """One row per input store the results read: what produced it (model, weights fingerprint,
+    params, code hash) and the rows of the results table that used it."""
+    return provenance_rows([_provenance_of(r) for _, r in _ordered(results)])
+
+
+def provenance_rows(per_row: list[dict[str, dict[str, Any]]]) -> pd.DataFrame:
+    """The provenance table of a table whose row i + 1 read the stores in ``per_row[i]``
+    (feature set -> provenance)."""
+    by_key: dict[str, dict[str, Any]] = {}
+    for i, prov in enumerate(per_row):
+        for feature_set, p in prov.items():
+            ident = {k: v for k, v in p.items() if k != "packages"}
+            key = json.dumps(ident, sort_keys=True, default=str)
+            if key not in by_key:
+                by_key[key] = {
+                    "store": p.get("store") or f"({feature_set})",
+                    "extractor": p.get("extractor", ""),
+                    "model": p.get("model") or "–",
+                    "weights (sha256)": _short(p.get("weights_sha256") or "–", 16),
+                    "params": _short(p.get("params") or {}, 60),
+                    "code": _short(p.get("code") or "–", 12),
+                    "rows": [],
+                }
+            if i + 1 not in by_key[key]["rows"]:
+                by_key[key]["rows"].append(i + 1)
+    rows = sorted(by_key.values(), key=lambda d: (d["store"], d["rows"]))
+    for d in rows:
+        d["rows"] = ", ".join(map(str, d["rows"]))
+    cols = ["store", "extractor", "model", "weights (sha256)", "params", "code", "rows"]
+    return pd.DataFrame(rows, columns=cols)
+
+
 def results_table(results: list) -> pd.DataFrame:
-    """The display table: scores as "mean ± std" in percent, majority baseline, n, folds, time."""
+    """The display table: scores as "mean ± std" in percent, majority baseline, n, folds, time;
+    `#` numbers the rows (the provenance table refers to them)."""
     rows = []
-    for s in sorted((_summary(r) for r in results), key=_sort_key):
+    for i, (s, _) in enumerate(_ordered(results)):
         if not _evaluated(s):  # the reason instead of a score
             rows.append(
                 {
+                    "#": i + 1,
                     "kind": s.get("kind", "single"),
                     "modality": s.get("modality", ""),
                     "feature set": s["feature_set"],
                     "classifier": s["classifier"],
-                    "accuracy (%)": s["not_evaluated"],
+                    "accuracy (%)": "not evaluated",  # why: in the Not evaluated list
                     "balanced accuracy (%)": "–",
                     "macro-F1 (%)": "–",
                     "majority acc. (%)": "–",
@@ -94,6 +154,7 @@ def results_table(results: list) -> pd.DataFrame:
             continue
         rows.append(
             {
+                "#": i + 1,
                 "kind": s.get("kind", "single"),
                 "modality": s.get("modality", ""),
                 "feature set": s["feature_set"],
@@ -263,7 +324,8 @@ def _slug(text: str) -> str:
 
 
 def write_report(results: list, out_dir: str | os.PathLike, label_set: str) -> dict[str, Any]:
-    """Write <out_dir>/<label_set>/{summary.md, summary.csv, bars.png, confusion/*.png}.
+    """Write <out_dir>/<label_set>/{summary.md, summary.html, summary.csv, bars.png,
+    confusion/*.png}: the same content as Markdown and as a self-contained HTML page.
 
     results: CVResult objects or paths to their .h5 files; those of another label set are skipped.
     """
@@ -290,58 +352,136 @@ def write_report(results: list, out_dir: str | os.PathLike, label_set: str) -> d
 
     verdict = fusion_verdict(res)
     notes = sorted({f"{r.name}: {r.note}" for r in res if r.note})
-    skipped = [f"{r.name}: {r.not_evaluated}" for r in res if not r.evaluated]
+    skipped = [  # by row of the results table
+        f"#{i + 1} {r.name}: {r.not_evaluated}"
+        for i, (_, r) in enumerate(_ordered(res))
+        if not r.evaluated
+    ]
     n_missing = max(r.n_missing for r in res)
     scored = evaluated(res)
     classes = ", ".join(map(str, scored[0].classes)) if scored else "none"
-    md = [
-        f"# Results: label set `{label_set}`",
-        "",
-        f"Cross-validated scores (mean ± std over folds, in %), {len(scored)} evaluations"
-        + (f" ({len(skipped)} not evaluated)" if skipped else "")
-        + f", classes: {classes}. "
-        "Majority = DummyClassifier(most_frequent) on the same folds.",
-        "",
-        _to_markdown(results_table(res)),
-        "",
+    blocks: list[tuple] = [
+        ("h1", f"Results: label set `{label_set}`"),
+        (
+            "p",
+            f"Cross-validated scores (mean ± std over folds, in %), {len(scored)} evaluations"
+            + (f" ({len(skipped)} not evaluated)" if skipped else "")
+            + f", classes: {classes}. "
+            "Majority = DummyClassifier(most_frequent) on the same folds.",
+        ),
+        ("table", results_table(res)),
     ]
     if skipped:
-        md += ["## Not evaluated", "", *(f"- {line}" for line in skipped), ""]
-    md += [
-        "## Fusion verdict",
-        "",
-        verdict,
-        "",
-        "![best single modality vs fusion](bars.png)",
-        "",
-        "## Confusion matrices (best model per modality and per fusion kind, rows = true class)",
-        "",
+        blocks += [("h2", "Not evaluated"), ("list", skipped)]
+    blocks += [
+        ("h2", "Fusion verdict"),
+        ("p", verdict),
+        ("img", "best single modality vs fusion", "bars.png"),
+        (
+            "h2",
+            "Confusion matrices (best model per modality and per fusion kind, rows = true class)",
+        ),
     ]
     for group, p in paths["confusion"].items():
-        md += [f"### {group}", "", f"![{group}](confusion/{Path(p).name})", ""]
+        blocks += [("h3", group), ("img", group, f"confusion/{Path(p).name}")]
+    blocks += [
+        ("h2", "Provenance"),
+        (
+            "p",
+            "What produced each store the rows above read (rows: the # of the results table); "
+            "summary.csv holds the full record (packages too) in its provenance column.",
+        ),
+        ("table", provenance_table(res)),
+    ]
     if notes or n_missing:
-        md += ["## Notes", ""]
+        items = []
         if n_missing:
-            md.append(
-                f"- up to {n_missing} labelled videos had no features for some feature sets "
+            items.append(
+                f"up to {n_missing} labelled videos had no features for some feature sets "
                 "and were left out of those evaluations"
             )
-        md += [f"- {n}" for n in notes]
-        md.append("")
-    md += ["## Leakage", "", LEAKAGE_NOTE, ""]
-    text = "\n".join(md)
+        blocks += [("h2", "Notes"), ("list", items + notes)]
+    blocks += [("h2", "Leakage"), ("p", LEAKAGE_NOTE)]
+    text = render_markdown(blocks)
+    page = render_html(blocks, root, title=f"Results: label set {label_set}")
     paths["markdown"] = _atomic_write(root / "summary.md", lambda p: Path(p).write_text(text))
+    paths["html"] = _atomic_write(root / "summary.html", lambda p: Path(p).write_text(page))
     paths["verdict"] = verdict
     return paths
 
 
+def render_markdown(blocks: list[tuple]) -> str:
+    """summary.md from the report's blocks (h1/h2/h3, p, list, table, img)."""
+    md: list[str] = []
+    for kind, *args in blocks:
+        if kind in ("h1", "h2", "h3"):
+            md += [f"{'#' * int(kind[1])} {args[0]}", ""]
+        elif kind == "p":
+            md += [args[0], ""]
+        elif kind == "list":
+            md += [*(f"- {item}" for item in args[0]), ""]
+        elif kind == "table":
+            md += [_to_markdown(args[0]), ""]
+        elif kind == "img":
+            md += [f"![{args[0]}]({args[1]})", ""]
+    return "\n".join(md)
+
+
+_CSS = """
+body { font-family: sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; margin: 0.8em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: left; }
+th { background: #eee; }
+tr:nth-child(even) td { background: #f8f8f8; }
+img { max-width: 100%; }
+"""
+
+
+def _inline(text: str) -> str:
+    """Plain text of the report's few inline marks (**bold**, `code`), escaped for HTML."""
+    out = html.escape(text)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+
+
+def render_html(blocks: list[tuple], root: Path, title: str) -> str:
+    """summary.html: the same blocks as a self-contained page (tables as HTML tables, figures
+    embedded), which `snakemake --report` shows as it is, unlike Markdown."""
+    body: list[str] = []
+    for kind, *args in blocks:
+        if kind in ("h1", "h2", "h3"):
+            body.append(f"<{kind}>{_inline(args[0])}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{_inline(args[0])}</p>")
+        elif kind == "list":
+            body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in args[0]) + "</ul>")
+        elif kind == "table":  # "62.5 ± 1.0" stays on one line
+            table = args[0].map(
+                lambda v: v.replace(" ± ", "\u00a0±\u00a0") if isinstance(v, str) else v
+            )
+            body.append(table.to_html(index=False, border=0, escape=True))
+        elif kind == "img":
+            data = base64.b64encode((root / args[1]).read_bytes()).decode("ascii")
+            alt = html.escape(args[0])
+            body.append(f'<p><img alt="{alt}" src="data:image/png;base64,{data}"></p>')
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
 def print_summary(path: str | os.PathLike) -> str:
-    """Print a report's table and verdict (path: summary.md or its folder); returns the text."""
+    """Print a report's tables, its not-evaluated rows and its verdict (path: summary.md or
+    its folder); returns the text."""
     path = Path(path)
     if path.is_dir():
         path = path / "summary.md"
     lines = path.read_text().splitlines()
-    keep = [ln for ln in lines if ln.startswith(("# ", "|"))]
+    keep, section = [], ""
+    for ln in lines:  # the tables, and why a row was not evaluated
+        section = ln[3:] if ln.startswith("## ") else section
+        if ln.startswith(("# ", "|")) or (section == "Not evaluated" and ln.startswith("- ")):
+            keep.append(ln)
     if "## Fusion verdict" in lines:
         i = lines.index("## Fusion verdict")
         keep += ["", next((ln for ln in lines[i + 1 :] if ln.strip()), "")]
@@ -360,6 +500,10 @@ __all__ = [
     "fusion_verdict",
     "parse_verdict",
     "print_summary",
+    "provenance_rows",
+    "provenance_table",
+    "render_html",
+    "render_markdown",
     "results_frame",
     "results_table",
     "save_confusion",

@@ -33,16 +33,19 @@ rule crossmodal_report:
     input:
         crossmodal_targets(),
     output:
-        table=report(
-            "results/report/crossmodal/crossmodal.md",
+        table="results/report/crossmodal/crossmodal.md",
+        html=report(
+            "results/report/crossmodal/crossmodal.html",
             caption="../report/crossmodal.rst",
             category="Cross-modal",
+            labels={"table": "cross-modal retrieval"},
         ),
         csv="results/report/crossmodal/crossmodal.csv",
         heatmap=report(
             "results/report/crossmodal/heatmap.png",
             caption="../report/crossmodal.rst",
             category="Cross-modal",
+            labels={"figure": "best R@10 heatmap"},
         ),
     log:
         "logs/crossmodal/report.log",
