@@ -415,13 +415,13 @@ def test_not_evaluated_result_round_trips_and_summarises(tmp_path):
 def test_workflow_reports_a_one_class_label_set_and_exits_0(tmp_path):
     """Through Snakemake (text extractor only): a label set merged into one class ends with
     "not evaluated" rows and exit 0, beside a scored label set; `snakemake --report` holds
-    both summaries as HTML tables, not Markdown."""
+    both summaries as HTML tables, not Markdown; editing classify.py reruns classification."""
     import base64
     import re
 
     import yaml
 
-    from tests.workflow_project import make_project, small_sheet, snakemake
+    from tests.workflow_project import make_project, planned_jobs, small_sheet, snakemake
 
     extractors = {
         "text_desc": {
@@ -459,3 +459,11 @@ def test_workflow_reports_a_one_class_label_set_and_exits_0(tmp_path):
     assert len(summaries) == 2
     for page in summaries:
         assert page.count("<table") == 2 and "|---" not in page
+
+    assert planned_jobs(wd) == {}  # nothing left to do
+    # editing the classification code reruns classification and the reports, not extraction
+    src = wd / "wf" / "src" / "trimodal" / "classify.py"
+    src.write_text(src.read_text() + "\n# an edit\n")
+    jobs_planned = planned_jobs(wd)
+    assert jobs_planned.get("classify") == 2 and jobs_planned.get("report") == 2
+    assert not {r for r in jobs_planned if r.startswith(("extract", "probe", "store", "labels"))}

@@ -25,6 +25,7 @@ rule crossmodal_pair:
         runtime=60,
     params:
         spec=lambda wc: crossmodal_pair_spec(wc.source, wc.target),
+        code=code_hash("trimodal.crossmodal"),
     script:
         "../scripts/crossmodal.py"
 
@@ -55,5 +56,7 @@ rule crossmodal_report:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        code=code_hash("trimodal.crossmodal", "trimodal.report"),
     script:
         "../scripts/crossmodal_report.py"

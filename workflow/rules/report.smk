@@ -38,5 +38,7 @@ rule report:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        code=code_hash("trimodal.report"),
     script:
         "../scripts/report.py"
