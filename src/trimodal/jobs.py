@@ -104,6 +104,12 @@ def make_label_set(
     if len(dropped):
         log.warning("dropping classes with fewer than %d videos: %s", min_count, dict(dropped))
         labels = labels[~labels["label"].isin(dropped.index)]
+    if labels["label"].nunique() < 2:  # written anyway: its evaluations say "not evaluated"
+        log.warning(
+            "label set has %d videos in %d classes: nothing can be cross-validated on it",
+            len(labels),
+            labels["label"].nunique(),
+        )
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     labels.to_csv(output, sep="\t", index=False)
     log.info("label set: %d videos, classes %s", len(labels), dict(labels["label"].value_counts()))
