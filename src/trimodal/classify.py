@@ -14,7 +14,6 @@ ensemble=False)`` instead (needs >= 3 rows per class in every training fold).
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -34,7 +33,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clo
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.multiclass import OneVsRestClassifier
@@ -105,18 +103,11 @@ def _to_dense(X):
 
 
 def make_text_vectorizer(kind: str = "tfidf"):
-    """The text front end: the text helper's vectorizer when present, else TF-IDF / counts."""
-    try:
-        mod = importlib.import_module("trimodal.extractors.text_raw")
-    except ImportError:
-        mod = None
-    if mod is not None and hasattr(mod, "make_text_vectorizer"):
-        return mod.make_text_vectorizer(kind)
-    if kind == "tfidf":
-        return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2))
-    if kind == "count":
-        return CountVectorizer(ngram_range=(1, 2))
-    raise ValueError(f"unknown text vectorizer {kind!r} (tfidf or count)")
+    """The text front end: the raw-text extractor's vectorizer (TF-IDF or counts), one
+    definition for classification and for the extractor."""
+    from trimodal.extractors.text_raw import make_text_vectorizer as text_vectorizer
+
+    return text_vectorizer(kind)
 
 
 def _svm_proba(est, proba: str):
@@ -226,8 +217,9 @@ def make_classifier(
     pipe = Pipeline(steps)
     if not rebalance:
         return pipe
-    labels = importlib.import_module("trimodal.labels")  # written by the labels helper
-    return labels.RebalancedClassifier(pipe, seed)
+    from trimodal.labels import RebalancedClassifier
+
+    return RebalancedClassifier(pipe, seed)
 
 
 CLASSIFIERS: dict[str, Callable[..., BaseEstimator]] = {
