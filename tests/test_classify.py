@@ -13,9 +13,9 @@ from trimodal.classify import (
     align,
     coverage,
     evaluate_feature_set,
-    make_splits,
     run_cv,
 )
+from trimodal.cv import make_folds
 from trimodal.extractors.base import Features
 from trimodal.store import aggregate, write_video_file
 
@@ -82,8 +82,7 @@ def test_oof_covers_every_row_once_and_scores_match_predictions(data):
 def test_baseline_is_majority_class_of_training_rows_on_same_folds(data):
     X, y, ids = data
     r = run_cv(X, y, ids, "logreg", folds=5, seed=1)
-    splits, _ = make_splits(y, 5, 1)
-    for f, (tr, te) in enumerate(splits):
+    for f, tr, te in make_folds(ids, y, None, 5, 1).splits(ids):
         np.testing.assert_array_equal(np.flatnonzero(r.fold == f), np.sort(te))
         values, counts = np.unique(y[tr], return_counts=True)
         majority = values[counts.argmax()]
@@ -203,3 +202,41 @@ def test_evaluate_feature_set_from_a_store(tmp_path, data):
     assert r.summary()["balanced_accuracy_mean"] > 0.5
     t = evaluate_feature_set("toy:text", labels, "complement_nb", tmp_path / "features", folds=3)
     assert t.summary()["accuracy_mean"] == pytest.approx(1.0)
+
+
+def test_shipped_linear_classifiers_fit_500_by_1280_without_convergence_warnings():
+    """The classifiers config/config.yaml ships, on 500 x 1,280 features like pooled CNN
+    embeddings (non-negative, correlated, low rank). Issue 13 saw 25 liblinear
+    ConvergenceWarnings and 24-68 s per fold on such features; the old settings (C=1 on
+    standardised columns) warn here too (bench/bench_classify.py)."""
+    import warnings
+    from pathlib import Path
+
+    import yaml
+    from sklearn.exceptions import ConvergenceWarning
+
+    from trimodal.classify import make_classifier
+
+    cfg = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
+    shipped = cfg["classify"]["classifiers"]
+    assert "ovr_linear_svc" in shipped and "ovr_linear_svc_rebalanced" in shipped
+    rng = np.random.default_rng(0)
+    Z, yi = make_classification(
+        n_samples=500,
+        n_features=64,
+        n_informative=16,
+        n_redundant=8,
+        n_classes=8,
+        weights=[0.4, 0.2, 0.1, 0.1, 0.08, 0.06, 0.04, 0.02],
+        class_sep=0.8,
+        random_state=0,
+    )
+    X = np.maximum(Z @ rng.normal(size=(64, 1280)) / 8 + 0.3 * rng.normal(size=(500, 1280)), 0)
+    y = np.array([f"c{i}" for i in yi], dtype=object)
+    for name in shipped:
+        options = dict(cfg["classify"].get("options", {}).get(name, {}))
+        est = make_classifier(options.pop("base", name), seed=0, **options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            est.fit(X[:400], y[:400])
+        assert set(est.predict(X[400:])) <= set(y), name

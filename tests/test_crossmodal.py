@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -221,3 +222,60 @@ def test_neural_methods_train_on_cuda():
     for method in ("mlp", "autoencoder"):
         r = crossmodal_cv(Xs, Xt, None, method, loss="contrastive", folds=3, device="cuda", **FAST)
         assert r["R@10"] > 3 * r["chance_R@10"], method
+
+
+def test_a_pair_too_small_for_two_folds_is_reported_not_scored(tmp_path):
+    """Three shared videos cannot give two test folds of two videos: a "not evaluated" row per
+    method, which the table prints in place of the metrics and the heatmap leaves empty."""
+    Xs, Xt = _pair("linear", n=40)
+    ids = np.array([f"v{i:03d}" for i in range(40)], dtype=object)
+    _write_store(tmp_path / "aud.h5", ids, Xs)
+    _write_store(tmp_path / "txt.h5", ids, Xt)
+    _write_store(tmp_path / "few.h5", ids[:3], Xt[:3])
+    cfg = {
+        "pairs": [
+            {"source": "aud:mean", "target": "txt:mean"},
+            {"source": "aud:mean", "target": "few:mean"},
+        ],
+        "methods": ["ridge", "cca"],
+        "folds": 3,
+    }
+    df, folds = run_pairs(cfg, tmp_path, None, with_folds=True)
+    bad = df[df["target"] == "few:mean"]
+    assert len(bad) == 2 and bad["note"].str.startswith("not evaluated").all()
+    assert bad["R@1"].isna().all()
+    good = df[df["target"] == "txt:mean"]
+    assert (good["note"] == "").all() and (good["R@1"] > good["chance_R@1"]).all()
+    # the fold of every video of the evaluated pair is kept, each video in one test fold
+    assert sorted(folds["video_id"]) == sorted(ids) and folds["fold"].nunique() == 3
+    md = crossmodal_table_md(df)
+    assert md.count("not evaluated: 3 videos in") == 2
+    assert crossmodal_heatmap(df, tmp_path / "heat.png").stat().st_size > 1000
+
+
+def test_crossmodal_summary_writes_markdown_html_and_provenance(tmp_path):
+    import json
+
+    from trimodal.jobs import crossmodal_summary
+
+    Xs, Xt = _pair("linear", n=60)
+    ids = np.array([f"v{i:03d}" for i in range(60)], dtype=object)
+    _write_store(tmp_path / "aud.h5", ids, Xs)
+    _write_store(tmp_path / "txt.h5", ids, Xt)
+    import h5py
+
+    with h5py.File(tmp_path / "txt.h5", "a") as h5:  # a store that records what produced it
+        h5.attrs["provenance"] = json.dumps({"extractor": "txt", "model": "minilm",
+                                             "weights_sha256": "abcdef0123456789"})  # fmt: skip
+    cfg = {"pairs": [{"source": "aud:mean", "target": "txt:mean"}], "methods": ["ridge"]}
+    df = run_pairs({**cfg, "folds": 3}, tmp_path, None)
+    assert json.loads(df["provenance"][0])["txt:mean"]["model"] == "minilm"
+    df.to_csv(tmp_path / "pair.tsv", sep="\t", index=False)
+    out = {k: str(tmp_path / "rep" / f) for k, f in (("table", "crossmodal.md"),
+           ("html", "crossmodal.html"), ("csv", "crossmodal.csv"), ("heatmap", "heatmap.png"))}  # fmt: skip
+    (tmp_path / "rep").mkdir()
+    crossmodal_summary([str(tmp_path / "pair.tsv")], out)
+    md, page = Path(out["table"]).read_text(), Path(out["html"]).read_text()
+    assert "aud:mean → txt:mean" in md and "## Provenance" in md and "minilm" in md
+    assert page.count("<table") == 2 and "abcdef0123456789" in page
+    assert "data:image/png;base64," in page

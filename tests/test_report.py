@@ -18,6 +18,7 @@ from trimodal.report import (
     fusion_verdict,
     parse_verdict,
     print_summary,
+    provenance_table,
     results_table,
     write_report,
 )
@@ -206,3 +207,139 @@ def test_write_report_reads_h5_paths(tmp_path, results):
     paths = write_report(files, tmp_path / "rep", "toy")
     assert "No fusion verdict" in paths["verdict"]
     assert len(pd.read_csv(paths["csv"])) == 2
+
+
+# ----------------------------------------------------------------------------- provenance
+
+
+def _store(feat_dir, tmp, name, modality, X, ids, y_model, weights=None):
+    """A store whose root `provenance` says which model and weights produced it (as
+    stages.store writes it); weights None: an older store without that attribute."""
+    import json
+
+    from trimodal import store
+    from trimodal.extractors.base import Features
+
+    files = []
+    for i, vid in enumerate(ids):
+        f = tmp / "pv" / name / f"{vid}.h5"
+        h = {"extractor": name, "kind": "x", "modality": modality, "model": y_model, "params": {}}
+        store.write_video_file(f, vid, h, features=Features(pooled={"mean": X[i]}))
+        files.append(f)
+    header = {"extractor": name, "kind": "x", "modality": modality, "model": y_model,
+              "params": {"fps": 1.0}}  # fmt: skip
+    if weights is not None:
+        header["provenance"] = json.dumps(
+            {
+                "extractor": name,
+                "kind": "x",
+                "model": y_model,
+                "weights_sha256": weights,
+                "params": {"fps": 1.0},
+                "code": "c0de" * 4,
+                "packages": {"numpy": "2"},
+            }  # fmt: skip
+        )
+    store.aggregate(files, feat_dir / f"{name}.h5", header=header)
+
+
+def _all_results(tmp, feat_dir, labels_tsv, tag):
+    from trimodal import jobs
+    from trimodal.classify import CVResult
+
+    cv, out = {"folds": 3, "seed": 0}, {}
+    for s in ("aud", "vid"):
+        p = tmp / tag / f"{s}.h5"
+        jobs.classify_one(store_path=str(feat_dir / f"{s}.h5"), pooling="mean",
+                          labels_tsv=str(labels_tsv), label_set="toy",
+                          classifier="ovr_linear_svc", cv=cv, options={},
+                          output=str(p))  # fmt: skip
+        out[f"{s}:mean"] = p
+    for kind in ("early", "late:mean"):
+        p = tmp / tag / f"{kind.replace(':', '-')}.h5"
+        jobs.fuse_one(kind=kind, feature_sets=["aud:mean", "vid:mean"],
+                      labels_tsv=str(labels_tsv), label_set="toy", features_dir=str(feat_dir),
+                      classifier="ovr_linear_svc", cv=cv, options={},
+                      base_results=[str(out["aud:mean"]), str(out["vid:mean"])],
+                      output=str(p))  # fmt: skip
+        out[kind] = p
+    return {k: CVResult.from_h5(p) for k, p in out.items()}, out
+
+
+def test_changing_one_extractors_model_changes_the_provenance_of_exactly_its_rows(tmp_path):
+    rng = np.random.default_rng(0)
+    ids = [f"v{i:02d}" for i in range(30)]
+    y = np.array(["a", "b", "c"])[np.arange(30) % 3]
+    labels_tsv = tmp_path / "toy.tsv"
+    pd.DataFrame({"video_id": ids, "label": y}).to_csv(labels_tsv, sep="\t", index=False)
+    feat_dir = tmp_path / "features"
+    X = {s: rng.normal(size=(30, 5)) for s in ("aud", "vid")}
+    _store(feat_dir, tmp_path, "aud", "audio", X["aud"], ids, "yamnet-a", "aaaa1111bbbb2222")
+    _store(feat_dir, tmp_path, "vid", "video", X["vid"], ids, "effnet-b0", "cccc3333dddd4444")
+    before, _ = _all_results(tmp_path, feat_dir, labels_tsv, "before")
+    assert before["aud:mean"].provenance["aud:mean"]["weights_sha256"] == "aaaa1111bbbb2222"
+    assert before["early"].provenance.keys() == {"aud:mean", "vid:mean"}
+    assert before["late:mean"].provenance["vid:mean"]["model"] == "effnet-b0"
+
+    # the audio extractor gets another model (same features: only the provenance may change)
+    _store(feat_dir, tmp_path, "aud", "audio", X["aud"], ids, "yamnet-b", "eeee5555ffff6666")
+    after, paths = _all_results(tmp_path, feat_dir, labels_tsv, "after")
+    changed = {k for k in before if before[k].provenance != after[k].provenance}
+    assert changed == {"aud:mean", "early", "late:mean"}
+    for k in changed:
+        assert after[k].provenance["aud:mean"]["model"] == "yamnet-b"
+        np.testing.assert_array_equal(after[k].proba, before[k].proba)
+
+    rep = write_report([str(p) for p in paths.values()], tmp_path / "rep", "toy")
+    prov = provenance_table(list(after.values()))
+    table = results_table(list(after.values()))
+    aud = prov[prov["store"] == "aud.h5"].iloc[0]
+    assert aud["model"] == "yamnet-b" and aud["weights (sha256)"] == "eeee5555ffff6666"
+    rows_using_aud = {int(r["#"]) for _, r in table.iterrows() if "aud" in r["feature set"]}
+    assert {int(x) for x in aud["rows"].split(", ")} == rows_using_aud
+    csv = pd.read_csv(rep["csv"])
+    assert csv["provenance"].str.contains("yamnet-b").sum() == 3
+    assert csv["provenance"].str.contains("effnet-b0").sum() == 3
+
+
+def test_an_older_store_without_provenance_gives_its_model_and_params(tmp_path):
+    from trimodal.classify import read_provenance
+
+    _store(tmp_path / "f", tmp_path, "old", "audio", np.ones((2, 3)), ["a", "b"], "m1")
+    p = read_provenance(tmp_path / "f" / "old.h5")
+    assert p["store"] == "old.h5" and p["model"] == "m1" and p["params"] == {"fps": 1.0}
+    assert p["weights_sha256"] == "" and p["extractor"] == "old"
+
+
+def test_html_report_has_real_tables_and_embedded_figures(tmp_path, results):
+    from html.parser import HTMLParser
+
+    paths = write_report(results, tmp_path, "toy")
+    page = paths["html"].read_text()
+
+    class Tables(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tables, self.cells, self.imgs, self._in = 0, [], 0, False
+
+        def handle_starttag(self, tag, attrs):
+            self.tables += tag == "table"
+            self.imgs += tag == "img" and dict(attrs)["src"].startswith("data:image/png")
+            self._in = tag in ("td", "th")
+
+        def handle_data(self, data):
+            if self._in:
+                self.cells.append(data)
+
+    p = Tables()
+    p.feed(page)
+    assert p.tables == 2  # results and provenance
+    assert p.imgs == 1 + len(paths["confusion"])
+    assert "balanced accuracy (%)" in p.cells and "weights (sha256)" in p.cells
+    assert not any(c.startswith("|") for c in p.cells) and "|---" not in page
+    s = results[0].summary()
+    assert _pm_cell(s).replace(" ", "\u00a0") in p.cells  # kept on one line
+
+
+def _pm_cell(s):
+    return f"{100 * s['balanced_accuracy_mean']:.1f} ± {100 * s['balanced_accuracy_std']:.1f}"

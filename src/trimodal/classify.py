@@ -14,7 +14,6 @@ ensemble=False)`` instead (needs >= 3 rows per class in every training fold).
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -34,10 +33,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clo
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import ComplementNB, GaussianNB, MultinomialNB
 from sklearn.neural_network import MLPClassifier
@@ -46,6 +43,7 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardSca
 from sklearn.svm import SVC, LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
+from trimodal.cv import Folds, NotEvaluated, label_set_folds, make_folds
 from trimodal.store import STR, atomic_h5, load_pooled, load_text, store_attrs
 
 log = logging.getLogger(__name__)
@@ -86,23 +84,30 @@ class DecisionSoftmax(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return softmax(d, axis=1)
 
 
+def unit_rows(X):
+    """Standardised columns divided by sqrt(d): rows of mean squared norm 1.
+
+    The scale at which liblinear's C=1 is a moderate penalty whatever the dimension (as for
+    TF-IDF rows, and as early fusion weights each block). Standardised 1,280-d rows have a
+    squared norm of ~1,280, which makes C=1 a near hard margin: slow for the dual solver, worst
+    with the duplicated rows of rebalancing (issue 13 saw 24-68 s per fold and
+    ConvergenceWarnings). bench/bench_classify.py: 500 x 1,280, 4-47x faster per fold, no
+    warnings, balanced accuracy 1-5 points higher.
+    """
+    X = np.asarray(X, dtype=float)
+    return X / np.sqrt(max(X.shape[1], 1))
+
+
 def _to_dense(X):
     return X.toarray() if hasattr(X, "toarray") else np.asarray(X)
 
 
 def make_text_vectorizer(kind: str = "tfidf"):
-    """The text front end: the text helper's vectorizer when present, else TF-IDF / counts."""
-    try:
-        mod = importlib.import_module("trimodal.extractors.text_raw")
-    except ImportError:
-        mod = None
-    if mod is not None and hasattr(mod, "make_text_vectorizer"):
-        return mod.make_text_vectorizer(kind)
-    if kind == "tfidf":
-        return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2))
-    if kind == "count":
-        return CountVectorizer(ngram_range=(1, 2))
-    raise ValueError(f"unknown text vectorizer {kind!r} (tfidf or count)")
+    """The text front end: the raw-text extractor's vectorizer (TF-IDF or counts), one
+    definition for classification and for the extractor."""
+    from trimodal.extractors.text_raw import make_text_vectorizer as text_vectorizer
+
+    return text_vectorizer(kind)
 
 
 def _svm_proba(est, proba: str):
@@ -115,12 +120,14 @@ def _svm_proba(est, proba: str):
 
 # name -> (builder(seed, class_weight, proba, params) -> estimator, scaler kind, needs dense input)
 _SPECS: dict[str, tuple[Callable[..., BaseEstimator], str, bool]] = {
-    "ovr_linear_svc": (
+    "ovr_linear_svc": (  # liblinear's defaults (tol, max_iter); dual chosen by n vs d
         lambda seed, cw, proba, p: _svm_proba(
-            OneVsRestClassifier(LinearSVC(class_weight=cw, random_state=seed, max_iter=5000, **p)),
+            OneVsRestClassifier(
+                LinearSVC(**{"class_weight": cw, "random_state": seed, "dual": "auto", **p})
+            ),
             proba,
         ),
-        "standard",
+        "unit",
         False,
     ),
     "svc": (
@@ -186,7 +193,9 @@ def make_classifier(
 
     text: None for numeric matrices, or "tfidf" / "count" when X is a 1-D array of strings (the
     vectorizer is then the first step; no scaler, TF-IDF rows are already L2-normalised).
-    scale: False when the caller scales already (early fusion scales per block).
+    scale: False when the caller scales already (early fusion scales per block). The linear SVM
+    also divides the standardised columns by sqrt(d) (:func:`unit_rows`), so its C means the
+    same at 12 and at 1,280 dimensions.
     rebalance: wrap everything in trimodal.labels.RebalancedClassifier (resampling inside fit).
     params: passed to the model (e.g. C=10, hidden_layer_sizes=(64,)).
     """
@@ -198,16 +207,19 @@ def make_classifier(
         steps.append(("vectorize", make_text_vectorizer(text)))
         if dense:
             steps.append(("dense", FunctionTransformer(_to_dense, accept_sparse=True)))
-    elif scale and scaler == "standard":
+    elif scale and scaler in ("standard", "unit"):
         steps.append(("scale", StandardScaler()))
+        if scaler == "unit":
+            steps.append(("unit", FunctionTransformer(unit_rows)))
     if scaler == "minmax" and text is None:  # NB on counts needs non-negative inputs
         steps.append(("nonneg", MinMaxScaler(clip=True)))
     steps.append(("clf", build(seed, class_weight, proba, params)))
     pipe = Pipeline(steps)
     if not rebalance:
         return pipe
-    labels = importlib.import_module("trimodal.labels")  # written by the labels helper
-    return labels.RebalancedClassifier(pipe, seed)
+    from trimodal.labels import RebalancedClassifier
+
+    return RebalancedClassifier(pipe, seed)
 
 
 CLASSIFIERS: dict[str, Callable[..., BaseEstimator]] = {
@@ -216,6 +228,9 @@ CLASSIFIERS: dict[str, Callable[..., BaseEstimator]] = {
 
 
 # --------------------------------------------------------------------------- CV result
+
+
+_STR_ATTRS = ("feature_set", "classifier", "label_set", "kind", "modality", "note", "not_evaluated")
 
 
 @dataclass
@@ -240,10 +255,40 @@ class CVResult:
     note: str = ""
     n_missing: int = 0  # labelled videos without features (not evaluated)
     options: dict[str, Any] = field(default_factory=dict)
+    not_evaluated: str = ""  # the reason, when cross-validation was impossible (no scores)
+    # what produced each input: feature set -> provenance of its store (:func:`read_provenance`)
+    provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return f"{self.feature_set} / {self.classifier}"
+
+    @property
+    def evaluated(self) -> bool:
+        return not self.not_evaluated
+
+    @property
+    def folds(self) -> pd.Series:
+        """The stored fold assignment: video id -> test fold (compare results with it)."""
+        return pd.Series(self.fold, index=pd.Index(self.ids.astype(str), name="video_id"))
+
+    @classmethod
+    def skipped(cls, reason: str, *, feature_set: str, classifier: str, **kw: Any) -> CVResult:
+        """A result that records why nothing was scored (a degenerate label or feature set)."""
+        empty = np.array([], dtype=object)
+        return cls(
+            feature_set=feature_set,
+            classifier=classifier,
+            classes=empty,
+            ids=empty,
+            y_true=empty,
+            y_pred=empty,
+            proba=np.zeros((0, 0)),
+            fold=np.array([], dtype=np.int32),
+            scores={},
+            not_evaluated=reason,
+            **kw,
+        )
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -260,20 +305,28 @@ class CVResult:
             "n_missing": int(self.n_missing),
         }
         for m in (*METRICS, *(f"baseline_{m}" for m in METRICS)):
-            v = np.asarray(self.scores[m], dtype=float)
-            out[f"{m}_mean"], out[f"{m}_std"] = float(v.mean()), float(v.std())
-        t = np.asarray(self.scores["fit_time_s"], dtype=float)
-        out["fit_time_s_mean"], out["fit_time_s_total"] = float(t.mean()), float(t.sum())
+            v = np.asarray(self.scores.get(m, []), dtype=float)
+            out[f"{m}_mean"] = float(v.mean()) if len(v) else float("nan")
+            out[f"{m}_std"] = float(v.std()) if len(v) else float("nan")
+        t = np.asarray(self.scores.get("fit_time_s", []), dtype=float)
+        out["fit_time_s_mean"] = float(t.mean()) if len(t) else float("nan")
+        out["fit_time_s_total"] = float(t.sum())
         out["note"] = self.note
+        out["not_evaluated"] = self.not_evaluated
+        prov = list(self.provenance.values())
+        out["stores"] = "+".join(str(p.get("store", "")) for p in prov)
+        out["models"] = "+".join(str(p.get("model", "")) or "-" for p in prov)
+        out["weights_sha256"] = "+".join(str(p.get("weights_sha256", "")) or "-" for p in prov)
         return out
 
     def to_h5(self, path: str | os.PathLike) -> None:
         with atomic_h5(path) as h5:
-            for key in ("feature_set", "classifier", "label_set", "kind", "modality", "note"):
+            for key in _STR_ATTRS:
                 h5.attrs[key] = getattr(self, key)
             for key in ("n_folds", "folds_requested", "seed", "n_missing"):
                 h5.attrs[key] = int(getattr(self, key))
             h5.attrs["options"] = json.dumps(self.options, sort_keys=True, default=str)
+            h5.attrs["provenance"] = json.dumps(self.provenance, sort_keys=True, default=str)
             for key in ("classes", "ids", "y_true", "y_pred"):
                 h5.create_dataset(
                     key, data=np.asarray(getattr(self, key)).astype(str).astype(object), dtype=STR
@@ -297,12 +350,10 @@ class CVResult:
                 proba=h5["proba"][()],
                 fold=h5["fold"][()],
                 scores={k: ds[()] for k, ds in h5["scores"].items()},
-                **{
-                    k: str(a[k])
-                    for k in ("feature_set", "classifier", "label_set", "kind", "modality", "note")
-                },
+                **{k: str(a.get(k, "")) for k in _STR_ATTRS},
                 **{k: int(a[k]) for k in ("n_folds", "folds_requested", "seed", "n_missing")},
                 options=json.loads(a.get("options", "{}")),
+                provenance=json.loads(a.get("provenance", "{}")),
             )
 
 
@@ -341,32 +392,6 @@ def _fold_scores(y_true, y_pred, classes) -> dict[str, float]:
         }
 
 
-def make_splits(y, folds: int = 5, seed: int = 0, groups=None) -> tuple[list, str]:
-    """Stratified (grouped when `groups` repeats) folds, reduced when a class is too small."""
-    y = np.asarray(y).astype(str)
-    _, counts = np.unique(y, return_counts=True)
-    n_splits, notes = folds, []
-    grouped = groups is not None and len(pd.unique(np.asarray(groups))) < len(y)
-    if grouped:
-        n_groups = min(len(pd.unique(np.asarray(groups)[y == c])) for c in np.unique(y))
-        limit, what = n_groups, "groups"
-    else:
-        limit, what = int(counts.min()), "videos"
-    if limit < folds:
-        n_splits = limit
-        notes.append(f"folds reduced from {folds} to {n_splits}: smallest class has {limit} {what}")
-    if n_splits < 2:
-        raise ValueError(f"cannot cross-validate: smallest class has {limit} {what} (need >= 2)")
-    if grouped:
-        cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        notes.append("grouped folds (StratifiedGroupKFold)")
-        splits = list(cv.split(np.zeros(len(y)), y, np.asarray(groups)))
-    else:
-        cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        splits = list(cv.split(np.zeros(len(y)), y))
-    return splits, "; ".join(notes)
-
-
 def score_fold(scores: dict, y_train, y_test, y_pred, classes) -> None:
     """Append one fold's metrics, and the majority-class baseline's on the same fold."""
     for m, v in _fold_scores(y_test, y_pred, classes).items():
@@ -382,7 +407,7 @@ def run_cv(
     y,
     ids,
     classifier: str | BaseEstimator,
-    folds: int = 5,
+    folds: int | Folds = 5,
     seed: int = 0,
     groups=None,
     *,
@@ -396,8 +421,12 @@ def run_cv(
 ) -> CVResult:
     """Cross-validate `classifier` (a name in CLASSIFIERS, built with `opts`, or an estimator).
 
-    Returns out-of-fold predictions/probabilities, per-fold scores and fit times, and the
-    majority-class baseline (DummyClassifier most_frequent) scored on the very same folds.
+    folds: the label set's :class:`~trimodal.cv.Folds` (restricted here to `ids`; `groups` and
+    `seed` are then those of the label set), or a number of folds made on these rows by
+    :func:`trimodal.cv.make_folds`. Raises :class:`~trimodal.cv.NotEvaluated` when the rows
+    cannot be cross-validated. Returns out-of-fold predictions/probabilities, per-fold scores
+    and fit times, and the majority-class baseline (DummyClassifier most_frequent) scored on the
+    very same folds.
     """
     y = np.asarray(y).astype(str).astype(object)
     ids = np.asarray(ids).astype(str).astype(object)
@@ -410,7 +439,8 @@ def run_cv(
         template = classifier
         name = classifier_name or type(classifier).__name__
     classes = np.unique(y.astype(str)).astype(object)
-    splits, note = make_splits(y, folds, seed, groups)
+    fset = folds if isinstance(folds, Folds) else make_folds(ids, y, groups, folds, seed)
+    splits = fset.splits(ids, y)
 
     n, k = len(y), len(classes)
     y_pred = np.empty(n, dtype=object)
@@ -419,7 +449,7 @@ def run_cv(
     scores: dict[str, list[float]] = {
         key: [] for key in (*METRICS, *(f"baseline_{m}" for m in METRICS), "fit_time_s")
     }
-    for f, (tr, te) in enumerate(splits):
+    for f, tr, te in splits:
         est = clone(template)
         t0 = time.perf_counter()
         est.fit(_take(X, tr), y[tr])
@@ -442,9 +472,9 @@ def run_cv(
         kind=kind,
         modality=modality,
         n_folds=len(splits),
-        folds_requested=folds,
-        seed=seed,
-        note=note,
+        folds_requested=fset.folds_requested,
+        seed=fset.seed,
+        note=fset.note,
         n_missing=n_missing,
         options={k: v for k, v in opts.items() if isinstance(v, (str, int, float, bool))},
     )
@@ -503,15 +533,52 @@ def parse_feature_set(feature_set: str) -> tuple[str, str]:
 
 
 def load_feature_set(feature_set: str, features_dir: str | os.PathLike = "results/features"):
-    """(X, ids, modality) for "<extractor>:<pooling>"; ":text" gives a 1-D array of strings."""
+    """(X, ids, modality) for "<extractor>:<pooling>"; ":text" gives a 1-D array of strings.
+
+    A store without any video (every video failed, or none has this input) raises
+    :class:`~trimodal.cv.NotEvaluated`.
+    """
     extractor, pooling = parse_feature_set(feature_set)
     path = Path(features_dir) / f"{extractor}.h5"
-    modality = str(store_attrs(path).get("modality", ""))
+    attrs = store_attrs(path)
+    modality = str(attrs.get("modality", ""))
+    if int(attrs.get("n_videos", 1)) == 0:
+        raise NotEvaluated(f"the store {path.name} holds no video")
     if pooling == "text":
         s = load_text(path)
         return np.asarray(s.to_numpy(), dtype=object), s.index.to_numpy(dtype=object), modality
     X, ids = load_pooled(path, pooling)
     return X, ids, modality
+
+
+PROVENANCE_KEYS = ("extractor", "kind", "model", "weights_sha256", "params", "code", "packages")
+
+
+def read_provenance(path: str | os.PathLike) -> dict[str, Any]:
+    """What produced a store: its `provenance` attribute (extractor, kind, model,
+    weights_sha256, params, code, packages), plus `store` (the file name).
+
+    A store written before stores carried provenance gives what it has (extractor, kind,
+    model, params) and empty fields for the rest.
+    """
+    attrs = store_attrs(path)
+    raw = attrs.get("provenance")
+    if raw:
+        prov = json.loads(raw) if isinstance(raw, (str, bytes)) else dict(raw)
+    else:
+        prov = {k: attrs.get(k, "") for k in ("extractor", "kind", "model")}
+        prov.update(weights_sha256="", params=attrs.get("params", {}), code="", packages={})
+    return {"store": Path(path).name, **{k: prov.get(k, "") for k in PROVENANCE_KEYS}, **prov}
+
+
+def feature_set_provenance(feature_set: str, features_dir: str | os.PathLike) -> dict[str, Any]:
+    extractor, _ = parse_feature_set(feature_set)
+    return read_provenance(Path(features_dir) / f"{extractor}.h5")
+
+
+def feature_set_modality(feature_set: str, features_dir: str | os.PathLike) -> str:
+    extractor, _ = parse_feature_set(feature_set)
+    return str(store_attrs(Path(features_dir) / f"{extractor}.h5").get("modality", ""))
 
 
 def evaluate_feature_set(
@@ -524,24 +591,47 @@ def evaluate_feature_set(
     seed: int = 0,
     **opts: Any,
 ) -> CVResult:
-    """Load a feature set and a label set, align them and cross-validate one classifier."""
+    """Load a feature set and a label set, align them and cross-validate one classifier on the
+    label set's folds (:func:`trimodal.cv.label_set_folds`).
+
+    A degenerate case (one class among the covered videos, too few videos, an empty label set
+    or store) gives a result marked not evaluated, with its reason, instead of scores.
+    """
     labels_df = labels if isinstance(labels, pd.DataFrame) else load_labels(labels)
-    X, ids, modality = load_feature_set(feature_set, features_dir)
+    label_set = label_set or ("" if isinstance(labels, pd.DataFrame) else Path(labels).stem)
     if feature_set.endswith(":text"):
         opts.setdefault("text", "tfidf")
-    cov = coverage(ids, labels_df)
-    X, y, ids, groups = align(X, ids, labels_df)
-    return run_cv(
-        X,
-        y,
-        ids,
-        classifier,
-        folds=folds,
-        seed=seed,
-        groups=groups,
-        feature_set=feature_set,
-        label_set=label_set or ("" if isinstance(labels, pd.DataFrame) else Path(labels).stem),
-        modality=modality,
-        n_missing=cov["n_missing_features"],
-        **opts,
-    )
+    modality = feature_set_modality(feature_set, features_dir)
+    provenance = {feature_set: feature_set_provenance(feature_set, features_dir)}
+    n_missing = len(labels_df)
+    try:
+        X, ids, modality = load_feature_set(feature_set, features_dir)
+        n_missing = coverage(ids, labels_df)["n_missing_features"]
+        fset = label_set_folds(labels_df, folds, seed)
+        X, y, ids, _ = align(X, ids, labels_df)
+        result = run_cv(
+            X,
+            y,
+            ids,
+            classifier,
+            folds=fset,
+            feature_set=feature_set,
+            label_set=label_set,
+            modality=modality,
+            n_missing=n_missing,
+            **opts,
+        )
+    except NotEvaluated as e:
+        log.warning("%s / %s: %s", feature_set, classifier, e.reason)
+        result = CVResult.skipped(
+            e.reason,
+            feature_set=feature_set,
+            classifier=classifier,
+            label_set=label_set,
+            modality=modality,
+            folds_requested=folds,
+            seed=seed,
+            n_missing=n_missing,
+        )
+    result.provenance = provenance
+    return result

@@ -32,6 +32,7 @@ original study did; ridge / mlp / autoencoder only).
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -42,10 +43,11 @@ import numpy as np
 import pandas as pd
 from sklearn.cross_decomposition import CCA
 from sklearn.linear_model import RidgeCV
-from sklearn.model_selection import KFold, train_test_split
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from trimodal.cv import Folds, NotEvaluated, label_set_folds, make_folds, splits_from_assignment
 from trimodal.retrieval import METRICS, metrics_from_similarity, retrieval_metrics
 
 METHODS = ("ridge", "cca", "mlp", "autoencoder")
@@ -252,16 +254,21 @@ def crossmodal_cv(
     ids: Sequence | None,
     method: str,
     loss: str = "mse",
-    folds: int = 5,
+    folds: int | Folds = 5,
     seed: int = 0,
     labels: Sequence | None = None,
+    groups: Sequence | None = None,
     **kw,
 ) -> dict[str, Any]:
-    """K-fold cross-modal retrieval of one (source, target) pair; metrics as mean and std.
+    """Cross-validated cross-modal retrieval of one (source, target) pair; mean and std.
 
-    Returns a flat dict: for each metric m, `m` (mean over folds), `m_std`, `chance_m`; plus
-    method, loss, folds, n, d_source, d_target, n_test (mean test-fold size) and `per_fold`
-    (list of each fold's metrics and fit info, e.g. chosen alpha or best epoch).
+    folds: the label set's :class:`~trimodal.cv.Folds` (restricted here to `ids`), or a number
+    of folds made on these rows by :func:`trimodal.cv.make_folds` (stratified by `labels`,
+    grouped by `groups`). Returns a flat dict: for each metric m, `m` (mean over folds),
+    `m_std`, `chance_m`; plus method, loss, folds, n, d_source, d_target, n_test (mean
+    test-fold size), `per_fold` (list of each fold's metrics and fit info, e.g. chosen alpha or
+    best epoch) and `fold` (the test fold of each row). Too few rows for two folds of two
+    videos raises :class:`~trimodal.cv.NotEvaluated`.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -276,23 +283,36 @@ def crossmodal_cv(
     if ids is not None and len(ids) != len(Xs):
         raise ValueError("ids must give one id per row")
     lab = None if labels is None else np.asarray(labels, dtype=object)
+    row_ids = [str(i) for i in (range(len(Xs)) if ids is None else ids)]
+    if isinstance(folds, Folds):
+        fset, seed = folds, folds.seed
+    else:
+        fset = make_folds(row_ids, lab, groups, folds, seed)
+    assign = fset.of(row_ids)
+    splits = splits_from_assignment(assign)
+    small = [f for f, _, te in splits if len(te) < 2]
+    if len(splits) < 2 or small:
+        raise NotEvaluated(
+            f"{len(Xs)} videos in {len(splits)} folds: retrieval needs two folds of two videos"
+        )
     per_fold = []
-    kf = KFold(n_splits=folds, shuffle=True, random_state=seed)
-    for fold, (tr, te) in enumerate(kf.split(Xs)):
+    for fold, tr, te in splits:
         Q, K, info = _fold_similarity(Xs[tr], Xt[tr], Xs[te], Xt[te], method, loss, seed + fold, kw)
         m = retrieval_metrics(Q, K, None if lab is None else lab[te])
         m.update({f"fit_{k}": v for k, v in info.items()})
         m["fold"] = fold
         per_fold.append(m)
-    return summarise_folds(
+    out = summarise_folds(
         per_fold,
         method=method,
         loss=loss,
-        folds=folds,
+        folds=len(splits),
         n=len(Xs),
         d_source=Xs.shape[1],
         d_target=Xt.shape[1],
     )
+    out["fold"] = assign
+    return out
 
 
 def summarise_folds(per_fold: list[dict[str, Any]], **head) -> dict[str, Any]:
@@ -312,10 +332,20 @@ def summarise_folds(per_fold: list[dict[str, Any]], **head) -> dict[str, Any]:
 
 
 def _load_feature(store_dir: Path, spec: str) -> tuple[np.ndarray, np.ndarray]:
-    from trimodal.store import load_pooled
+    from trimodal.store import load_pooled, store_attrs
 
     extractor, _, pooling = spec.partition(":")
-    return load_pooled(Path(store_dir) / f"{extractor}.h5", pooling or "mean")
+    path = Path(store_dir) / f"{extractor}.h5"
+    if int(store_attrs(path).get("n_videos", 1)) == 0:
+        raise NotEvaluated(f"the store {path.name} holds no video")
+    return load_pooled(path, pooling or "mean")
+
+
+def _provenance(store_dir, spec: str) -> dict[str, Any]:
+    """What produced the store of `spec` (see :func:`trimodal.classify.read_provenance`)."""
+    from trimodal.classify import feature_set_provenance
+
+    return feature_set_provenance(spec, store_dir)
 
 
 def align(*pairs: tuple[np.ndarray, np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
@@ -331,56 +361,80 @@ def align(*pairs: tuple[np.ndarray, np.ndarray]) -> tuple[list[np.ndarray], np.n
     return mats, np.asarray(order, dtype=object)
 
 
-def _labels_for(labels_df: pd.DataFrame | None, ids: np.ndarray, column: str | None):
-    if labels_df is None:
-        return None
-    df = labels_df.set_index("video_id") if "video_id" in labels_df.columns else labels_df.copy()
-    df.index = df.index.astype(str)
-    col = column or next(c for c in df.columns)
-    lab = df[col].reindex(list(ids))
-    return lab.to_numpy(dtype=object)
-
-
 def run_pairs(
     pairs_config: dict[str, Any] | Sequence[dict[str, str]],
     store_dir: str | os.PathLike,
     labels_df: pd.DataFrame | None = None,
-) -> pd.DataFrame:
+    with_folds: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Every pair x method x loss of the config; one row each, metrics beside their chance.
 
     pairs_config: either a list of {source: "extractor:pooling", target: "extractor:pooling"} or
-    a dict {pairs: [...], methods: [...], losses: [...], folds, seed, label_column,
-    params: {method: {kw}}}. Videos missing a label are kept for retrieval and get no class
-    (their label agreement counts as a mismatch only if the top-1 is labelled differently).
+    a dict {pairs: [...], methods: [...], losses: [...], folds, seed, params: {method: {kw}}}.
+    With a label set (labels_df: video_id, label[, group]) retrieval runs on its videos and on
+    its folds (:func:`trimodal.cv.label_set_folds`: the folds of every other evaluation, groups
+    kept on one side); without, on every shared video with folds made on them. A pair that
+    cannot be cross-validated gets one row per method with a "not evaluated" `note` and no
+    metrics. Each row's `provenance` (JSON) is what produced its two stores. with_folds: also return the fold of each video (source, target, video_id, fold).
     """
     cfg = {"pairs": pairs_config} if not isinstance(pairs_config, dict) else dict(pairs_config)
     methods = cfg.get("methods", list(METHODS))
     losses = cfg.get("losses", ["mse"])
     folds, seed = int(cfg.get("folds", 5)), int(cfg.get("seed", 0))
     params = cfg.get("params", {}) or {}
-    rows = []
+    lab_index = None
+    if labels_df is not None:
+        lab_index = labels_df.drop_duplicates("video_id").set_index("video_id")
+        lab_index.index = lab_index.index.astype(str)
+    rows, fold_rows = [], []
     for pair in cfg["pairs"]:
         src, tgt = pair["source"], pair["target"]
-        (Xs, Xt), ids = align(_load_feature(store_dir, src), _load_feature(store_dir, tgt))
-        labels = _labels_for(labels_df, ids, cfg.get("label_column"))
-        if labels is not None:
-            labels = np.array(["<none>" if pd.isna(v) else str(v) for v in labels], dtype=object)
-        for method in methods:
-            for loss in losses if method in NEURAL else ["mse"]:
+        runs = [(m, lo) for m in methods for lo in (losses if m in NEURAL else ["mse"])]
+        prov = json.dumps(
+            {fs: _provenance(store_dir, fs) for fs in (src, tgt)}, sort_keys=True, default=str
+        )
+        try:
+            (Xs, Xt), ids = align(_load_feature(store_dir, src), _load_feature(store_dir, tgt))
+            labels = None
+            fset: int | Folds = folds
+            if lab_index is not None:
+                keep = np.isin(ids.astype(str), lab_index.index.to_numpy(dtype=str))
+                Xs, Xt, ids = Xs[keep], Xt[keep], ids[keep]
+                labels = lab_index.loc[ids.astype(str), "label"].to_numpy(dtype=object)
+                fset = label_set_folds(labels_df, folds, seed, min_classes=1)
+            for method, loss in runs:
                 res = crossmodal_cv(
                     Xs,
                     Xt,
                     ids,
                     method,
                     loss=loss,
-                    folds=folds,
+                    folds=fset,
                     seed=seed,
                     labels=labels,
                     **params.get(method, {}),
                 )
                 res.pop("per_fold")
-                rows.append({"source": src, "target": tgt, **res})
-    return pd.DataFrame(rows)
+                assign = res.pop("fold")
+                rows.append({"source": src, "target": tgt, **res, "note": "", "provenance": prov})
+            fold_rows.append(
+                pd.DataFrame(
+                    {"source": src, "target": tgt, "video_id": ids.astype(str), "fold": assign}
+                )
+            )
+        except NotEvaluated as e:
+            rows += [
+                {"source": src, "target": tgt, "method": m, "loss": lo, "note": e.reason}
+                | {"provenance": prov}
+                for m, lo in runs
+            ]
+    df = pd.DataFrame(rows)
+    if not with_folds:
+        return df
+    cols = ["source", "target", "video_id", "fold"]
+    return df, (
+        pd.concat(fold_rows, ignore_index=True) if fold_rows else pd.DataFrame(columns=cols)
+    )
 
 
 # --------------------------------------------------------------------------- report helpers
@@ -390,8 +444,9 @@ def _fmt(v: float, digits: int = 2) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
-def crossmodal_table_md(df: pd.DataFrame) -> str:
-    """Markdown table: each metric as `mean ± std (chance)`."""
+def crossmodal_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The display table: each metric as `mean ± std (chance)`; `#` numbers the rows; a pair
+    that was not evaluated shows its reason in place of the metrics."""
     cols = [
         ("R@1", 2),
         ("R@10", 2),
@@ -400,16 +455,43 @@ def crossmodal_table_md(df: pd.DataFrame) -> str:
         ("diversity", 2),
         ("label_agreement", 2),
     ]
-    head = ["source → target", "method", "loss", "n"] + [c for c, _ in cols]
+    rows = []
+    for i, (_, r) in enumerate(df.iterrows()):
+        note = r.get("note", "")
+        n = r.get("n", float("nan"))
+        row = {
+            "#": i + 1,
+            "source → target": f"{r['source']} → {r['target']}",
+            "method": str(r["method"]),
+            "loss": str(r["loss"]),
+            "n": "–" if pd.isna(n) else str(int(n)),
+        }
+        if isinstance(note, str) and note.startswith("not evaluated"):
+            row.update({c: (note if j == 0 else "–") for j, (c, _) in enumerate(cols)})
+        else:
+            for c, d in cols:
+                row[c] = f"{_fmt(r[c], d)} ± {_fmt(r[c + '_std'], d)} ({_fmt(r['chance_' + c], d)})"
+        rows.append(row)
+    return pd.DataFrame(
+        rows, columns=["#", "source → target", "method", "loss", "n"] + [c for c, _ in cols]
+    )
+
+
+def crossmodal_table_md(df: pd.DataFrame) -> str:
+    """Markdown table: each metric as `mean ± std (chance)`."""
+    table = crossmodal_table(df)
+    head = list(table.columns)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for _, r in df.iterrows():
-        cells = [f"{r['source']} → {r['target']}", str(r["method"]), str(r["loss"]), str(r["n"])]
-        for c, d in cols:
-            cells.append(
-                f"{_fmt(r[c], d)} ± {_fmt(r[c + '_std'], d)} ({_fmt(r['chance_' + c], d)})"
-            )
-        lines.append("| " + " | ".join(cells) + " |")
+    for _, r in table.iterrows():
+        lines.append("| " + " | ".join(str(r[c]) for c in head) + " |")
     return "\n".join(lines) + "\n\n(chance level in brackets; mean ± std over CV folds)\n"
+
+
+def row_provenance(df: pd.DataFrame) -> list[dict[str, dict[str, Any]]]:
+    """Per row of a cross-modal table, what produced its two stores (its provenance column)."""
+    if "provenance" not in df:
+        return [{} for _ in range(len(df))]
+    return [json.loads(p) if isinstance(p, str) and p else {} for p in df["provenance"]]
 
 
 def crossmodal_heatmap(df: pd.DataFrame, out_png: str | os.PathLike) -> Path:
@@ -419,8 +501,12 @@ def crossmodal_heatmap(df: pd.DataFrame, out_png: str | os.PathLike) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # best R@10 per cell, ties (common when R@10 saturates) broken by MRR
-    best = df.sort_values(["R@10", "mrr"]).groupby(["source", "target"]).tail(1)
+    # best R@10 per cell, ties (common when R@10 saturates) broken by MRR; rows that were not
+    # evaluated have no R@10 and leave their cell empty
+    best = df.iloc[:0]
+    if "R@10" in df:
+        scored = df[df["R@10"].notna()]
+        best = scored.sort_values(["R@10", "mrr"]).groupby(["source", "target"]).tail(1)
     sources, targets = sorted(df["source"].unique()), sorted(df["target"].unique())
     grid = np.full((len(sources), len(targets)), np.nan)
     fig, ax = plt.subplots(figsize=(2.2 + 1.8 * len(targets), 1.6 + 0.9 * len(sources)))
@@ -457,7 +543,9 @@ __all__ = [
     "fit_neural",
     "run_pairs",
     "align",
+    "crossmodal_table",
     "crossmodal_table_md",
+    "row_provenance",
     "crossmodal_heatmap",
     "metrics_from_similarity",
 ]

@@ -3,9 +3,10 @@
 The original study fine-tuned DistilBERT for sequence classification (60 % on one split). Here
 any Hugging Face encoder works: a hub id online, or a local folder offline (the packaged
 all-MiniLM-L6-v2 is a BERT encoder; ``AutoModelForSequenceClassification`` adds a fresh head).
-Each StratifiedKFold fold trains a fresh model on its training rows, early-stops on the loss of an
-inner validation split taken from those rows, and predicts only its test rows, so the returned
-probabilities are out-of-fold and late fusion can stack them without leakage.
+Each fold (the label set's, from :mod:`trimodal.cv`, like every other evaluation) trains a fresh
+model on its training rows, early-stops on the loss of an inner validation split taken from those
+rows, and predicts only its test rows, so the returned probabilities are out-of-fold and late
+fusion can stack them without leakage.
 """
 
 from __future__ import annotations
@@ -104,8 +105,12 @@ def finetune_cv(
     weight_decay: float = 0.01,
     warmup_fraction: float = 0.1,
     num_threads: int | None = None,
+    fold=None,
 ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """Cross-validated fine-tuning: ``(oof_proba (n, k), classes, per-fold info)``.
+
+    ``fold``: the test fold of each row (the label set's folds, :mod:`trimodal.cv`); None makes
+    ``folds`` folds on these rows with :func:`trimodal.cv.make_folds`.
 
     ``oof_proba[i]`` comes from the model of the fold whose test part holds row ``i``; each fold
     info dict records ``fold``, ``train_idx`` (rows it trained on), ``val_idx`` (its early-stopping
@@ -114,13 +119,13 @@ def finetune_cv(
     (the count is in ``n_truncated``): a fine-tuned classifier reads one window.
     """
     import torch
-    from sklearn.model_selection import StratifiedKFold
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
         get_linear_schedule_with_warmup,
     )
 
+    from trimodal.cv import check_evaluable, make_folds, splits_from_assignment
     from trimodal.models import resolve_model
 
     texts = [str(t) for t in texts]
@@ -131,6 +136,13 @@ def finetune_cv(
     k = len(classes)
     if k < 2:
         raise ValueError("need at least two classes")
+    if fold is None:
+        rows = [str(i) for i in range(len(y))]
+        fold = make_folds(rows, y, None, folds, seed).of(rows)
+    assign = np.asarray(fold)
+    if len(assign) != len(y):
+        raise ValueError(f"{len(assign)} fold numbers for {len(y)} texts")
+    check_evaluable(y, assign)
     path = resolve_model(model_spec)
     tokenizer = AutoTokenizer.from_pretrained(path)
     full = tokenizer(texts, truncation=False)["input_ids"]
@@ -139,9 +151,8 @@ def finetune_cv(
 
     oof = np.full((len(texts), k), np.nan)
     info: list[dict] = []
-    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     with _deterministic(seed, num_threads):
-        for fold, (train_all, test_idx) in enumerate(skf.split(np.zeros(len(y)), y_int)):
+        for fold, train_all, test_idx in splits_from_assignment(assign):
             torch.manual_seed(seed * 1000 + fold)
             t0 = time.perf_counter()
             train_idx, val_idx = _inner_split(train_all, y_int, val_fraction, k, seed + fold)

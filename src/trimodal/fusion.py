@@ -35,11 +35,14 @@ from trimodal.classify import (
     _proba_in,
     align,
     coverage,
+    feature_set_modality,
+    feature_set_provenance,
     load_feature_set,
     load_labels,
     make_classifier,
     run_cv,
 )
+from trimodal.cv import Folds, NotEvaluated, agreed_folds, label_set_folds
 
 # --------------------------------------------------------------------------- early fusion
 
@@ -119,35 +122,53 @@ def evaluate_blocks(
     kind: str = "early",
     classifier_name: str = "",
 ) -> CVResult:
-    """Cross-validate an estimator on several pooled feature sets side by side.
+    """Cross-validate an estimator on several pooled feature sets side by side, on the label
+    set's folds restricted to the videos every block has.
 
     make_estimator(slices) builds the estimator from the column range of each block; early
-    fusion and the intermediate network differ only there.
+    fusion and the intermediate network differ only there. A degenerate case gives a result
+    marked not evaluated (see :func:`trimodal.classify.evaluate_feature_set`).
     """
     labels_df = labels if isinstance(labels, pd.DataFrame) else load_labels(labels)
-    blocks, mods = {}, []
-    for fs in feature_sets:
-        X, ids, modality = load_feature_set(fs, features_dir)
-        blocks[fs] = (X, ids)
-        mods.append(modality)
-    X, ids = early_fusion_matrix(blocks)
-    cov = coverage(ids, labels_df)
-    X, y, ids, groups = align(X, ids, labels_df)
-    return run_cv(
-        X,
-        y,
-        ids,
-        make_estimator(block_slices(blocks)),
-        folds=folds,
-        seed=seed,
-        groups=groups,
-        feature_set="+".join(feature_sets),
-        label_set=label_set,
-        kind=kind,
-        modality="+".join(mods),
-        n_missing=cov["n_missing_features"],
-        classifier_name=classifier_name,
-    )
+    mods = [feature_set_modality(fs, features_dir) for fs in feature_sets]
+    provenance = {fs: feature_set_provenance(fs, features_dir) for fs in feature_sets}
+    n_missing = len(labels_df)
+    try:
+        blocks = {}
+        for fs in feature_sets:
+            X, ids, _ = load_feature_set(fs, features_dir)
+            blocks[fs] = (X, ids)
+        X, ids = early_fusion_matrix(blocks)
+        n_missing = coverage(ids, labels_df)["n_missing_features"]
+        fset = label_set_folds(labels_df, folds, seed)
+        X, y, ids, _ = align(X, ids, labels_df)
+        result = run_cv(
+            X,
+            y,
+            ids,
+            make_estimator(block_slices(blocks)),
+            folds=fset,
+            feature_set="+".join(feature_sets),
+            label_set=label_set,
+            kind=kind,
+            modality="+".join(mods),
+            n_missing=n_missing,
+            classifier_name=classifier_name,
+        )
+    except NotEvaluated as e:
+        result = CVResult.skipped(
+            e.reason,
+            feature_set="+".join(feature_sets),
+            classifier=classifier_name,
+            label_set=label_set,
+            kind=kind,
+            modality="+".join(mods),
+            folds_requested=folds,
+            seed=seed,
+            n_missing=n_missing,
+        )
+    result.provenance = provenance
+    return result
 
 
 def evaluate_early(
@@ -231,7 +252,7 @@ def meta_classifier(seed: int = 0) -> LogisticRegression:
 def late_fusion_cv(
     oof_probas: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
     y: pd.Series,
-    folds: int = 5,
+    folds: int | Folds | pd.Series = 5,
     seed: int = 0,
     method: str = "stack",
     groups: pd.Series | None = None,
@@ -241,6 +262,9 @@ def late_fusion_cv(
 
     oof_probas: name -> (proba (n, k), classes, ids), e.g. from CVResult.proba/classes/ids.
     y: labels as a Series indexed by video id (covering the shared ids).
+    folds: the base results' fold assignment (Series video id -> fold: the meta-classifier is
+    then tested on exactly the rows each base model was tested on), a label set's Folds, or a
+    number of folds made on the shared rows.
     method: "stack" (LogisticRegression meta-classifier), "mean" (average of probabilities) or
     "vote" (majority of per-modality argmax); all three are scored on the same folds.
     """
@@ -248,6 +272,15 @@ def late_fusion_cv(
     X, ids = _meta_features(oof_probas, classes)
     yy = _y_for(y, ids)
     g = _y_for(groups, ids) if groups is not None else None
+    if isinstance(folds, pd.Series):
+        n_requested = int(folds.attrs.get("folds_requested", folds.nunique()))
+        folds = Folds(
+            fold=folds.set_axis(folds.index.astype(str)),
+            folds_requested=n_requested,
+            seed=seed,
+            grouped=False,
+            note="folds of the base results",
+        )
     if method == "stack":
         est: BaseEstimator = meta_classifier(seed)
         clf_name = "logreg_meta"
@@ -271,19 +304,41 @@ def late_fusion_cv(
 def late_fusion_from_results(
     results: list[CVResult], method: str = "stack", folds: int | None = None, seed: int = 0
 ) -> CVResult:
-    """Late fusion of single-modality CV results (their OOF probabilities and labels).
+    """Late fusion of single-modality CV results (their OOF probabilities and labels), tested
+    on the folds the base results were scored on (which must agree on their shared videos).
 
-    folds None: as many as the base evaluations asked for.
+    folds, seed: unused (the folds are the base results'); kept for callers. A base result
+    that was not evaluated makes this one not evaluated too.
     """
-    folds = folds or results[0].folds_requested
+    name = "+".join(f"{r.feature_set}({r.classifier})" for r in results)
+    modality = "+".join(r.modality for r in results)
+    provenance = {k: v for r in results for k, v in r.provenance.items()}
+    skipped = [r for r in results if not r.evaluated]
+    if skipped:
+        r = skipped[0]
+        out = CVResult.skipped(
+            f"not evaluated: base result {r.name} was {r.not_evaluated}",
+            feature_set=name,
+            classifier="logreg_meta" if method == "stack" else method,
+            label_set=results[0].label_set,
+            kind=f"late:{method}",
+            modality=modality,
+            folds_requested=results[0].folds_requested,
+            seed=results[0].seed,
+            provenance=provenance,
+        )
+        return out
+    fold = agreed_folds({f"base result {i + 1} ({r.name})": r.folds for i, r in enumerate(results)})
+    fold.attrs["folds_requested"] = results[0].folds_requested
     oof = {r.feature_set: (r.proba, r.classes, r.ids) for r in results}
     y = pd.concat([pd.Series(r.y_true, index=r.ids) for r in results])
     y = y[~y.index.duplicated()]
     out = late_fusion_cv(
-        oof, y, folds=folds, seed=seed, method=method, label_set=results[0].label_set
+        oof, y, folds=fold, seed=results[0].seed, method=method, label_set=results[0].label_set
     )
-    out.modality = "+".join(r.modality for r in results)
-    out.feature_set = "+".join(f"{r.feature_set}({r.classifier})" for r in results)
+    out.modality = modality
+    out.feature_set = name
+    out.provenance = provenance
     return out
 
 

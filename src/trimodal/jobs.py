@@ -104,6 +104,12 @@ def make_label_set(
     if len(dropped):
         log.warning("dropping classes with fewer than %d videos: %s", min_count, dict(dropped))
         labels = labels[~labels["label"].isin(dropped.index)]
+    if labels["label"].nunique() < 2:  # written anyway: its evaluations say "not evaluated"
+        log.warning(
+            "label set has %d videos in %d classes: nothing can be cross-validated on it",
+            len(labels),
+            labels["label"].nunique(),
+        )
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     labels.to_csv(output, sep="\t", index=False)
     log.info("label set: %d videos, classes %s", len(labels), dict(labels["label"].value_counts()))
@@ -154,26 +160,73 @@ def classify_one(
 
 
 def finetune_feature_set(feature_set, labels_tsv, label_set, features_dir, folds, seed, options):
-    """A transformer fine-tuned per fold on raw text (kind `finetune`), as a CVResult."""
+    """A transformer fine-tuned per fold on raw text (kind `finetune`), as a CVResult, on the
+    label set's folds (groups kept on one side) like every other evaluation."""
     import numpy as np
 
-    from trimodal.classify import CVResult, align, load_feature_set, load_labels, score_fold
+    from trimodal.classify import (
+        CVResult,
+        align,
+        coverage,
+        feature_set_modality,
+        feature_set_provenance,
+        load_feature_set,
+        load_labels,
+        score_fold,
+    )
+    from trimodal.cv import NotEvaluated, check_evaluable, label_set_folds
     from trimodal.finetune import finetune_cv
+    from trimodal.models import describe_model
 
-    texts, ids, modality = load_feature_set(feature_set, features_dir)
-    texts, y, ids, _ = align(texts, ids, load_labels(labels_tsv))
+    options = dict(options)
     model = options.pop("model", "sentence-transformers/all-MiniLM-L6-v2")
     device = pick_device(options.pop("device", "auto"))
+    labels = load_labels(labels_tsv)
+    modality = feature_set_modality(feature_set, features_dir)
+    weights = describe_model(model)
+    provenance = {  # the text store, and the model that was fine-tuned on it
+        feature_set: feature_set_provenance(feature_set, features_dir),
+        f"{feature_set} (fine-tuned)": {
+            "store": "",
+            "extractor": "finetune",
+            "kind": "finetune",
+            "model": model,
+            "weights_sha256": weights.get("model_fingerprint", ""),
+            "params": dict(options),
+            "code": "",
+            "packages": {},
+        },
+    }
+    n_missing = len(labels)
+    try:
+        texts, ids, modality = load_feature_set(feature_set, features_dir)
+        n_missing = coverage(ids, labels)["n_missing_features"]
+        fset = label_set_folds(labels, folds, seed)
+        texts, y, ids, _ = align(texts, ids, labels)
+        fold = fset.of(ids)
+        check_evaluable(y, fold)  # before loading any model
+    except NotEvaluated as e:
+        log.warning("%s / finetune: %s", feature_set, e.reason)
+        return CVResult.skipped(
+            e.reason,
+            feature_set=feature_set,
+            classifier="finetune",
+            label_set=label_set,
+            modality=modality,
+            folds_requested=folds,
+            seed=seed,
+            n_missing=n_missing,
+            options={"model": model},
+            provenance=provenance,
+        )
     proba, classes, info = finetune_cv(
-        list(texts), y, model, folds=folds, seed=seed, device=device, **options
+        list(texts), y, model, folds=folds, seed=seed, device=device, fold=fold, **options
     )
     classes = np.asarray(classes, dtype=object)
     y_pred = classes[proba.argmax(axis=1)]
-    fold = np.full(len(y), -1, dtype=np.int32)
     scores = {}
     for f in info:
         te = np.asarray(f["test_idx"])
-        fold[te] = f["fold"]
         score_fold(scores, y[np.asarray(f["train_idx"])], y[te], y_pred[te], classes)
         scores.setdefault("fit_time_s", []).append(float(f.get("fit_time_s", 0.0)))
     return CVResult(
@@ -191,8 +244,10 @@ def finetune_feature_set(feature_set, labels_tsv, label_set, features_dir, folds
         n_folds=len(info),
         folds_requested=folds,
         seed=seed,
-        note=f"fine-tuned {model}",
+        note="; ".join(filter(None, [fset.note, f"fine-tuned {model}"])),
+        n_missing=n_missing,
         options={"model": model},
+        provenance=provenance,
     )
 
 
@@ -200,6 +255,19 @@ def make_report(results: list[str], out_dir: str, label_set: str) -> dict:
     from trimodal.report import write_report
 
     return write_report(results, out_dir, label_set)
+
+
+def _check_label_set_folds(results, labels_tsv: str, folds: int, seed: int) -> None:
+    """Base results must have been scored on this label set's folds (not a stale config)."""
+    from trimodal.classify import load_labels
+    from trimodal.cv import NotEvaluated, agreed_folds, label_set_folds
+
+    try:
+        fset = label_set_folds(load_labels(labels_tsv), folds, seed)
+    except NotEvaluated:
+        return  # then the base results are not evaluated either
+    named = {f"base result {i + 1} ({r.name})": r.folds for i, r in enumerate(results)}
+    agreed_folds({"the label set": fset.fold, **named})
 
 
 def fuse_one(
@@ -233,6 +301,8 @@ def fuse_one(
         )
     elif kind.startswith("late:"):
         results = [CVResult.from_h5(p) for p in base_results]
+        if all(r.evaluated for r in results):
+            _check_label_set_folds(results, labels_tsv, folds, seed)
         result = late_fusion_from_results(
             results, method=kind.split(":", 1)[1], folds=folds, seed=seed
         )
@@ -261,11 +331,20 @@ def fuse_one(
     return result
 
 
-def crossmodal_pair(spec: dict, labels_tsv: str, features_dir: str, output: str) -> pd.DataFrame:
+def crossmodal_pair(
+    spec: dict, labels_tsv: str, features_dir: str, output: str, folds_out: str | None = None
+) -> pd.DataFrame:
+    """Cross-modal retrieval of one pair on the label set's videos and folds (groups kept);
+    the fold of each video goes to `folds_out` (default: <output stem>.folds.tsv)."""
+    from trimodal.classify import load_labels
     from trimodal.crossmodal import run_pairs
 
-    labels = pd.read_csv(labels_tsv, sep="\t", dtype=str, keep_default_na=False)
-    df = run_pairs(spec, features_dir, labels[["video_id", "label"]])
+    labels = load_labels(labels_tsv)
+    df, folds = run_pairs(spec, features_dir, labels, with_folds=True)
+    folds_out = folds_out or str(Path(output).with_suffix(".folds.tsv"))
+    tmp = Path(folds_out + ".tmp")
+    folds.to_csv(tmp, sep="\t", index=False)
+    os.replace(tmp, folds_out)
     tmp = Path(output + ".tmp")
     df.to_csv(tmp, sep="\t", index=False)
     os.replace(tmp, output)
@@ -274,14 +353,29 @@ def crossmodal_pair(spec: dict, labels_tsv: str, features_dir: str, output: str)
 
 
 def crossmodal_summary(tables: list[str], outputs: dict[str, str]) -> pd.DataFrame:
-    from trimodal.crossmodal import crossmodal_heatmap, crossmodal_table_md
+    """The cross-modal table (Markdown and a self-contained HTML page, for `snakemake
+    --report`), its CSV, the heatmap and the provenance of every store it read."""
+    from trimodal.crossmodal import crossmodal_heatmap, crossmodal_table, row_provenance
+    from trimodal.report import provenance_rows, render_html, render_markdown
 
     df = pd.concat([pd.read_csv(t, sep="\t") for t in tables], ignore_index=True)
+    for col in ("note", "provenance"):  # text columns: empty, not NaN
+        if col in df:
+            df[col] = df[col].astype(object).where(df[col].notna(), "")
     df.to_csv(outputs["csv"], index=False)
-    Path(outputs["table"]).write_text(
-        "# Cross-modal retrieval\n\nmean ± std over folds (chance in brackets)\n\n"
-        + crossmodal_table_md(df)
-        + "\n\n![best R@10 per pair](heatmap.png)\n"
-    )
     crossmodal_heatmap(df, outputs["heatmap"])
+    blocks = [
+        ("h1", "Cross-modal retrieval"),
+        ("p", "mean ± std over folds (chance in brackets)"),
+        ("table", crossmodal_table(df)),
+        ("p", "(chance level in brackets; mean ± std over CV folds)"),
+        ("img", "best R@10 per pair", Path(outputs["heatmap"]).name),
+        ("h2", "Provenance"),
+        ("p", "What produced each store the rows above read (rows: the # of the table)."),
+        ("table", provenance_rows(row_provenance(df))),
+    ]
+    root = Path(outputs["table"]).parent
+    Path(outputs["table"]).write_text(render_markdown(blocks))
+    if outputs.get("html"):
+        Path(outputs["html"]).write_text(render_html(blocks, root, "Cross-modal retrieval"))
     return df

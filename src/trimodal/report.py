@@ -6,6 +6,9 @@ computed from them too, so the report says whatever the numbers say.
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import os
 import re
 from pathlib import Path
@@ -48,24 +51,110 @@ def _pm(mean: float, std: float) -> str:
 
 def _sort_key(s: dict[str, Any]):
     kind = s.get("kind", "single")
+    ba = s.get("balanced_accuracy_mean", float("nan"))
     return (
         _KIND_ORDER.get(kind.split(":")[0], 3 if kind.startswith("late") else 4),
-        -s["balanced_accuracy_mean"],
+        np.inf if pd.isna(ba) else -ba,  # not evaluated: last of its kind
     )
 
 
+def _evaluated(s: dict[str, Any]) -> bool:
+    return not s.get("not_evaluated")
+
+
+def evaluated(results: list) -> list:
+    """The results that were scored (not those marked "not evaluated")."""
+    return [r for r in results if _evaluated(_summary(r))]
+
+
+def _provenance_of(r) -> dict[str, dict[str, Any]]:
+    if isinstance(r, CVResult):
+        return r.provenance
+    prov = r.get("provenance") or {}
+    return json.loads(prov) if isinstance(prov, str) else dict(prov)
+
+
+def _ordered(results: list) -> list[tuple[dict[str, Any], Any]]:
+    """(summary, result) in report order; row i + 1 of every table is the i-th of these."""
+    return sorted(((_summary(r), r) for r in results), key=lambda p: _sort_key(p[0]))
+
+
 def results_frame(results: list) -> pd.DataFrame:
-    """One row per result with every summary number (what summary.csv holds)."""
-    rows = sorted((_summary(r) for r in results), key=_sort_key)
+    """One row per result with every summary number and the full provenance of its inputs
+    (JSON: what produced each store it read), i.e. what summary.csv holds."""
+    rows = [
+        {"row": i + 1, **s, "provenance": json.dumps(_provenance_of(r), sort_keys=True)}
+        for i, (s, r) in enumerate(_ordered(results))
+    ]
     return pd.DataFrame(rows)
 
 
+def _short(value: Any, n: int) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    text = text.replace(", ", ",").replace(": ", ":")
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def provenance_table(results: list) -> pd.DataFrame:
+    """One row per input store the results read: what produced it (model, weights fingerprint,
+    params, code hash) and the rows of the results table that used it."""
+    return provenance_rows([_provenance_of(r) for _, r in _ordered(results)])
+
+
+def provenance_rows(per_row: list[dict[str, dict[str, Any]]]) -> pd.DataFrame:
+    """The provenance table of a table whose row i + 1 read the stores in ``per_row[i]``
+    (feature set -> provenance)."""
+    by_key: dict[str, dict[str, Any]] = {}
+    for i, prov in enumerate(per_row):
+        for feature_set, p in prov.items():
+            ident = {k: v for k, v in p.items() if k != "packages"}
+            key = json.dumps(ident, sort_keys=True, default=str)
+            if key not in by_key:
+                by_key[key] = {
+                    "store": p.get("store") or f"({feature_set})",
+                    "extractor": p.get("extractor", ""),
+                    "model": p.get("model") or "–",
+                    "weights (sha256)": _short(p.get("weights_sha256") or "–", 16),
+                    "params": _short(p.get("params") or {}, 60),
+                    "code": _short(p.get("code") or "–", 12),
+                    "rows": [],
+                }
+            if i + 1 not in by_key[key]["rows"]:
+                by_key[key]["rows"].append(i + 1)
+    rows = sorted(by_key.values(), key=lambda d: (d["store"], d["rows"]))
+    for d in rows:
+        d["rows"] = ", ".join(map(str, d["rows"]))
+    cols = ["store", "extractor", "model", "weights (sha256)", "params", "code", "rows"]
+    return pd.DataFrame(rows, columns=cols)
+
+
 def results_table(results: list) -> pd.DataFrame:
-    """The display table: scores as "mean ± std" in percent, majority baseline, n, folds, time."""
+    """The display table: scores as "mean ± std" in percent, majority baseline, n, folds, time;
+    `#` numbers the rows (the provenance table refers to them)."""
     rows = []
-    for s in sorted((_summary(r) for r in results), key=_sort_key):
+    for i, (s, _) in enumerate(_ordered(results)):
+        if not _evaluated(s):  # the reason instead of a score
+            rows.append(
+                {
+                    "#": i + 1,
+                    "kind": s.get("kind", "single"),
+                    "modality": s.get("modality", ""),
+                    "feature set": s["feature_set"],
+                    "classifier": s["classifier"],
+                    "accuracy (%)": "not evaluated",  # why: in the Not evaluated list
+                    "balanced accuracy (%)": "–",
+                    "macro-F1 (%)": "–",
+                    "majority acc. (%)": "–",
+                    "majority macro-F1 (%)": "–",
+                    "n videos": int(s.get("n_videos", 0)),
+                    "n folds": 0,
+                    "fit time (s/fold)": "–",
+                }
+            )
+            continue
         rows.append(
             {
+                "#": i + 1,
                 "kind": s.get("kind", "single"),
                 "modality": s.get("modality", ""),
                 "feature set": s["feature_set"],
@@ -96,7 +185,7 @@ def best_by_group(results: list) -> dict[str, Any]:
     """Best result (balanced accuracy) per single modality ("single:<modality>") and per fusion
     kind ("fusion:<kind>")."""
     best: dict[str, Any] = {}
-    for r in results:
+    for r in evaluated(results):
         s = _summary(r)
         g = _group(s)
         if (
@@ -145,6 +234,11 @@ def bars_figure(results: list):
     """Best single modalities vs fusions: balanced accuracy with fold std error bars."""
     best = best_by_group(results)
     names = sorted(best, key=lambda g: (g.startswith("fusion"), g))
+    if not names:  # nothing was scored: say so instead of an empty chart
+        fig, ax = plt.subplots(figsize=(5, 2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "nothing evaluated (see summary.md)", ha="center", va="center")
+        return fig
     sums = [_summary(best[g]) for g in names]
     means = [100 * s["balanced_accuracy_mean"] for s in sums]
     stds = [100 * s["balanced_accuracy_std"] for s in sums]
@@ -164,7 +258,7 @@ def bars_figure(results: list):
 
 def fusion_verdict(results: list) -> str:
     """One sentence comparing the best fusion with the best single modality (balanced accuracy)."""
-    sums = [_summary(r) for r in results]
+    sums = [s for s in map(_summary, results) if _evaluated(s)]
     singles = [s for s in sums if s.get("kind", "single") == "single"]
     fusions = [s for s in sums if s.get("kind", "single") != "single"]
     if not singles or not fusions:
@@ -217,7 +311,8 @@ def _slug(text: str) -> str:
 
 
 def write_report(results: list, out_dir: str | os.PathLike, label_set: str) -> dict[str, Any]:
-    """Write <out_dir>/<label_set>/{summary.md, summary.csv, bars.png, confusion/*.png}.
+    """Write <out_dir>/<label_set>/{summary.md, summary.html, summary.csv, bars.png,
+    confusion/*.png}: the same content as Markdown and as a self-contained HTML page.
 
     results: CVResult objects or paths to their .h5 files; those of another label set are skipped.
     """
@@ -231,6 +326,7 @@ def write_report(results: list, out_dir: str | os.PathLike, label_set: str) -> d
     frame = results_frame(res)
     paths["csv"] = write_table(root / "summary.csv", frame, index=False)
 
+    (root / "confusion").mkdir(parents=True, exist_ok=True)  # a rule output, even if empty
     for group, r in best_by_group(res).items():
         paths["confusion"][group] = save_confusion(r, root / "confusion" / f"{_slug(group)}.png")
     fig = bars_figure(res)
@@ -241,50 +337,136 @@ def write_report(results: list, out_dir: str | os.PathLike, label_set: str) -> d
 
     verdict = fusion_verdict(res)
     notes = sorted({f"{r.name}: {r.note}" for r in res if r.note})
+    skipped = [  # by row of the results table
+        f"#{i + 1} {r.name}: {r.not_evaluated}"
+        for i, (_, r) in enumerate(_ordered(res))
+        if not r.evaluated
+    ]
     n_missing = max(r.n_missing for r in res)
-    md = [
-        f"# Results: label set `{label_set}`",
-        "",
-        f"Cross-validated scores (mean ± std over folds, in %), {len(res)} evaluations, "
-        f"classes: {', '.join(map(str, res[0].classes))}. "
-        "Majority = DummyClassifier(most_frequent) on the same folds.",
-        "",
-        _to_markdown(results_table(res)),
-        "",
-        "## Fusion verdict",
-        "",
-        verdict,
-        "",
-        "![best single modality vs fusion](bars.png)",
-        "",
-        "## Confusion matrices (best model per modality and per fusion kind, rows = true class)",
-        "",
+    scored = evaluated(res)
+    classes = ", ".join(map(str, scored[0].classes)) if scored else "none"
+    blocks: list[tuple] = [
+        ("h1", f"Results: label set `{label_set}`"),
+        (
+            "p",
+            f"Cross-validated scores (mean ± std over folds, in %), {len(scored)} evaluations"
+            + (f" ({len(skipped)} not evaluated)" if skipped else "")
+            + f", classes: {classes}. "
+            "Majority = DummyClassifier(most_frequent) on the same folds.",
+        ),
+        ("table", results_table(res)),
+    ]
+    if skipped:
+        blocks += [("h2", "Not evaluated"), ("list", skipped)]
+    blocks += [
+        ("h2", "Fusion verdict"),
+        ("p", verdict),
+        ("img", "best single modality vs fusion", "bars.png"),
+        (
+            "h2",
+            "Confusion matrices (best model per modality and per fusion kind, rows = true class)",
+        ),
     ]
     for group, p in paths["confusion"].items():
-        md += [f"### {group}", "", f"![{group}](confusion/{Path(p).name})", ""]
+        blocks += [("h3", group), ("img", group, f"confusion/{Path(p).name}")]
+    blocks += [
+        ("h2", "Provenance"),
+        (
+            "p",
+            "What produced each store the rows above read (rows: the # of the results table); "
+            "summary.csv holds the full record (packages too) in its provenance column.",
+        ),
+        ("table", provenance_table(res)),
+    ]
     if notes or n_missing:
-        md += ["## Notes", ""]
+        items = []
         if n_missing:
-            md.append(
-                f"- up to {n_missing} labelled videos had no features for some feature sets "
+            items.append(
+                f"up to {n_missing} labelled videos had no features for some feature sets "
                 "and were left out of those evaluations"
             )
-        md += [f"- {n}" for n in notes]
-        md.append("")
-    md += ["## Leakage", "", LEAKAGE_NOTE, ""]
-    text = "\n".join(md)
+        blocks += [("h2", "Notes"), ("list", items + notes)]
+    blocks += [("h2", "Leakage"), ("p", LEAKAGE_NOTE)]
+    text = render_markdown(blocks)
+    page = render_html(blocks, root, title=f"Results: label set {label_set}")
     paths["markdown"] = write_text(root / "summary.md", text)
+    paths["html"] = write_text(root / "summary.html", page)
     paths["verdict"] = verdict
     return paths
 
 
+def render_markdown(blocks: list[tuple]) -> str:
+    """summary.md from the report's blocks (h1/h2/h3, p, list, table, img)."""
+    md: list[str] = []
+    for kind, *args in blocks:
+        if kind in ("h1", "h2", "h3"):
+            md += [f"{'#' * int(kind[1])} {args[0]}", ""]
+        elif kind == "p":
+            md += [args[0], ""]
+        elif kind == "list":
+            md += [*(f"- {item}" for item in args[0]), ""]
+        elif kind == "table":
+            md += [_to_markdown(args[0]), ""]
+        elif kind == "img":
+            md += [f"![{args[0]}]({args[1]})", ""]
+    return "\n".join(md)
+
+
+_CSS = """
+body { font-family: sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; margin: 0.8em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: left; }
+th { background: #eee; }
+tr:nth-child(even) td { background: #f8f8f8; }
+img { max-width: 100%; }
+"""
+
+
+def _inline(text: str) -> str:
+    """Plain text of the report's few inline marks (**bold**, `code`), escaped for HTML."""
+    out = html.escape(text)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+
+
+def render_html(blocks: list[tuple], root: Path, title: str) -> str:
+    """summary.html: the same blocks as a self-contained page (tables as HTML tables, figures
+    embedded), which `snakemake --report` shows as it is, unlike Markdown."""
+    body: list[str] = []
+    for kind, *args in blocks:
+        if kind in ("h1", "h2", "h3"):
+            body.append(f"<{kind}>{_inline(args[0])}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{_inline(args[0])}</p>")
+        elif kind == "list":
+            body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in args[0]) + "</ul>")
+        elif kind == "table":  # "62.5 ± 1.0" stays on one line
+            table = args[0].map(
+                lambda v: v.replace(" ± ", "\u00a0±\u00a0") if isinstance(v, str) else v
+            )
+            body.append(table.to_html(index=False, border=0, escape=True))
+        elif kind == "img":
+            data = base64.b64encode((root / args[1]).read_bytes()).decode("ascii")
+            alt = html.escape(args[0])
+            body.append(f'<p><img alt="{alt}" src="data:image/png;base64,{data}"></p>')
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
 def print_summary(path: str | os.PathLike) -> str:
-    """Print a report's table and verdict (path: summary.md or its folder); returns the text."""
+    """Print a report's tables, its not-evaluated rows and its verdict (path: summary.md or
+    its folder); returns the text."""
     path = Path(path)
     if path.is_dir():
         path = path / "summary.md"
     lines = path.read_text().splitlines()
-    keep = [ln for ln in lines if ln.startswith(("# ", "|"))]
+    keep, section = [], ""
+    for ln in lines:  # the tables, and why a row was not evaluated
+        section = ln[3:] if ln.startswith("## ") else section
+        if ln.startswith(("# ", "|")) or (section == "Not evaluated" and ln.startswith("- ")):
+            keep.append(ln)
     if "## Fusion verdict" in lines:
         i = lines.index("## Fusion verdict")
         keep += ["", next((ln for ln in lines[i + 1 :] if ln.strip()), "")]
@@ -299,9 +481,14 @@ __all__ = [
     "best_by_group",
     "bars_figure",
     "confusion_figure",
+    "evaluated",
     "fusion_verdict",
     "parse_verdict",
     "print_summary",
+    "provenance_rows",
+    "provenance_table",
+    "render_html",
+    "render_markdown",
     "results_frame",
     "results_table",
     "save_confusion",

@@ -23,5 +23,12 @@ rule classify:
         pooling=lambda wc: wc.feature_set.split(".", 1)[1],
         cv=config["classify"].get("cv", {}),
         options=lambda wc: classify_options(wc.classifier),
+        # the code the job runs (trimodal.codehash): editing classify.py reruns classification
+        code=code_hash(
+            "trimodal.classify",
+            "trimodal.finetune",
+            "trimodal.labels",
+            "trimodal.extractors.text_raw",
+        ),
     script:
         "../scripts/classify.py"

@@ -1,6 +1,8 @@
 # Cross-modal mapping: for each configured (source -> target) pair of pooled embeddings, ridge,
 # CCA, an MLP and an auto-encoder (MSE and contrastive losses), trained per CV fold and judged
-# by nearest-neighbour retrieval among the test fold's targets, beside chance levels.
+# by nearest-neighbour retrieval among the test fold's targets, beside chance levels. It runs on
+# the label set's videos and folds (trimodal.cv: the folds of every classifier and fusion, groups
+# kept on one side); the fold of each video is kept beside the table (.folds.tsv).
 
 
 rule crossmodal_pair:
@@ -9,7 +11,8 @@ rule crossmodal_pair:
         target=lambda wc: store_path(wc.target.split(".")[0]),
         labels=lambda wc: f"results/labels/{CROSSMODAL.get('label_set', LABEL_SETS[0])}.tsv",
     output:
-        "results/crossmodal/{source}__{target}.tsv",
+        table="results/crossmodal/{source}__{target}.tsv",
+        folds="results/crossmodal/{source}__{target}.folds.tsv",
     log:
         "logs/crossmodal/{source}__{target}.log",
     benchmark:
@@ -22,6 +25,7 @@ rule crossmodal_pair:
         runtime=60,
     params:
         spec=lambda wc: crossmodal_pair_spec(wc.source, wc.target),
+        code=code_hash("trimodal.crossmodal"),
     script:
         "../scripts/crossmodal.py"
 
@@ -30,16 +34,19 @@ rule crossmodal_report:
     input:
         crossmodal_targets(),
     output:
-        table=report(
-            "results/report/crossmodal/crossmodal.md",
+        table="results/report/crossmodal/crossmodal.md",
+        html=report(
+            "results/report/crossmodal/crossmodal.html",
             caption="../report/crossmodal.rst",
             category="Cross-modal",
+            labels={"table": "cross-modal retrieval"},
         ),
         csv="results/report/crossmodal/crossmodal.csv",
         heatmap=report(
             "results/report/crossmodal/heatmap.png",
             caption="../report/crossmodal.rst",
             category="Cross-modal",
+            labels={"figure": "best R@10 heatmap"},
         ),
     log:
         "logs/crossmodal/report.log",
@@ -49,5 +56,7 @@ rule crossmodal_report:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        code=code_hash("trimodal.crossmodal", "trimodal.report"),
     script:
         "../scripts/crossmodal_report.py"

@@ -26,5 +26,11 @@ rule fuse:
     params:
         spec=lambda wc: fusion_spec(wc.name),
         cv=config["classify"].get("cv", {}),
+        code=code_hash(
+            "trimodal.fusion",
+            "trimodal.fusion_net",
+            "trimodal.labels",
+            "trimodal.extractors.text_raw",
+        ),
     script:
         "../scripts/fuse.py"

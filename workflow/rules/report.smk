@@ -1,5 +1,7 @@
 # Report: one Markdown/CSV table per label set, confusion matrices and a comparison chart,
-# also registered for `snakemake --report report.html`.
+# also registered for `snakemake --report report.html`. There the results and provenance tables
+# are a self-contained HTML page (summary.html): the report shows HTML as it is, Markdown as
+# raw text.
 
 
 rule report:
@@ -7,8 +9,9 @@ rule report:
         results=lambda wc: [p for p in report_inputs() if f"/{wc.label_set}/" in p],
         failures="results/failures.tsv",
     output:
-        summary=report(
-            "results/report/{label_set}/summary.md",
+        summary="results/report/{label_set}/summary.md",
+        html=report(
+            "results/report/{label_set}/summary.html",
             caption="../report/summary.rst",
             category="Results",
             labels={"label set": "{label_set}", "table": "summary"},
@@ -35,5 +38,7 @@ rule report:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        code=code_hash("trimodal.report"),
     script:
         "../scripts/report.py"

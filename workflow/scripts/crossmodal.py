@@ -6,5 +6,9 @@ with job_log(snakemake.log[0]):
     from trimodal.jobs import crossmodal_pair
 
     crossmodal_pair(
-        dict(snakemake.params.spec), snakemake.input.labels, "results/features", snakemake.output[0]
+        dict(snakemake.params.spec),
+        snakemake.input.labels,
+        "results/features",
+        snakemake.output.table,
+        snakemake.output.folds,
     )
