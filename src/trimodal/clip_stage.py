@@ -24,7 +24,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from trimodal import store
+from trimodal.atomic import save_figure, write_table, write_text
 from trimodal.retrieval import true_ranks
 
 log = logging.getLogger("trimodal")
@@ -132,11 +132,7 @@ def make_summaries(
 
 
 def _write_tsv(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_csv(tmp, sep="\t", index=False)
-    os.replace(tmp, path)
+    write_table(path, df, sep="\t", index=False)
 
 
 def read_summaries(path: str | os.PathLike) -> dict[str, str]:
@@ -393,13 +389,8 @@ def image_grid(
         for ax in axes[r]:
             ax.axis("off")
     fig.tight_layout()
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".png", dir=out.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=110)
+    out = save_figure(fig, out_png, dpi=110)
     plt.close(fig)
-    os.replace(tmp, out)
     return out
 
 
@@ -492,7 +483,6 @@ def write_clip_report(
             v = pd.read_csv(t2i_videos, sep="\t", keep_default_na=False)
             parts.append(f"\nPer video: results/clip/text2image_videos.tsv ({len(v)} rows).\n")
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    Path(out_md).parent.mkdir(parents=True, exist_ok=True)
-    Path(out_md).write_text("\n".join(parts))
-    df.to_csv(out_csv, index=False)
+    write_text(out_md, "\n".join(parts))
+    write_table(out_csv, df, index=False)
     return df

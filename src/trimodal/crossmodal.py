@@ -47,6 +47,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from trimodal.atomic import save_figure
 from trimodal.cv import Folds, NotEvaluated, label_set_folds, make_folds, splits_from_assignment
 from trimodal.retrieval import METRICS, metrics_from_similarity, retrieval_metrics
 
@@ -531,7 +532,7 @@ def crossmodal_heatmap(df: pd.DataFrame, out_png: str | os.PathLike) -> Path:
     fig.tight_layout()
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    save_figure(fig, out, dpi=120)
     plt.close(fig)
     return out
 

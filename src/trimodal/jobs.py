@@ -4,14 +4,13 @@ unpack the `snakemake` object and call these), so every job is testable without 
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from trimodal import store  # noqa: F401 - kept for callers of trimodal.jobs.store
+from trimodal.atomic import write_json, write_table, write_text
 from trimodal.device import pick_device
 from trimodal.joblog import setup_logging
 from trimodal.stages.extract import ABSENT, extract_batch, extract_files, extract_one
@@ -85,11 +84,9 @@ def make_label_set(
             original=original,
         )
         if probs_out:
-            probs.to_csv(probs_out, sep="\t", index_label="video_id")
+            write_table(probs_out, probs, sep="\t", index_label="video_id")
         if report_out:
-            Path(report_out).write_text(
-                json.dumps(relabel_report(original, new), indent=1, default=str)
-            )
+            write_json(report_out, relabel_report(original, new), indent=1, default=str)
         new = new.dropna()
         labels = pd.DataFrame({"video_id": new.index.astype(str), "label": new.to_numpy(dtype=str)})
     elif source != "label":
@@ -111,7 +108,7 @@ def make_label_set(
             labels["label"].nunique(),
         )
     Path(output).parent.mkdir(parents=True, exist_ok=True)
-    labels.to_csv(output, sep="\t", index=False)
+    write_table(output, labels, sep="\t", index=False)
     log.info("label set: %d videos, classes %s", len(labels), dict(labels["label"].value_counts()))
     return labels
 
@@ -342,12 +339,8 @@ def crossmodal_pair(
     labels = load_labels(labels_tsv)
     df, folds = run_pairs(spec, features_dir, labels, with_folds=True)
     folds_out = folds_out or str(Path(output).with_suffix(".folds.tsv"))
-    tmp = Path(folds_out + ".tmp")
-    folds.to_csv(tmp, sep="\t", index=False)
-    os.replace(tmp, folds_out)
-    tmp = Path(output + ".tmp")
-    df.to_csv(tmp, sep="\t", index=False)
-    os.replace(tmp, output)
+    write_table(folds_out, folds, sep="\t", index=False)
+    write_table(output, df, sep="\t", index=False)
     log.info("\n%s", df.to_string())
     return df
 
@@ -362,7 +355,7 @@ def crossmodal_summary(tables: list[str], outputs: dict[str, str]) -> pd.DataFra
     for col in ("note", "provenance"):  # text columns: empty, not NaN
         if col in df:
             df[col] = df[col].astype(object).where(df[col].notna(), "")
-    df.to_csv(outputs["csv"], index=False)
+    write_table(outputs["csv"], df, index=False)
     crossmodal_heatmap(df, outputs["heatmap"])
     blocks = [
         ("h1", "Cross-modal retrieval"),
@@ -375,7 +368,7 @@ def crossmodal_summary(tables: list[str], outputs: dict[str, str]) -> pd.DataFra
         ("table", provenance_rows(row_provenance(df))),
     ]
     root = Path(outputs["table"]).parent
-    Path(outputs["table"]).write_text(render_markdown(blocks))
+    write_text(outputs["table"], render_markdown(blocks))
     if outputs.get("html"):
-        Path(outputs["html"]).write_text(render_html(blocks, root, "Cross-modal retrieval"))
+        write_text(outputs["html"], render_html(blocks, root, "Cross-modal retrieval"))
     return df

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from trimodal.atomic import write_file
 from trimodal.clip_match import _normalise, image_embeddings
 from trimodal.retrieval import metrics_from_similarity
 
@@ -88,10 +89,7 @@ def _write_cached(paths: list[Path], images: list[np.ndarray]) -> None:
     from PIL import Image
 
     for p, im in zip(paths, images, strict=True):
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.tmp")
-        Image.fromarray(im).save(tmp, format="PNG")
-        os.replace(tmp, p)
+        write_file(p, lambda tmp, im=im: Image.fromarray(im).save(tmp, format="PNG"))
 
 
 def generate_images(

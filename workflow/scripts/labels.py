@@ -5,6 +5,7 @@ from pathlib import Path
 from trimodal.joblog import job_log
 
 with job_log(snakemake.log[0]):
+    from trimodal.atomic import write_text
     from trimodal.jobs import make_label_set
 
     out = snakemake.output
@@ -18,4 +19,4 @@ with job_log(snakemake.log[0]):
     )
     for path in (out.probs, out.report):  # only zero-shot sets have these
         if not Path(path).exists():
-            Path(path).write_text("")
+            write_text(path, "")

@@ -6,11 +6,9 @@ start-up; batching spreads that over many videos.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from pathlib import Path
 
+from trimodal.atomic import write_json
 from trimodal.probe import probe
 
 log = logging.getLogger("trimodal")
@@ -23,10 +21,7 @@ def probe_video(video_id: str, video: str | None, ad_audio: str | None, output: 
         "video": probe(video),
         "ad_audio": probe(ad_audio) if ad_audio else None,
     }
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(output + ".tmp")
-    tmp.write_text(json.dumps(info, indent=1, sort_keys=True, default=str))
-    os.replace(tmp, output)
+    write_json(output, info, indent=1, sort_keys=True, default=str)
     return info
 
 

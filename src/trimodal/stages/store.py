@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from importlib import metadata
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import h5py
 import pandas as pd
 
 from trimodal import store
+from trimodal.atomic import write_table
 from trimodal.stages.extract import ABSENT
 
 log = logging.getLogger("trimodal")
@@ -110,7 +110,5 @@ def collect_failures(
                 rows.append((r.video_id, r.stage, extractor, r.reason))
     df = pd.DataFrame(rows, columns=["video_id", "stage", "where", "reason"])
     df = df.sort_values(["video_id", "stage", "where"], kind="stable")
-    tmp = Path(output + ".tmp")
-    df.to_csv(tmp, sep="\t", index=False)
-    os.replace(tmp, output)
+    write_table(output, df, sep="\t", index=False)
     return df
