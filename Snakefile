@@ -13,7 +13,7 @@ wildcard_constraints:
     video_id=ID_PATTERN,
     batch="b[0-9]+",
     extractor="|".join(EXTRACTORS),
-    kind="early|intermediate|late-stack|late-mean|late-vote",
+    kind="|".join(FUSION_KINDS),
     source="[a-z0-9_]+\.[a-z_]+",
     target="[a-z0-9_]+\.[a-z_]+",
 

@@ -256,7 +256,7 @@ def test_a_pair_too_small_for_two_folds_is_reported_not_scored(tmp_path):
 def test_crossmodal_summary_writes_markdown_html_and_provenance(tmp_path):
     import json
 
-    from trimodal.jobs import crossmodal_summary
+    from trimodal.stages.crossmodal import crossmodal_summary
 
     Xs, Xt = _pair("linear", n=60)
     ids = np.array([f"v{i:03d}" for i in range(60)], dtype=object)

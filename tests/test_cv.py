@@ -7,11 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trimodal import jobs, store
+from trimodal import store
 from trimodal.classify import CLASSIFIERS, CVResult, load_labels, run_cv
 from trimodal.cv import NotEvaluated, agreed_folds, label_set_folds, make_folds
 from trimodal.extractors.base import Features
 from trimodal.fusion import late_fusion_from_results
+from trimodal.stages.classify import classify_one
+from trimodal.stages.crossmodal import crossmodal_pair
+from trimodal.stages.fuse import fuse_one
+from trimodal.stages.labels import make_label_set
+from trimodal.stages.report import make_report
 
 N_GROUPS, PER_GROUP, FOLDS = 24, 3, 3
 CLASSES = np.array(["a", "b", "c"])
@@ -83,7 +88,7 @@ def assert_groups_on_one_side(folds: pd.Series, labels: pd.DataFrame) -> None:
 def classify(corpus, classifier, options, pooling="mean", store_name="aud"):
     tmp, feat_dir, labels_tsv, _, _ = corpus
     out = tmp / "classify" / f"{store_name}_{classifier}.h5"
-    return jobs.classify_one(
+    return classify_one(
         store_path=str(feat_dir / f"{store_name}.h5"),
         pooling=pooling,
         labels_tsv=str(labels_tsv),
@@ -163,12 +168,12 @@ def test_every_path_keeps_groups_together_on_the_same_stored_folds_random_weight
     for kind, options in (
         ("early", {}),
         ("intermediate", {"max_epochs": 20, "patience": 5, "device": "cpu"}),
-        ("late:stack", {}),
-        ("late:mean", {}),
-        ("late:vote", {}),
+        ("late-stack", {}),
+        ("late-mean", {}),
+        ("late-vote", {}),
     ):
-        out = tmp / "fusion" / f"{kind.replace(':', '-')}.h5"
-        jobs.fuse_one(
+        out = tmp / "fusion" / f"{kind}.h5"
+        fuse_one(
             kind=kind,
             feature_sets=sets,
             labels_tsv=str(labels_tsv),
@@ -193,7 +198,7 @@ def test_every_path_keeps_groups_together_on_the_same_stored_folds_random_weight
     }
     out = tmp / "crossmodal" / "aud.mean__vid.mean.tsv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    table = jobs.crossmodal_pair(spec, str(labels_tsv), str(feat_dir), str(out))
+    table = crossmodal_pair(spec, str(labels_tsv), str(feat_dir), str(out))
     assert len(table) == 3 and (table["n"] == len(labels)).all()
     cm = pd.read_csv(out.with_suffix(".folds.tsv"), sep="\t", dtype={"video_id": str})
     stored["crossmodal"] = cm.set_index("video_id")["fold"]
@@ -287,7 +292,7 @@ def _run_jobs(tmp, feat_dir, labels_tsv, label_set, store_names=("aud", "vid")):
     for s in store_names:
         for clf in ("logreg", "ovr_linear_svc"):
             out = tmp / "classify" / label_set / f"{s}_{clf}.h5"
-            jobs.classify_one(
+            classify_one(
                 store_path=str(feat_dir / f"{s}.h5"),
                 pooling="mean",
                 labels_tsv=str(labels_tsv),
@@ -299,9 +304,9 @@ def _run_jobs(tmp, feat_dir, labels_tsv, label_set, store_names=("aud", "vid")):
             )
             outs.append(out)
     bases = [str(o) for o in outs if o.stem.endswith("ovr_linear_svc")]
-    for kind in ("early", "intermediate", "late:stack"):
-        out = tmp / "fusion" / label_set / f"{kind.replace(':', '-')}.h5"
-        jobs.fuse_one(
+    for kind in ("early", "intermediate", "late-stack"):
+        out = tmp / "fusion" / label_set / f"{kind}.h5"
+        fuse_one(
             kind=kind,
             feature_sets=[f"{s}:mean" for s in store_names],
             labels_tsv=str(labels_tsv),
@@ -317,8 +322,8 @@ def _run_jobs(tmp, feat_dir, labels_tsv, label_set, store_names=("aud", "vid")):
     cm_out = tmp / "crossmodal" / label_set / "aud.mean__vid.mean.tsv"
     cm_out.parent.mkdir(parents=True, exist_ok=True)
     spec = {"pairs": [{"source": "aud:mean", "target": "vid:mean"}], "methods": ["ridge"]}
-    cm = jobs.crossmodal_pair({**spec, "folds": 3}, str(labels_tsv), str(feat_dir), str(cm_out))
-    paths = jobs.make_report([str(o) for o in outs], str(tmp / "report"), label_set)
+    cm = crossmodal_pair({**spec, "folds": 3}, str(labels_tsv), str(feat_dir), str(cm_out))
+    paths = make_report([str(o) for o in outs], str(tmp / "report"), label_set)
     md = (tmp / "report" / label_set / "summary.md").read_text()
     return [CVResult.from_h5(o) for o in outs], cm, md, paths
 
@@ -342,7 +347,7 @@ def test_one_class_among_the_covered_videos_is_reported_not_scored(tmp_path):
     )
     assert "aud:mean / logreg: not evaluated: 1 class among the 10 covered videos" in md
     assert "100.0" not in md
-    late = next(r for r in results if r.kind == "late:stack")
+    late = next(r for r in results if r.kind == "late-stack")
     assert "base result" in late.not_evaluated
     # retrieval has no class to predict: it is still evaluated on the covered videos
     assert (cm["note"] == "").all() and (cm["n"] == 10).all()
@@ -372,7 +377,7 @@ def test_a_label_set_emptied_by_min_count_is_reported_not_scored(tmp_path):
         }
     ).to_csv(sheet, sep="\t", index=False)
     labels_tsv = tmp_path / "labels" / "rare.tsv"
-    out = jobs.make_label_set(str(sheet), {"from": "label", "min_count": 5}, str(labels_tsv))
+    out = make_label_set(str(sheet), {"from": "label", "min_count": 5}, str(labels_tsv))
     assert len(out) == 0 and labels_tsv.exists()
     feat_dir = _stores(tmp_path, ids)
     results, cm, md, _ = _run_jobs(tmp_path, feat_dir, labels_tsv, "rare")

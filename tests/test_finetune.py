@@ -150,8 +150,9 @@ def test_finetune_job_scores_folds_like_run_cv_random_weights(tmp_path):
     """jobs.finetune_feature_set on a real text store: one fold per row, majority baseline."""
     import pandas as pd
 
-    from trimodal import jobs, store
+    from trimodal import store
     from trimodal.extractors.base import Features
+    from trimodal.stages.classify import finetune_feature_set
 
     texts, y = _data()
     files = []
@@ -168,9 +169,7 @@ def test_finetune_job_scores_folds_like_run_cv_random_weights(tmp_path):
     )
     opts = dict(model=_tiny_bert(tmp_path / "m"), epochs=2, lr=1e-3, batch_size=8, patience=1,
                 num_threads=1, device="cpu")  # fmt: skip
-    r = jobs.finetune_feature_set(
-        "txt:text", str(labels), "toy", str(tmp_path / "features"), 3, 0, opts
-    )
+    r = finetune_feature_set("txt:text", str(labels), "toy", str(tmp_path / "features"), 3, 0, opts)
     assert r.classifier == "finetune" and r.n_folds == 3
     assert sorted(r.fold.tolist()) == sorted(np.repeat([0, 1, 2], len(y) // 3).tolist())
     for key in ("accuracy", "balanced_accuracy", "macro_f1", "baseline_accuracy", "fit_time_s"):

@@ -130,7 +130,7 @@ def test_late_fusion_methods_use_the_signal(synth):
     best_single = max(r.summary()["balanced_accuracy_mean"] for r in results)
     out = {m: late_fusion_from_results(results, method=m) for m in ("stack", "mean", "vote")}
     for m, r in out.items():
-        assert r.kind == f"late:{m}" and len(r.ids) == len(y)
+        assert r.kind == f"late-{m}" and len(r.ids) == len(y)
         assert r.summary()["balanced_accuracy_mean"] > 0.5, m
     assert out["stack"].summary()["balanced_accuracy_mean"] > best_single
     assert out["stack"].modality == "text+audio+video"

@@ -6,9 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trimodal import jobs, store
+from trimodal import store
 from trimodal.classify import CVResult
 from trimodal.extractors.base import Features
+from trimodal.stages.classify import classify_one
+from trimodal.stages.extract import extract_one
+from trimodal.stages.fuse import fuse_one
+from trimodal.stages.report import make_report
 
 
 @pytest.fixture
@@ -51,7 +55,7 @@ def test_classify_then_every_fusion_kind_then_report(stores, tmp_path):
     base = []
     for name in ("aud", "vid", "txt"):
         out = tmp_path / "classify" / f"{name}.h5"
-        jobs.classify_one(
+        classify_one(
             store_path=str(feat_dir / f"{name}.h5"),
             pooling="mean",
             labels_tsv=str(labels),
@@ -67,11 +71,11 @@ def test_classify_then_every_fusion_kind_then_report(stores, tmp_path):
     for kind, options in (
         ("early", {}),
         ("intermediate", {"max_epochs": 60, "device": "cpu"}),
-        ("late:stack", {}),
-        ("late:vote", {}),
+        ("late-stack", {}),
+        ("late-vote", {}),
     ):
-        out = tmp_path / "fusion" / f"{kind.replace(':', '-')}.h5"
-        r = jobs.fuse_one(
+        out = tmp_path / "fusion" / f"{kind}.h5"
+        r = fuse_one(
             kind=kind,
             feature_sets=sets,
             labels_tsv=str(labels),
@@ -89,9 +93,9 @@ def test_classify_then_every_fusion_kind_then_report(stores, tmp_path):
         results.append(str(out))
         # every kind learns the signal: far above the 1/3 chance of three balanced classes
         assert back.summary()["balanced_accuracy_mean"] > 0.6, kind
-    paths = jobs.make_report(base + results, str(tmp_path / "report"), "toy")
+    paths = make_report(base + results, str(tmp_path / "report"), "toy")
     text = (tmp_path / "report" / "toy" / "summary.md").read_text()
-    assert "intermediate" in text and "late:stack" in text and paths["verdict"] in text
+    assert "intermediate" in text and "late-stack" in text and paths["verdict"] in text
 
 
 def test_extract_batch_loads_the_model_once_and_writes_one_file_per_video(tmp_path, monkeypatch):
@@ -137,7 +141,7 @@ def test_extract_batch_loads_the_model_once_and_writes_one_file_per_video(tmp_pa
 
 def test_text_job_reads_its_source_from_a_batched_producers_folder(tmp_path):
     """A text extractor whose source extractor is batched gets the batch folder as input."""
-    from trimodal import jobs, store
+    from trimodal import store
 
     folder = tmp_path / "extract" / "whisper_ad" / "batches" / "b00000"
     header = {"extractor": "whisper_ad", "kind": "whisper", "modality": "audio", "model": "",
@@ -146,7 +150,7 @@ def test_text_job_reads_its_source_from_a_batched_producers_folder(tmp_path):
     probe = tmp_path / "probe.json"
     probe.write_text("{}")
     out = tmp_path / "text" / "v7.h5"
-    ok = jobs.extract_one(
+    ok = extract_one(
         video_id="v7", row={"description": "a windy beach"}, probe_json=str(probe),
         output=str(out), extractor="text_all", kind="text_raw", modality="text", model=None,
         params={"sources": ["description", "ad_transcript"]}, device="cpu",

@@ -135,7 +135,7 @@ def test_verdict_matches_the_numbers(single, fused):
 
 
 def test_verdict_flags_a_gap_within_the_fold_spread():
-    v = fusion_verdict([_summary("single", 0.5, std=0.05), _summary("late:stack", 0.52, std=0.04)])
+    v = fusion_verdict([_summary("single", 0.5, std=0.05), _summary("late-stack", 0.52, std=0.04)])
     assert "within the fold-to-fold spread (5.0 points)" in v
     assert "No fusion verdict" in fusion_verdict([_summary("single", 0.5)])
 
@@ -244,20 +244,21 @@ def _store(feat_dir, tmp, name, modality, X, ids, y_model, weights=None):
 
 
 def _all_results(tmp, feat_dir, labels_tsv, tag):
-    from trimodal import jobs
     from trimodal.classify import CVResult
+    from trimodal.stages.classify import classify_one
+    from trimodal.stages.fuse import fuse_one
 
     cv, out = {"folds": 3, "seed": 0}, {}
     for s in ("aud", "vid"):
         p = tmp / tag / f"{s}.h5"
-        jobs.classify_one(store_path=str(feat_dir / f"{s}.h5"), pooling="mean",
+        classify_one(store_path=str(feat_dir / f"{s}.h5"), pooling="mean",
                           labels_tsv=str(labels_tsv), label_set="toy",
                           classifier="ovr_linear_svc", cv=cv, options={},
                           output=str(p))  # fmt: skip
         out[f"{s}:mean"] = p
-    for kind in ("early", "late:mean"):
+    for kind in ("early", "late-mean"):
         p = tmp / tag / f"{kind.replace(':', '-')}.h5"
-        jobs.fuse_one(kind=kind, feature_sets=["aud:mean", "vid:mean"],
+        fuse_one(kind=kind, feature_sets=["aud:mean", "vid:mean"],
                       labels_tsv=str(labels_tsv), label_set="toy", features_dir=str(feat_dir),
                       classifier="ovr_linear_svc", cv=cv, options={},
                       base_results=[str(out["aud:mean"]), str(out["vid:mean"])],
@@ -279,13 +280,13 @@ def test_changing_one_extractors_model_changes_the_provenance_of_exactly_its_row
     before, _ = _all_results(tmp_path, feat_dir, labels_tsv, "before")
     assert before["aud:mean"].provenance["aud:mean"]["weights_sha256"] == "aaaa1111bbbb2222"
     assert before["early"].provenance.keys() == {"aud:mean", "vid:mean"}
-    assert before["late:mean"].provenance["vid:mean"]["model"] == "effnet-b0"
+    assert before["late-mean"].provenance["vid:mean"]["model"] == "effnet-b0"
 
     # the audio extractor gets another model (same features: only the provenance may change)
     _store(feat_dir, tmp_path, "aud", "audio", X["aud"], ids, "yamnet-b", "eeee5555ffff6666")
     after, paths = _all_results(tmp_path, feat_dir, labels_tsv, "after")
     changed = {k for k in before if before[k].provenance != after[k].provenance}
-    assert changed == {"aud:mean", "early", "late:mean"}
+    assert changed == {"aud:mean", "early", "late-mean"}
     for k in changed:
         assert after[k].provenance["aud:mean"]["model"] == "yamnet-b"
         np.testing.assert_array_equal(after[k].proba, before[k].proba)

@@ -64,7 +64,8 @@ def test_segments_land_in_every_bin_they_overlap():
 def launch_stores(tmp_path_factory):
     """effnet, yamnet and whisper (soundtrack) stores of the rocket-launch clip, made by the
     real extractors and aggregated as the workflow's store rule does."""
-    from trimodal.jobs import extract_one, probe_video
+    from trimodal.stages.extract import extract_one
+    from trimodal.stages.probe import probe_video
 
     sheet = pd.read_csv(ROOT / "config" / "videos.tsv", sep="\t", dtype=str, keep_default_na=False)
     row = sheet.set_index("video_id").loc[CLIP_ID]

@@ -247,7 +247,7 @@ class CVResult:
     fold: np.ndarray  # (n,) test fold of each row
     scores: dict[str, np.ndarray]  # per fold: METRICS, baseline_<metric>, fit_time_s
     label_set: str = ""
-    kind: str = "single"  # single | early | late:<method> | intermediate
+    kind: str = "single"  # single, or a fusion kind (trimodal.stages.fuse.FUSION_KINDS)
     modality: str = ""
     n_folds: int = 0
     folds_requested: int = 0

@@ -34,8 +34,6 @@ CLASSIFIER_NAMES = (
 )
 #: the transformer fine-tuned on raw text (classify.finetune), a classifier base of its own
 FINETUNE = "finetune"
-#: fusion kinds that read pooled vectors (late fusion reads classification results)
-VECTOR_FUSION_KINDS = ("early", "intermediate")
 DEFAULT_FUSION_KINDS = ("early", "late-stack")
 #: text source names every text extractor knows besides config["text_sources"]
 BUILTIN_TEXT_SOURCES = ("description", "all")
@@ -404,12 +402,27 @@ class _Checker:
             self.add(problem)
 
     def check_fusion(self) -> None:
-        sets = _dict(_dict(self.config.get("fusion")).get("sets"))
+        from trimodal.fusion_kinds import FUSION_KINDS, load_plugins
+
+        fusion = _dict(self.config.get("fusion"))
+        for i, module in enumerate(_list(fusion.get("plugins"))):
+            try:
+                load_plugins([module])
+            except ImportError as e:
+                self.add(f"{key_path('fusion', 'plugins', i)}: cannot import {module!r}: {e}")
+        sets = _dict(fusion.get("sets"))
         for name, spec in sets.items():
             if not isinstance(spec, dict):
                 continue
             kinds = _list(spec.get("kinds", list(DEFAULT_FUSION_KINDS)))
-            vector = [k for k in kinds if k in VECTOR_FUSION_KINDS]
+            for j, kind in enumerate(kinds):
+                if kind not in FUSION_KINDS:
+                    self.add(
+                        f"{key_path('fusion', 'sets', name, 'kinds', j)}: unknown fusion kind "
+                        f"{kind!r}{_did_you_mean(str(kind), FUSION_KINDS)}; known: "
+                        f"{_allowed(sorted(FUSION_KINDS))}"
+                    )
+            vector = [k for k in kinds if k in FUSION_KINDS and FUSION_KINDS[k].reads == "features"]
             why = (
                 f"{' and '.join(vector)} fusion needs pooled vectors (embed the text, e.g. with "
                 "an sbert extractor, or fuse it with late-* kinds only)"

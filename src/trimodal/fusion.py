@@ -296,7 +296,7 @@ def late_fusion_cv(
         groups=g,
         feature_set="+".join(oof_probas),
         label_set=label_set,
-        kind=f"late:{method}",
+        kind=f"late-{method}",
         classifier_name=clf_name,
     )
 
@@ -321,7 +321,7 @@ def late_fusion_from_results(
             feature_set=name,
             classifier="logreg_meta" if method == "stack" else method,
             label_set=results[0].label_set,
-            kind=f"late:{method}",
+            kind=f"late-{method}",
             modality=modality,
             folds_requested=results[0].folds_requested,
             seed=results[0].seed,
@@ -364,7 +364,7 @@ def late_fusion_leaky(
         folds=folds,
         seed=seed,
         feature_set="+".join(blocks),
-        kind="late:leaky",
+        kind="late-leaky",
         classifier_name="logreg_meta",
     )
 

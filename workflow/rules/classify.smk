@@ -24,11 +24,6 @@ rule classify:
         cv=config["classify"].get("cv", {}),
         options=lambda wc: classify_options(wc.classifier),
         # the code the job runs (trimodal.codehash): editing classify.py reruns classification
-        code=code_hash(
-            "trimodal.classify",
-            "trimodal.finetune",
-            "trimodal.labels",
-            "trimodal.extractors.text_raw",
-        ),
+        code=code_hash("trimodal.stages.classify"),
     script:
         "../scripts/classify.py"

@@ -8,10 +8,13 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 from trimodal.batching import batch_size, make_batches
+from trimodal.codehash import PLUGINS
 from trimodal.codehash import code_hash as _code_hash
 from trimodal.config_check import check_config, format_problems
 from trimodal.reuse import file_identity
 from trimodal.sheet import ID_PATTERN, SheetError, load_sheet
+from trimodal.fusion_kinds import FUSION_KINDS
+from trimodal.fusion_kinds import load_plugins as load_fusion_plugins
 from trimodal.userror import fail
 
 min_version("9.0")
@@ -70,7 +73,6 @@ def code_hash(*modules):
 
 
 def extractor_code(kind):
-    from trimodal.codehash import PLUGINS
     from trimodal.extractors.base import extractor_target
 
     source = extractor_target(kind)[0]
@@ -390,6 +392,10 @@ def all_targets():
 
 
 FUSION = config.get("fusion", {}) or {}
+# fusion kinds: the registry (trimodal.stages.fuse), with the config's plug-in modules
+FUSION_PLUGINS = list(FUSION.get("plugins", []))
+load_fusion_plugins(FUSION_PLUGINS)
+PLUGINS.update(FUSION_PLUGINS)  # their source is part of the fuse rule's code hash
 
 
 def fusion_spec(name):
@@ -398,7 +404,7 @@ def fusion_spec(name):
 
 def fusion_base_results(label_set, kind, name):
     """Late fusion reads the out-of-fold probabilities of the single-modality evaluations."""
-    if not kind.startswith("late"):
+    if FUSION_KINDS[kind].reads != "results":
         return []
     spec = fusion_spec(name)
     clf = spec.get("classifier", "ovr_linear_svc")

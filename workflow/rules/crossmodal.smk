@@ -25,7 +25,7 @@ rule crossmodal_pair:
         runtime=60,
     params:
         spec=lambda wc: crossmodal_pair_spec(wc.source, wc.target),
-        code=code_hash("trimodal.crossmodal"),
+        code=code_hash("trimodal.stages.crossmodal"),
     script:
         "../scripts/crossmodal.py"
 
@@ -57,6 +57,6 @@ rule crossmodal_report:
         mem_mb=1000,
         runtime=5,
     params:
-        code=code_hash("trimodal.crossmodal", "trimodal.report"),
+        code=code_hash("trimodal.stages.crossmodal"),
     script:
         "../scripts/crossmodal_report.py"

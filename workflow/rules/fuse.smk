@@ -26,11 +26,6 @@ rule fuse:
     params:
         spec=lambda wc: fusion_spec(wc.name),
         cv=config["classify"].get("cv", {}),
-        code=code_hash(
-            "trimodal.fusion",
-            "trimodal.fusion_net",
-            "trimodal.labels",
-            "trimodal.extractors.text_raw",
-        ),
+        code=code_hash("trimodal.stages.fuse", *FUSION_PLUGINS),
     script:
         "../scripts/fuse.py"

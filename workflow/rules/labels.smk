@@ -21,5 +21,6 @@ rule labels:
         runtime=10,
     params:
         spec=lambda wc: config["labels"]["sets"][wc.label_set],
+        code=code_hash("trimodal.stages.labels"),
     script:
         "../scripts/labels.py"

@@ -39,6 +39,6 @@ rule report:
         mem_mb=1000,
         runtime=10,
     params:
-        code=code_hash("trimodal.report"),
+        code=code_hash("trimodal.stages.report"),
     script:
         "../scripts/report.py"

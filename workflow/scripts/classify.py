@@ -3,7 +3,7 @@
 from trimodal.joblog import job_log
 
 with job_log(snakemake.log[0]):
-    from trimodal.jobs import classify_one
+    from trimodal.stages.classify import classify_one
 
     classify_one(
         store_path=snakemake.input.store,

@@ -3,7 +3,7 @@
 from trimodal.joblog import job_log
 
 with job_log(snakemake.log[0]):
-    from trimodal.jobs import crossmodal_pair
+    from trimodal.stages.crossmodal import crossmodal_pair
 
     crossmodal_pair(
         dict(snakemake.params.spec),

@@ -3,6 +3,6 @@
 from trimodal.joblog import job_log
 
 with job_log(snakemake.log[0]):
-    from trimodal.jobs import crossmodal_summary
+    from trimodal.stages.crossmodal import crossmodal_summary
 
     crossmodal_summary(list(snakemake.input), dict(snakemake.output))

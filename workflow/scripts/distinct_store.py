@@ -3,7 +3,7 @@
 from trimodal.joblog import job_log
 
 with job_log(snakemake.log[0]):
-    from trimodal.jobs import aggregate_store
+    from trimodal.stages.store import aggregate_store
 
     spec = {"kind": "distinct_frames", "modality": "video", "params": dict(snakemake.params.spec)}
     aggregate_store(list(snakemake.input), snakemake.output[0], snakemake.params.name, spec)

@@ -1,21 +1,21 @@
-"""Snakemake adapter: one fusion evaluation (early, intermediate or late)."""
+"""Snakemake adapter: one fusion evaluation of a registered kind (trimodal.stages.fuse)."""
 
 from trimodal.joblog import job_log
 
 with job_log(snakemake.log[0]):
-    from trimodal.jobs import fuse_one
+    from trimodal.stages.fuse import fuse_one, load_plugins
 
+    load_plugins(snakemake.config.get("fusion", {}).get("plugins"))
     spec = dict(snakemake.params.spec)
-    kind = snakemake.wildcards.kind.replace("-", ":")
     fuse_one(
-        kind=kind,
+        kind=snakemake.wildcards.kind,
         feature_sets=list(spec["feature_sets"]),
         labels_tsv=snakemake.input.labels,
         label_set=snakemake.wildcards.label_set,
         features_dir="results/features",
         classifier=spec.get("classifier", "ovr_linear_svc"),
         cv=dict(snakemake.params.cv),
-        options=dict(spec.get("options", {})) if kind == "intermediate" else {},
+        options=dict(spec.get("options", {})),
         base_results=list(snakemake.input.base),
         output=snakemake.output[0],
     )

@@ -6,7 +6,7 @@ from trimodal.joblog import job_log
 
 with job_log(snakemake.log[0]):
     from trimodal.atomic import write_text
-    from trimodal.jobs import make_label_set
+    from trimodal.stages.labels import make_label_set
 
     out = snakemake.output
     make_label_set(

@@ -5,7 +5,7 @@ from pathlib import Path
 from trimodal.joblog import job_log
 
 with job_log(snakemake.log[0]):
-    from trimodal.jobs import make_report
+    from trimodal.stages.report import make_report
 
     make_report(
         list(snakemake.input.results),

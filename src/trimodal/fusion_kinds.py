@@ -1,0 +1,126 @@
+"""The registry of fusion kinds: one spelling, used by the rules' wildcards and inputs, the
+config check and the fuse stage (trimodal.stages.fuse).
+
+A fusion kind reads either the feature sets' pooled vectors (``reads="features"``: early,
+intermediate) or the single-modality CV results of `classifier` (``reads="results"``: late
+fusion). A new kind is one function registered with :func:`register_fusion_kind`, in a module
+listed under ``fusion: {plugins: [...]}`` in the config (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from trimodal.device import pick_device
+
+log = logging.getLogger("trimodal")
+
+
+@dataclass
+class FusionJob:
+    """What one fusion evaluation is given (the rule's inputs and the set's config)."""
+
+    feature_sets: list[str]
+    labels_tsv: str
+    label_set: str
+    features_dir: str
+    classifier: str
+    folds: int
+    seed: int
+    options: dict = field(default_factory=dict)
+    base_results: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FusionKind:
+    name: str
+    reads: str  # "features" (pooled vectors) or "results" (base CV results of `classifier`)
+    run: Callable[[FusionJob], Any]  # -> a CVResult
+
+
+FUSION_KINDS: dict[str, FusionKind] = {}
+
+
+def register_fusion_kind(name: str, reads: str, run: Callable[[FusionJob], Any]) -> None:
+    if reads not in ("features", "results"):
+        raise ValueError(f"fusion kind {name!r}: reads must be 'features' or 'results'")
+    FUSION_KINDS[name] = FusionKind(name, reads, run)
+
+
+def load_plugins(modules: list[str] | None) -> None:
+    """Import the configured plug-in modules (each registers its kinds when imported)."""
+    for module in modules or []:
+        importlib.import_module(module)
+
+
+def _early(job: FusionJob):
+    from trimodal.fusion import evaluate_early
+
+    return evaluate_early(
+        job.feature_sets,
+        job.labels_tsv,
+        job.classifier,
+        job.features_dir,
+        job.label_set,
+        folds=job.folds,
+        seed=job.seed,
+    )
+
+
+def _intermediate(job: FusionJob):
+    from trimodal.fusion import evaluate_blocks
+    from trimodal.fusion_net import IntermediateFusionClassifier
+
+    options = dict(job.options)
+    device = pick_device(options.pop("device", "auto"))
+    return evaluate_blocks(
+        job.feature_sets,
+        job.labels_tsv,
+        lambda slices: IntermediateFusionClassifier(
+            block_slices=slices, seed=job.seed, device=device, **options
+        ),
+        job.features_dir,
+        job.label_set,
+        job.folds,
+        job.seed,
+        kind="intermediate",
+        classifier_name="fusion_net",
+    )
+
+
+def _check_label_set_folds(results, labels_tsv: str, folds: int, seed: int) -> None:
+    """Base results must have been scored on this label set's folds (not a stale config)."""
+    from trimodal.classify import load_labels
+    from trimodal.cv import NotEvaluated, agreed_folds, label_set_folds
+
+    try:
+        fset = label_set_folds(load_labels(labels_tsv), folds, seed)
+    except NotEvaluated:
+        return  # then the base results are not evaluated either
+    named = {f"base result {i + 1} ({r.name})": r.folds for i, r in enumerate(results)}
+    agreed_folds({"the label set": fset.fold, **named})
+
+
+def _late(method: str) -> Callable[[FusionJob], Any]:
+    def run(job: FusionJob):
+        from trimodal.classify import CVResult
+        from trimodal.fusion import late_fusion_from_results
+
+        results = [CVResult.from_h5(p) for p in job.base_results]
+        if all(r.evaluated for r in results):
+            _check_label_set_folds(results, job.labels_tsv, job.folds, job.seed)
+        result = late_fusion_from_results(results, method=method, folds=job.folds, seed=job.seed)
+        result.kind = f"late-{method}"
+        return result
+
+    return run
+
+
+register_fusion_kind("early", "features", _early)
+register_fusion_kind("intermediate", "features", _intermediate)
+for _method in ("stack", "mean", "vote"):
+    register_fusion_kind(f"late-{_method}", "results", _late(_method))

@@ -1,0 +1,59 @@
+"""The cross-modal stage: one embedding-to-embedding mapping pair scored by retrieval on the
+label set's folds, and the summary table, heatmap and provenance of every pair."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from trimodal.atomic import write_table, write_text
+
+log = logging.getLogger("trimodal")
+
+
+def crossmodal_pair(
+    spec: dict, labels_tsv: str, features_dir: str, output: str, folds_out: str | None = None
+) -> pd.DataFrame:
+    """Cross-modal retrieval of one pair on the label set's videos and folds (groups kept);
+    the fold of each video goes to `folds_out` (default: <output stem>.folds.tsv)."""
+    from trimodal.classify import load_labels
+    from trimodal.crossmodal import run_pairs
+
+    labels = load_labels(labels_tsv)
+    df, folds = run_pairs(spec, features_dir, labels, with_folds=True)
+    folds_out = folds_out or str(Path(output).with_suffix(".folds.tsv"))
+    write_table(folds_out, folds, sep="\t", index=False)
+    write_table(output, df, sep="\t", index=False)
+    log.info("\n%s", df.to_string())
+    return df
+
+
+def crossmodal_summary(tables: list[str], outputs: dict[str, str]) -> pd.DataFrame:
+    """The cross-modal table (Markdown and a self-contained HTML page, for `snakemake
+    --report`), its CSV, the heatmap and the provenance of every store it read."""
+    from trimodal.crossmodal import crossmodal_heatmap, crossmodal_table, row_provenance
+    from trimodal.report import provenance_rows, render_html, render_markdown
+
+    df = pd.concat([pd.read_csv(t, sep="\t") for t in tables], ignore_index=True)
+    for col in ("note", "provenance"):  # text columns: empty, not NaN
+        if col in df:
+            df[col] = df[col].astype(object).where(df[col].notna(), "")
+    write_table(outputs["csv"], df, index=False)
+    crossmodal_heatmap(df, outputs["heatmap"])
+    blocks = [
+        ("h1", "Cross-modal retrieval"),
+        ("p", "mean ± std over folds (chance in brackets)"),
+        ("table", crossmodal_table(df)),
+        ("p", "(chance level in brackets; mean ± std over CV folds)"),
+        ("img", "best R@10 per pair", Path(outputs["heatmap"]).name),
+        ("h2", "Provenance"),
+        ("p", "What produced each store the rows above read (rows: the # of the table)."),
+        ("table", provenance_rows(row_provenance(df))),
+    ]
+    root = Path(outputs["table"]).parent
+    write_text(outputs["table"], render_markdown(blocks))
+    if outputs.get("html"):
+        write_text(outputs["html"], render_html(blocks, root, "Cross-modal retrieval"))
+    return df

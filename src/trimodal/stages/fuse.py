@@ -1,0 +1,23 @@
+"""The fuse stage: one fusion evaluation of a registered kind (trimodal.fusion_kinds)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from trimodal.fusion_kinds import FUSION_KINDS, FusionJob, load_plugins
+
+__all__ = ["fuse_one", "load_plugins"]
+
+log = logging.getLogger("trimodal")
+
+
+def fuse_one(*, kind: str, output: str, cv: dict, **job: Any):
+    """One fusion evaluation of a registered kind, written as a CV result to `output`."""
+    if kind not in FUSION_KINDS:
+        raise ValueError(f"unknown fusion kind {kind!r}; known: {sorted(FUSION_KINDS)}")
+    run = FusionJob(folds=int(cv.get("folds", 5)), seed=int(cv.get("seed", 0)), **job)
+    result = FUSION_KINDS[kind].run(run)
+    result.to_h5(output)
+    log.info("%s", result.summary())
+    return result

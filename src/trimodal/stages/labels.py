@@ -1,0 +1,95 @@
+"""The labels stage: one named label set (results/labels/<set>.tsv) from the sheet's labels,
+merged classes, a language filter, or a zero-shot relabelling of the descriptions."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from trimodal import store
+from trimodal.atomic import write_json, write_table
+
+log = logging.getLogger("trimodal")
+
+
+def make_label_set(
+    sheet: str,
+    spec: dict,
+    output: str,
+    language_store: str | None = None,
+    probs_out: str | None = None,
+    report_out: str | None = None,
+) -> pd.DataFrame:
+    """results/labels/<set>.tsv (video_id, label) from the sheet's labels or by zero-shot.
+
+    spec: from ("label" | "zeroshot"), merge {old: new}, min_count, language
+    {keep: [en], min_probability} (needs a Whisper store), and for zero-shot: backend,
+    model, candidates {label: description}, strategy, dominant, threshold.
+    """
+    from trimodal.labels import base_labels, merge_classes
+    from trimodal.sheet import load_sheet
+
+    df = load_sheet(sheet, check_files=False).reset_index(drop=True)
+    languages = None
+    if language_store:
+        meta = store.load_meta(language_store).reset_index()
+        languages = meta[[c for c in ("video_id", "language", "language_probability") if c in meta]]
+    lang = spec.get("language", {}) or {}
+    labels = base_labels(
+        df,
+        languages=languages,
+        keep_languages=lang.get("keep", ["en"]),
+        min_language_probability=float(lang.get("min_probability", 0.0)),
+    )
+    source = spec.get("from", "label")
+    if source == "zeroshot":
+        from trimodal.zeroshot import relabel, relabel_report, zero_shot_probs
+
+        candidates = spec["candidates"]
+        texts = df.set_index("video_id")["description"]
+        texts = texts[texts.str.strip() != ""]
+        probs = zero_shot_probs(
+            texts,
+            list(candidates),
+            backend=spec.get("backend", "embedding"),
+            model=spec.get("model"),
+            label_descriptions=candidates if isinstance(candidates, dict) else None,
+        )
+        original = labels.set_index("video_id")["label"]
+        new = relabel(
+            probs,
+            strategy=spec.get("strategy", "argmax"),
+            dominant=spec.get("dominant"),
+            threshold=float(spec.get("threshold", 0.2)),
+            original=original,
+        )
+        if probs_out:
+            write_table(probs_out, probs, sep="\t", index_label="video_id")
+        if report_out:
+            write_json(report_out, relabel_report(original, new), indent=1, default=str)
+        new = new.dropna()
+        labels = pd.DataFrame({"video_id": new.index.astype(str), "label": new.to_numpy(dtype=str)})
+    elif source != "label":
+        raise ValueError(f"label set source must be 'label' or 'zeroshot', not {source!r}")
+    labels = merge_classes(labels, spec.get("merge", {}) or {})
+    if "group" in df.columns:  # clips cut from one source item stay in one CV fold
+        groups = df.set_index("video_id")["group"]
+        labels["group"] = groups.reindex(labels["video_id"]).fillna("").to_numpy(dtype=object)
+    min_count = int(spec.get("min_count", 2))
+    counts = labels["label"].value_counts()
+    dropped = counts[counts < min_count]
+    if len(dropped):
+        log.warning("dropping classes with fewer than %d videos: %s", min_count, dict(dropped))
+        labels = labels[~labels["label"].isin(dropped.index)]
+    if labels["label"].nunique() < 2:  # written anyway: its evaluations say "not evaluated"
+        log.warning(
+            "label set has %d videos in %d classes: nothing can be cross-validated on it",
+            len(labels),
+            labels["label"].nunique(),
+        )
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    write_table(output, labels, sep="\t", index=False)
+    log.info("label set: %d videos, classes %s", len(labels), dict(labels["label"].value_counts()))
+    return labels
