@@ -57,3 +57,52 @@ def test_a_plugin_extractor_is_one_module_plus_one_config_entry(tmp_path):
     (wd / "config" / "config.yaml").write_text(cfg.replace("scale: 2.0", "scale: -1"))
     proc = snakemake(wd, "-n", env=env, check=False)
     assert proc.returncode != 0 and "extractors.length.params.scale" in proc.stderr
+
+
+TOY_FUSION = '''
+"""A toy fusion kind: early fusion that always uses logistic regression."""
+from trimodal.fusion_kinds import register_fusion_kind
+
+
+def early_logreg(job):
+    from trimodal.fusion import evaluate_early
+
+    result = evaluate_early(job.feature_sets, job.labels_tsv, "logreg", job.features_dir,
+                            job.label_set, folds=job.folds, seed=job.seed)
+    result.kind = "early-logreg"
+    return result
+
+
+register_fusion_kind("early-logreg", "features", early_logreg)
+'''
+
+
+def test_a_plugin_fusion_kind_is_one_module_plus_one_config_entry(tmp_path):
+    import yaml
+
+    from trimodal.classify import CVResult
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "toy_fusion.py").write_text(TOY_FUSION)
+    wd = make_project(tmp_path / "wd", small_sheet(per_label=2, extra_ids=()),
+                      feature_sets=("sbert_desc:mean", "yamnet:mean"))  # fmt: skip
+    cfg_path = wd / "config" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["extractors"] = {k: v for k, v in cfg["extractors"].items() if k != "effnet"}
+    cfg["fusion"] = {
+        "plugins": ["toy_fusion"],
+        "sets": {"at": {"feature_sets": ["sbert_desc:mean", "yamnet:mean"],
+                        "kinds": ["early-logreg", "late-mean"]}},
+    }  # fmt: skip
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    env = {"PYTHONPATH": os.pathsep.join([str(plugins), os.environ.get("PYTHONPATH", "")])}
+    snakemake(wd, env=env)
+    result = CVResult.from_h5(wd / "results/fusion/youtube/early-logreg/at.h5")
+    assert result.kind == "early-logreg" and result.classifier == "logreg"
+    assert "early-logreg" in (wd / "results/report/youtube/summary.md").read_text()
+    # a kind that no module registers is a config error before any job
+    cfg["fusion"]["sets"]["at"]["kinds"] = ["early-logreg", "early-svm"]
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = snakemake(wd, "-n", env=env, check=False)
+    assert proc.returncode != 0 and "fusion.sets.at.kinds[1]" in proc.stderr
