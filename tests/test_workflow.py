@@ -143,6 +143,23 @@ def test_changing_one_extractors_code_reruns_only_it(project):
         assert planned_jobs(project) == downstream_of("yamnet")
 
 
+def test_editing_frame_decoding_reruns_the_video_extractors_only(project):
+    """The code hash covers the modules an extractor imports, not only its own file."""
+    module = project / "wf" / "src" / "trimodal" / "media" / "frames.py"
+    with edited(module, lambda t: t + "\n# an edit\n"):
+        jobs = planned_jobs(project)
+    extract = {k: v for k, v in jobs.items() if k.startswith("extract_") or k == "probe"}
+    assert extract == {"extract_effnet": 1}, jobs
+
+
+def test_editing_the_audio_decoder_reruns_the_audio_extractor_only(project):
+    module = project / "wf" / "src" / "trimodal" / "media" / "audio.py"
+    with edited(module, lambda t: t + "\n# an edit\n"):
+        jobs = planned_jobs(project)
+    extract = {k: v for k, v in jobs.items() if k.startswith("extract_") or k == "probe"}
+    assert extract == {"extract_yamnet": 1}, jobs
+
+
 def test_changing_a_description_reruns_only_that_videos_text_job(project):
     sheet = project / "config" / "videos.tsv"
 
