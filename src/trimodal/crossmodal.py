@@ -31,7 +31,6 @@ original study did; ridge / mlp / autoencoder only).
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -50,6 +49,7 @@ from sklearn.preprocessing import StandardScaler
 from trimodal.atomic import save_figure
 from trimodal.cv import Folds, NotEvaluated, label_set_folds, make_folds, splits_from_assignment
 from trimodal.retrieval import METRICS, metrics_from_similarity, retrieval_metrics
+from trimodal.training import train_early_stopping
 
 METHODS = ("ridge", "cca", "mlp", "autoencoder")
 NEURAL = ("mlp", "autoencoder")
@@ -190,10 +190,7 @@ def fit_neural(
             value = value + recon_weight * torch.nn.functional.mse_loss(rec, x)
         return value
 
-    best, best_state, best_epoch, since = math.inf, None, 0, 0
-    for epoch in range(max_epochs):
-        for m in model.modules():
-            m.train()
+    def train_epoch(epoch: int) -> None:
         order = rng.permutation(len(xtr))
         for start in range(0, len(order), bs):
             batch = order[start : start + bs]
@@ -202,27 +199,23 @@ def fit_neural(
             opt.zero_grad()
             total_loss(xtr[batch], ttr[batch]).backward()
             opt.step()
-        for m in model.modules():
-            m.eval()
-        with torch.no_grad():
-            val = float(total_loss(xva, tva))
-        if val < best - 1e-6:
-            best, best_epoch, since = val, epoch, 0
-            best_state = [copy.deepcopy(m.state_dict()) for m in model.modules()]
-        else:
-            since += 1
-            if since >= patience:
-                break
-    for m, state in zip(model.modules(), best_state or [], strict=False):
-        m.load_state_dict(state)
-        m.eval()
+
+    run = train_early_stopping(
+        model.modules(), train_epoch, lambda: total_loss(xva, tva), max_epochs, patience
+    )
 
     def predict(X: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             out, _ = model.forward(to_t(xs_scaler.transform(X)))
         return out.cpu().numpy().astype(np.float64)
 
-    return predict, {"best_epoch": best_epoch, "epochs": epoch + 1, "val_loss": best}
+    # best_epoch 0 when no epoch improved (a non-finite validation loss throughout)
+    info = {
+        "best_epoch": max(run.best_epoch, 0),
+        "epochs": run.epochs_run,
+        "val_loss": run.best_val,
+    }
+    return predict, info
 
 
 # --------------------------------------------------------------------------- one fold

@@ -12,11 +12,12 @@ fusion can stack them without leakage.
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import time
 
 import numpy as np
+
+from trimodal.training import train_early_stopping
 
 
 @contextlib.contextmanager
@@ -89,6 +90,42 @@ def _inner_split(train_idx, y_int, val_fraction, k, seed):
     return train_test_split(train_idx, test_size=n_val, random_state=seed, stratify=strat)
 
 
+def _train(
+    model, enc, y_int, train_idx, val_idx, tokenizer, device, seed: int, *,
+    epochs: int, patience: int, lr: float, weight_decay: float, batch_size: int,
+    warmup_fraction: float,
+):  # fmt: skip
+    """Fine-tune ``model`` on ``train_idx`` (linear warm-up schedule, clipped gradients),
+    early-stopping on the loss of ``val_idx``; without validation rows every epoch runs and the
+    last one is kept."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    opt = _adamw(model.parameters(), lr, weight_decay)
+    steps = epochs * math.ceil(len(train_idx) / batch_size)
+    sched = get_linear_schedule_with_warmup(opt, int(warmup_fraction * steps), steps)
+    gen = np.random.default_rng(seed)
+
+    def train_epoch(epoch: int) -> float:
+        order = gen.permutation(train_idx)
+        total = 0.0
+        for feats in _batches(enc, order, batch_size, tokenizer, device, y_int):
+            loss = model(**feats).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            total += loss.item() * len(feats["labels"])
+        return total / len(train_idx)
+
+    def val_loss() -> float:
+        return _evaluate(model, enc, val_idx, y_int, batch_size, tokenizer, device)[0]
+
+    validate = val_loss if len(val_idx) else None
+    return train_early_stopping(model, train_epoch, validate, epochs, patience)
+
+
 def finetune_cv(
     texts,
     y,
@@ -119,11 +156,7 @@ def finetune_cv(
     (the count is in ``n_truncated``): a fine-tuned classifier reads one window.
     """
     import torch
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        get_linear_schedule_with_warmup,
-    )
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from trimodal.cv import check_evaluable, make_folds, splits_from_assignment
     from trimodal.models import resolve_model
@@ -164,39 +197,11 @@ def finetune_cv(
                 # fresh one, as an encoder without a head does
                 ignore_mismatched_sizes=True,
             ).to(device)
-            opt = _adamw(model.parameters(), lr, weight_decay)
-            steps = epochs * math.ceil(len(train_idx) / batch_size)
-            sched = get_linear_schedule_with_warmup(opt, int(warmup_fraction * steps), steps)
-            gen = np.random.default_rng(seed * 1000 + fold)
-            best, best_state, best_epoch, waited = math.inf, None, -1, 0
-            val_losses, train_losses = [], []
-            for epoch in range(epochs):
-                model.train()
-                order = gen.permutation(train_idx)
-                total = 0.0
-                for feats in _batches(enc, order, batch_size, tokenizer, device, y_int):
-                    loss = model(**feats).loss
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                    opt.step()
-                    sched.step()
-                    opt.zero_grad()
-                    total += loss.item() * len(feats["labels"])
-                train_losses.append(total / len(train_idx))
-                if len(val_idx) == 0:  # no room for validation: keep the last epoch
-                    best_epoch = epoch
-                    continue
-                val_loss, _ = _evaluate(model, enc, val_idx, y_int, batch_size, tokenizer, device)
-                val_losses.append(val_loss)
-                if val_loss < best - 1e-6:
-                    best, best_epoch, waited = val_loss, epoch, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
-                    waited += 1
-                    if waited >= patience:
-                        break
-            if best_state is not None:
-                model.load_state_dict(best_state)
+            run = _train(
+                model, enc, y_int, train_idx, val_idx, tokenizer, device, seed * 1000 + fold,
+                epochs=epochs, patience=patience, lr=lr, weight_decay=weight_decay,
+                batch_size=batch_size, warmup_fraction=warmup_fraction,
+            )  # fmt: skip
             _, proba = _evaluate(model, enc, test_idx, y_int, batch_size, tokenizer, device)
             oof[test_idx] = proba
             info.append(
@@ -205,13 +210,13 @@ def finetune_cv(
                     "train_idx": np.sort(train_idx),
                     "val_idx": np.sort(val_idx),
                     "test_idx": np.sort(test_idx),
-                    "best_epoch": best_epoch,
-                    "val_losses": val_losses,
-                    "train_losses": train_losses,
+                    "best_epoch": run.best_epoch,
+                    "val_losses": run.val_losses,
+                    "train_losses": run.train_losses,
                     "test_accuracy": float((proba.argmax(1) == y_int[test_idx]).mean()),
                     "n_truncated": n_truncated,
                     "fit_time_s": time.perf_counter() - t0,
                 }
             )
-            del model, opt, best_state
+            del model
     return oof, classes, info

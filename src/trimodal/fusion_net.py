@@ -9,7 +9,6 @@ modality alone (and tolerates a missing one).
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import numpy as np
@@ -20,6 +19,9 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
+
+from trimodal.device import pick_device
+from trimodal.training import train_early_stopping
 
 
 class FusionNet(nn.Module):
@@ -54,6 +56,8 @@ class FusionNet(nn.Module):
 
 
 def _resolve_device(device: str) -> torch.device:
+    """Resolve "auto" with trimodal.device.pick_device; "cuda" without a GPU falls back to cpu."""
+    device = pick_device(device)
     if device.startswith("cuda") and not torch.cuda.is_available():
         warnings.warn("cuda requested but not available; using cpu", stacklevel=3)
         return torch.device("cpu")
@@ -147,10 +151,8 @@ class IntermediateFusionClassifier(ClassifierMixin, BaseEstimator):
             self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay
         )
         va_t = torch.from_numpy(va).to(self.device_)
-        best, best_state, since = np.inf, None, 0
-        self.history_ = []
-        for _epoch in range(self.max_epochs):
-            self.model_.train()
+
+        def train_epoch(epoch: int) -> None:
             order = rng.permutation(tr)
             for start in range(0, len(order), self.batch_size):
                 bi = torch.from_numpy(order[start : start + self.batch_size]).to(self.device_)
@@ -158,20 +160,15 @@ class IntermediateFusionClassifier(ClassifierMixin, BaseEstimator):
                 loss = loss_fn(self.model_([b[bi] for b in blocks]), target[bi])
                 loss.backward()
                 opt.step()
-            self.model_.eval()
-            with torch.no_grad():
-                val = float(loss_fn(self.model_([b[va_t] for b in blocks]), target[va_t]))
-            self.history_.append(val)
-            if val < best - 1e-4:
-                best, best_state, since = val, copy.deepcopy(self.model_.state_dict()), 0
-            else:
-                since += 1
-                if since >= self.patience:
-                    break
-        if best_state is not None:
-            self.model_.load_state_dict(best_state)
+
+        def val_loss() -> float:
+            return float(loss_fn(self.model_([b[va_t] for b in blocks]), target[va_t]))
+
+        run = train_early_stopping(
+            self.model_, train_epoch, val_loss, self.max_epochs, self.patience, min_delta=1e-4
+        )
+        self.history_ = run.val_losses
         self.n_epochs_ = len(self.history_)
-        self.model_.eval()
         return self
 
     def predict_proba(self, X):
