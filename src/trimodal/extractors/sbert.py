@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from trimodal.device import pick_device
 from trimodal.extractors.base import (
     POOLED,
     TEXT_SOURCES,
@@ -27,14 +28,6 @@ from trimodal.extractors.base import (
 )
 from trimodal.pooling import pool_all
 from trimodal.text_sources import coverage_attrs, gather_text
-
-
-def _device(device: str) -> str:
-    if device == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def token_spans(
@@ -99,7 +92,7 @@ class SbertExtractor(Extractor):
 
         self.model_spec = self.model_spec or self.DEFAULT_MODEL
         self.model = SentenceTransformer(
-            resolve_model(self.model_spec), device=_device(self.device)
+            resolve_model(self.model_spec), device=pick_device(self.device)
         )
         self.tokenizer = self.model.tokenizer
         # room for the special tokens ([CLS]/[SEP], <s>/</s>) the model adds to every chunk
