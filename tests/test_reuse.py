@@ -206,3 +206,14 @@ def test_text_yamnet_and_probe_jobs_never_import_torch_or_transformers(tmp_path)
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+def test_feature_set_parses_once_in_either_spelling():
+    from trimodal.types import FeatureSet
+
+    for text in ("yamnet:mean_max", "yamnet.mean_max"):
+        fs = FeatureSet.parse(text)
+        assert (fs.extractor, fs.pooling) == ("yamnet", "mean_max")
+        assert str(fs) == "yamnet:mean_max" and fs.slug == "yamnet.mean_max"
+        assert fs.store() == "results/features/yamnet.h5"
+    assert FeatureSet.parse("effnet").pooling == "mean"

@@ -45,6 +45,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from trimodal.cv import Folds, NotEvaluated, label_set_folds, make_folds
 from trimodal.store import STR, atomic_h5, load_pooled, load_text, store_attrs
+from trimodal.types import FeatureSet
 
 log = logging.getLogger(__name__)
 
@@ -528,8 +529,8 @@ def align(X, ids, labels_df: pd.DataFrame):
 
 
 def parse_feature_set(feature_set: str) -> tuple[str, str]:
-    extractor, _, pooling = feature_set.partition(":")
-    return extractor, pooling or "mean"
+    fs = FeatureSet.parse(feature_set)
+    return fs.extractor, fs.pooling
 
 
 def load_feature_set(feature_set: str, features_dir: str | os.PathLike = "results/features"):

@@ -64,3 +64,31 @@ class Features:
                 raise ValueError("windows need their times")
             self.times = np.asarray(self.times, dtype=np.float64).reshape(len(self.windows), 2)
         self.pooled = {k: np.asarray(v, dtype=np.float32).ravel() for k, v in self.pooled.items()}
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """ "<extractor>:<pooling>" (config) / "<extractor>.<pooling>" (file names and wildcards),
+    parsed once: the rules and the package ask it for the parts, the slug and the store."""
+
+    extractor: str
+    pooling: str = "mean"
+
+    @classmethod
+    def parse(cls, text: str) -> FeatureSet:
+        """From the config's "<extractor>:<pooling>" or a path's "<extractor>.<pooling>"."""
+        sep = ":" if ":" in text else "."
+        extractor, _, pooling = str(text).partition(sep)
+        return cls(extractor, pooling or "mean")
+
+    def __str__(self) -> str:
+        return f"{self.extractor}:{self.pooling}"
+
+    @property
+    def slug(self) -> str:
+        """File-safe spelling, used in result paths and wildcards."""
+        return f"{self.extractor}.{self.pooling}"
+
+    def store(self, features_dir: str = "results/features") -> str:
+        """The feature store this set reads."""
+        return f"{features_dir}/{self.extractor}.h5"

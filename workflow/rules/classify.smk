@@ -5,7 +5,7 @@
 
 rule classify:
     input:
-        store=lambda wc: store_path(wc.feature_set.split(".")[0]),
+        store=lambda wc: fs_store(wc.feature_set),
         labels="results/labels/{label_set}.tsv",
     output:
         "results/classify/{label_set}/{feature_set}/{classifier}.h5",
@@ -20,7 +20,7 @@ rule classify:
         mem_mb=2000,
         runtime=30,
     params:
-        pooling=lambda wc: wc.feature_set.split(".", 1)[1],
+        pooling=lambda wc: FeatureSet.parse(wc.feature_set).pooling,
         cv=config["classify"].get("cv", {}),
         options=lambda wc: classify_options(wc.classifier),
         # the code the job runs (trimodal.codehash): editing classify.py reruns classification

@@ -13,6 +13,7 @@ from trimodal.codehash import code_hash as _code_hash
 from trimodal.config_check import check_config, format_problems
 from trimodal.reuse import file_identity
 from trimodal.sheet import ID_PATTERN, SheetError, load_sheet
+from trimodal.types import FeatureSet
 from trimodal.fusion_kinds import FUSION_KINDS
 from trimodal.fusion_kinds import load_plugins as load_fusion_plugins
 from trimodal.userror import fail
@@ -76,7 +77,9 @@ def extractor_code(kind):
     from trimodal.extractors.base import extractor_target
 
     source = extractor_target(kind)[0]
-    if not source.startswith("trimodal."):  # a plug-in extractor: its own file counts too
+    if not source.startswith(
+        "trimodal."
+    ):  # a plug-in extractor: its own file counts too
         PLUGINS.add(source)
     return code_hash(source, "trimodal.stages.extract")
 
@@ -322,13 +325,14 @@ def store_path(extractor):
     return f"results/features/{extractor}.h5"
 
 
-def feature_set_parts(feature_set):
-    extractor, pooling = feature_set.split(":")
-    return extractor, pooling
+def fs_slug(feature_set):
+    """ "<extractor>:<pooling>" -> its file-safe "<extractor>.<pooling>" (trimodal.types)."""
+    return FeatureSet.parse(feature_set).slug
 
 
-def _fs_path(feature_set):
-    return feature_set.replace(":", ".")
+def fs_store(feature_set):
+    """The store a feature set (either spelling) reads."""
+    return FeatureSet.parse(feature_set).store()
 
 
 def classify_options(classifier):
@@ -344,12 +348,12 @@ def classify_targets():
     finetune = expand(
         "results/classify/{label_set}/{feature_set}/finetune.h5",
         label_set=ft.get("label_sets", []),
-        feature_set=_fs_path(ft["feature_set"]) if ft else [],
+        feature_set=fs_slug(ft["feature_set"]) if ft else [],
     )
     return finetune + expand(
         "results/classify/{label_set}/{feature_set}/{classifier}.h5",
         label_set=cfg["label_sets"],
-        feature_set=[fs.replace(":", ".") for fs in cfg["feature_sets"]],
+        feature_set=[fs_slug(fs) for fs in cfg["feature_sets"]],
         classifier=cfg["classifiers"],
     )
 
@@ -409,7 +413,7 @@ def fusion_base_results(label_set, kind, name):
     spec = fusion_spec(name)
     clf = spec.get("classifier", "ovr_linear_svc")
     return [
-        f"results/classify/{label_set}/{fs.replace(':', '.')}/{clf}.h5"
+        f"results/classify/{label_set}/{fs_slug(fs)}/{clf}.h5"
         for fs in spec["feature_sets"]
     ]
 
@@ -435,14 +439,17 @@ def crossmodal_pair_spec(source, target):
     """The crossmodal config restricted to one pair (wildcards use "." for ":")."""
     spec = {k: v for k, v in CROSSMODAL.items() if k not in ("pairs", "label_set")}
     spec["pairs"] = [
-        {"source": source.replace(".", ":"), "target": target.replace(".", ":")}
+        {
+            "source": str(FeatureSet.parse(source)),
+            "target": str(FeatureSet.parse(target)),
+        }
     ]
     return spec
 
 
 def crossmodal_targets():
     return [
-        f"results/crossmodal/{_fs_path(p['source'])}__{_fs_path(p['target'])}.tsv"
+        f"results/crossmodal/{fs_slug(p['source'])}__{fs_slug(p['target'])}.tsv"
         for p in CROSSMODAL.get("pairs", [])
     ]
 

@@ -7,8 +7,8 @@
 
 rule crossmodal_pair:
     input:
-        source=lambda wc: store_path(wc.source.split(".")[0]),
-        target=lambda wc: store_path(wc.target.split(".")[0]),
+        source=lambda wc: fs_store(wc.source),
+        target=lambda wc: fs_store(wc.target),
         labels=lambda wc: f"results/labels/{CROSSMODAL.get('label_set', LABEL_SETS[0])}.tsv",
     output:
         table="results/crossmodal/{source}__{target}.tsv",

@@ -6,9 +6,7 @@
 
 rule fuse:
     input:
-        stores=lambda wc: [
-            store_path(fs.split(":")[0]) for fs in fusion_spec(wc.name)["feature_sets"]
-        ],
+        stores=lambda wc: [fs_store(fs) for fs in fusion_spec(wc.name)["feature_sets"]],
         labels="results/labels/{label_set}.tsv",
         base=lambda wc: fusion_base_results(wc.label_set, wc.kind, wc.name),
     output:

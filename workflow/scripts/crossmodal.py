@@ -1,5 +1,7 @@
 """Snakemake adapter: every configured method on one (source -> target) embedding pair."""
 
+from pathlib import Path
+
 from trimodal.joblog import job_log
 
 with job_log(snakemake.log[0]):
@@ -8,7 +10,7 @@ with job_log(snakemake.log[0]):
     crossmodal_pair(
         dict(snakemake.params.spec),
         snakemake.input.labels,
-        "results/features",
+        str(Path(snakemake.input.source).parent),  # where the rule's stores are
         snakemake.output.table,
         snakemake.output.folds,
     )

@@ -1,5 +1,7 @@
 """Snakemake adapter: one fusion evaluation of a registered kind (trimodal.stages.fuse)."""
 
+from pathlib import Path
+
 from trimodal.joblog import job_log
 
 with job_log(snakemake.log[0]):
@@ -12,7 +14,7 @@ with job_log(snakemake.log[0]):
         feature_sets=list(spec["feature_sets"]),
         labels_tsv=snakemake.input.labels,
         label_set=snakemake.wildcards.label_set,
-        features_dir="results/features",
+        features_dir=str(Path(snakemake.input.stores[0]).parent),  # where the rule's stores are
         classifier=spec.get("classifier", "ovr_linear_svc"),
         cv=dict(snakemake.params.cv),
         options=dict(spec.get("options", {})),
