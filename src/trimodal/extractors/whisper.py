@@ -65,6 +65,10 @@ class WhisperExtractor(Extractor):
         "compute_type": Param(str, "int8", "CTranslate2 compute type", choices=COMPUTE_TYPES),
         "threads": Param(int, 0, "CPU threads (0: CTranslate2 default)", ge=0),
         "chunk_s": Param(float, 600.0, "seconds transcribed per call", gt=0),
+        # faster-whisper's default falls back to sampling at rising temperatures on hard audio;
+        # its sampler cannot be seeded from here, so the same clip gave "Yang Qin." or
+        # "Yangqin." from one call to the next: greedy decoding keeps transcripts reproducible
+        "temperature": Param(float, 0.0, "decoding temperature (0: greedy, reproducible)", ge=0),
     }
     POOLINGS = ("text",)
 
@@ -109,6 +113,7 @@ class WhisperExtractor(Extractor):
             segments, info = self.model.transcribe(
                 audio,
                 beam_size=int(self.params["beam_size"]),
+                temperature=float(self.params["temperature"]),
                 language=language,
                 vad_filter=bool(self.params["vad"]),
             )
