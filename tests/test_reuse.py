@@ -217,3 +217,25 @@ def test_feature_set_parses_once_in_either_spelling():
         assert str(fs) == "yamnet:mean_max" and fs.slug == "yamnet.mean_max"
         assert fs.store() == "results/features/yamnet.h5"
     assert FeatureSet.parse("effnet").pooling == "mean"
+
+
+def test_an_extractor_that_does_not_read_the_description_ignores_its_edits(tmp_path):
+    """A transcript embedder reuses its result when only the written description changes."""
+    folder = tmp_path / "whisper"
+    header = {"extractor": "w", "kind": "whisper", "modality": "audio", "model": "", "params": {}}
+    store.write_video_file(folder / "v.h5", "v", header, features=Features(text="a red kite"))
+    probe = tmp_path / "probe.json"
+    probe.write_text("{}")
+    cache = str(tmp_path / "cache")
+    calls = []
+    for i, description in enumerate(["first", "edited", "edited"]):
+        counts = stage.Counts()
+        stage.extract_one(
+            video_id="v", row={"description": description}, probe_json=str(probe),
+            output=str(tmp_path / f"out{i}.h5"), extractor="t", kind="text_raw",
+            modality="text", model=None, params={"sources": ["ad_transcript"]}, device="cpu",
+            cache_dir=cache, text_inputs={"ad_transcript": str(folder / "v.h5")}, counts=counts,
+        )  # fmt: skip
+        calls.append(counts["computed"])
+    assert calls == [1, 0, 0]
+    assert store.read_video_file(tmp_path / "out1.h5")["text"] == "a red kite"

@@ -95,7 +95,7 @@ def extract_params(name):
         code=extractor_code(spec["kind"]),
         device=config.get("device", "auto"),
     )
-    if spec["modality"] == "text" and not is_batched(name):
+    if reads_description(name) and not is_batched(name):
         # the description is a param of text jobs only: editing one reruns that video's
         # text features; media paths are inputs, so they need no param (batched jobs carry
         # it in their `batch` param)
@@ -239,10 +239,17 @@ def batch_inputs(name):
     return inputs
 
 
+def reads_description(name):
+    """A text extractor that embeds the sheet's description (its `sources`)."""
+    spec = EXTRACTORS[name]
+    sources = spec.get("params", {}).get("sources") or ["description"]
+    return spec["modality"] == "text" and bool({"description", "all"} & set(sources))
+
+
 def batch_params(name):
-    """Per video of the batch: its files, output, and (text extractors) its description,
-    so that editing one description reruns only the text batches that hold it."""
-    text = EXTRACTORS[name]["modality"] == "text"
+    """Per video of the batch: its files, output, and (extractors that read it) its
+    description, so that editing one description reruns only the batches that embed it."""
+    text = reads_description(name)
 
     def params(wildcards):
         out = []

@@ -153,7 +153,7 @@ def extract_one(
             "header": {k: v for k, v in header.items() if k != "slurm_job_id"},
             "code": code,
             "device": device,
-            "inputs": _own_inputs(item, need, modality),
+            "inputs": _own_inputs(item, need, modality, params),
         }
     )
     if cache.fetch(key, output):
@@ -186,10 +186,15 @@ def extract_one(
     return error is None
 
 
-def _own_inputs(item: VideoItem, need: str | None, modality: str) -> dict[str, Any]:
+def _own_inputs(item: VideoItem, need: str | None, modality: str, params: dict) -> dict[str, Any]:
     """The inputs of this video that the extractor reads (the reuse key's per-video part)."""
     if modality == "text":
-        return {"description": item.description or "", "texts": dict(sorted(item.texts.items()))}
+        sources = params.get("sources") or ["description"]
+        reads_description = "description" in sources or "all" in sources
+        return {
+            "description": (item.description or "") if reads_description else "",
+            "texts": dict(sorted(item.texts.items())),
+        }
     media = item.ad_audio if need == "ad_audio" else item.video
     probe = item.ad_probe if need == "ad_audio" else item.probe
     return {"media": file_identity(media), "probe": probe}
