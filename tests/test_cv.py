@@ -102,23 +102,9 @@ def classify(corpus, classifier, options, pooling="mean", store_name="aud"):
 
 def _tiny_bert(path, texts):
     """A 2-layer BERT with random weights and a word-level tokenizer, saved offline."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from tests.tiny_models import save_tiny_bert
 
-    words = dict.fromkeys(w for t in texts for w in t.split())
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
-    BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(path)
-    cfg = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=32,
-    )
-    torch.manual_seed(0)
-    BertForSequenceClassification(cfg).save_pretrained(path)
-    return str(path)
+    return save_tiny_bert(path, texts, max_positions=32)
 
 
 def test_every_path_keeps_groups_together_on_the_same_stored_folds_random_weights(corpus):

@@ -67,24 +67,9 @@ def _data():
 
 def _tiny_bert(tmp_path):
     """A 2-layer BERT with random weights and a word-level tokenizer, saved offline."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from tests.tiny_models import save_tiny_bert
 
-    texts, _ = _data()
-    words = dict.fromkeys(w for t in texts for w in t.split())
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
-    BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(tmp_path)
-    cfg = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-    )
-    torch.manual_seed(0)
-    BertForSequenceClassification(cfg).save_pretrained(tmp_path)
-    return str(tmp_path)
+    return save_tiny_bert(tmp_path, _data()[0])
 
 
 def test_finetune_cv_plumbing_random_weights(tmp_path):

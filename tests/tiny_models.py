@@ -150,3 +150,25 @@ def save_tiny_sd(folder: Path, tokenizer, seed: int = 0) -> Path:
     folder = Path(folder)
     tiny_sd_pipeline(tokenizer, seed).save_pretrained(folder)
     return folder
+
+
+def save_tiny_bert(folder, texts, max_positions: int = 64, seed: int = 0) -> str:
+    """A 2-layer BERT classifier with random weights and a word-level tokenizer over `texts`,
+    saved offline like a hub checkpoint (for fine-tuning plumbing tests)."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    words = dict.fromkeys(w for t in texts for w in t.split())
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(folder)
+    cfg = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=max_positions,
+    )
+    torch.manual_seed(seed)
+    BertForSequenceClassification(cfg).save_pretrained(folder)
+    return str(folder)
