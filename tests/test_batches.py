@@ -74,22 +74,29 @@ def test_batched_runs_give_the_per_video_runs_stores(project, batched, one_job_p
     assert "batch of 3 videos" in log
 
 
-def test_appending_a_video_reruns_only_the_last_batch(batched):
-    sheet = batched / "config" / "videos.tsv"
-    original = sheet.read_text()
+def test_appending_a_video_computes_only_it(batched, tmp_path):
+    """The probe batch (auto: all 10 videos) takes the new row and reruns, so every extract
+    batch behind it reruns too, but each reuses its unchanged videos: one model call each."""
+    import shutil
+
+    from tests.workflow_project import extract_counts
+
+    wd = tmp_path / "appended"
+    shutil.copytree(batched, wd, symlinks=True)  # results, cache and metadata, mtimes kept
+    shutil.rmtree(wd / "logs")
+    sheet = wd / "config" / "videos.tsv"
     df = pd.read_csv(sheet, sep="\t", dtype=str, keep_default_na=False)
     new = df.iloc[[0]].copy()
     new["video_id"] = "appended_video"
-    try:
-        pd.concat([df, new]).to_csv(sheet, sep="\t", index=False)
-        jobs = planned_jobs(batched)
-    finally:
-        sheet.write_text(original)
-    assert jobs["probe"] == 1
-    # 10 videos: effnet batches of 3 end with a partial batch (1 video), which takes the new one
+    pd.concat([df, new]).to_csv(sheet, sep="\t", index=False)
+    jobs = planned_jobs(wd)
+    assert jobs["probe"] == 1 and jobs["store"] == len(SIZES)
+    snakemake(wd)
     for name in SIZES:
-        assert jobs[f"extract_{name}"] == 1, (name, jobs)
-    assert jobs["store"] == len(SIZES)
+        counts = extract_counts(wd, name)
+        # the new video is the one model call; every other video reused or an error record
+        assert counts["computed"] == 1, (name, counts)
+        assert counts["computed"] + counts["reused"] + counts["errors"] == len(df) + 1, counts
 
 
 def test_changing_a_batched_extractors_params_reruns_all_its_batches_only(batched):

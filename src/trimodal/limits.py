@@ -24,7 +24,7 @@ log = logging.getLogger("trimodal")
 MEMORY_EXIT_CODE = 137
 
 
-def _watch_memory(limit_mb: float, stop: threading.Event, interval: float, what: str) -> None:
+def _watch_memory(limit_mb: float, stop: threading.Event, interval: float, what) -> None:
     proc = psutil.Process()
     while not stop.wait(interval):
         rss = proc.memory_info().rss / 2**20
@@ -37,7 +37,7 @@ def _watch_memory(limit_mb: float, stop: threading.Event, interval: float, what:
             log.error(
                 "%s: memory limit exceeded: %.0f MB resident > %.0f MB declared (mem_mb); "
                 "raise the rule's mem_mb resource or lower the batch size",
-                what,
+                what() if callable(what) else what,
                 rss,
                 limit_mb,
             )
@@ -46,7 +46,9 @@ def _watch_memory(limit_mb: float, stop: threading.Event, interval: float, what:
 
 
 @contextmanager
-def memory_limit(mem_mb: float | None, what: str = "job", interval: float = 0.25):
+def memory_limit(mem_mb: float | None, what="job", interval: float = 0.25):
+    """Exit 137 with a message naming `what` (a string, or a function giving one: e.g. the
+    video a batch job is on) when the job's resident memory passes `mem_mb`."""
     if not mem_mb:
         yield
         return

@@ -8,7 +8,7 @@ from trimodal.joblog import job_log
 with job_log(snakemake.log[0]):
     from trimodal.limits import memory_limit
     from trimodal.reuse import cache_dir
-    from trimodal.stages.extract import extract_batch, extract_files
+    from trimodal.stages.extract import CURRENT, extract_batch, extract_files
 
     p = snakemake.params
     res = snakemake.resources
@@ -25,7 +25,12 @@ with job_log(snakemake.log[0]):
     )
     if "batch" in snakemake.wildcards.keys():
         Path(snakemake.output[0]).mkdir(parents=True, exist_ok=True)
-        with memory_limit(res.get("mem_mb"), f"{snakemake.rule} {snakemake.wildcards.batch}"):
+        batch, first = snakemake.wildcards.batch, p.batch[0]["video_id"]
+
+        def where():
+            return f"{snakemake.rule} {batch} (video {CURRENT['video_id'] or first})"
+
+        with memory_limit(res.get("mem_mb"), where):
             extract_batch(list(p.batch), **common)
     else:
         vid = snakemake.wildcards.video_id

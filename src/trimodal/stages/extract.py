@@ -62,6 +62,10 @@ def _extractor(kind: str, model: str | None, params: dict, device: str):
     return _EXTRACTORS[key]
 
 
+#: the video this process is extracting (named by the memory guard when it stops a batch)
+CURRENT: dict[str, str | None] = {"video_id": None}
+
+
 class Counts(dict):
     """What a job did per video: computed (model called), reused, error records."""
 
@@ -93,6 +97,7 @@ def extract_one(
     fail the same way); a failure on this video's input becomes an error record.
     """
     counts = counts if counts is not None else Counts()
+    CURRENT["video_id"] = video_id
     probes = read_probe(probe_json)
     item = VideoItem(
         video_id=video_id,
