@@ -68,6 +68,21 @@ def _without_timing_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=[c for c in frame.columns if TIMING.search(str(c))])
 
 
+_TABLE = re.compile(r"<table.*?</table>", re.S)
+_ROW = re.compile(r"<tr.*?</tr>", re.S)
+_CELL = re.compile(r"<t[hd][^>]*>(.*?)</t[hd]>", re.S)
+
+
+def _html_without_timing(text: str) -> list[str]:
+    """An HTML page's text outside tables, and its tables' cells without timing columns."""
+    out = [_TABLE.sub("<table/>", text)]
+    for table in _TABLE.findall(text):
+        rows = [_CELL.findall(r) for r in _ROW.findall(table)]
+        drop = {i for i, c in enumerate(rows[0] if rows else []) if TIMING.search(c)}
+        out += ["|".join(c for i, c in enumerate(r) if i not in drop) for r in rows]
+    return out
+
+
 def _markdown_without_timing(text: str) -> list[str]:
     """The lines of a Markdown file, with the timing columns of its tables blanked."""
     out, drop = [], []
@@ -108,6 +123,8 @@ def assert_same_file(a: Path, b: Path) -> None:
         pd.testing.assert_frame_equal(fa, fb, obj=str(b))
     elif suffix == ".md":
         assert _markdown_without_timing(a.read_text()) == _markdown_without_timing(b.read_text()), b
+    elif suffix == ".html":
+        assert _html_without_timing(a.read_text()) == _html_without_timing(b.read_text()), b
     elif suffix == ".json":
         assert json.loads(a.read_text()) == json.loads(b.read_text()), b
     else:  # figures and anything else: byte for byte
