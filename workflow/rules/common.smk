@@ -339,7 +339,7 @@ def fs_slug(feature_set):
 
 def fs_store(feature_set):
     """The store a feature set (either spelling) reads."""
-    return FeatureSet.parse(feature_set).store()
+    return store_path(FeatureSet.parse(feature_set).extractor)
 
 
 def classify_options(classifier):

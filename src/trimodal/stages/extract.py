@@ -164,7 +164,7 @@ def extract_one(
     if cache.fetch(key, output):
         counts["reused"] += 1
         log.info("%s: %s reused (inputs unchanged, %s)", video_id, extractor, key[:12])
-        return bool(store.read_video_file(output)["attrs"].get("ok"))
+        return bool(store.store_attrs(output).get("ok"))  # attributes only, not the arrays
 
     ex = _extractor(kind, model, params, device)
     counts["computed"] += 1
