@@ -85,5 +85,18 @@ def probe(path: str | os.PathLike | None) -> dict[str, Any]:
     return out
 
 
+def video_info(path: str | os.PathLike) -> dict[str, Any]:
+    """Duration, frame count estimate, fps, width/height of the video stream (from the probe);
+    a file without a readable video stream raises ExtractionError."""
+    from trimodal.types import ExtractionError
+
+    p = probe(path)
+    if not p["ok"] or not p.get("video"):
+        raise ExtractionError(p.get("reason") or "no video stream", stage="decode")
+    v = p["video"]
+    return {"duration": v["duration"] or p.get("duration"), "fps": v["fps"],
+            "width": v["width"], "height": v["height"], "n_frames": v["n_frames"]}  # fmt: skip
+
+
 def read_probe(path: str | os.PathLike) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
