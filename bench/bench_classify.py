@@ -39,7 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from trimodal.classify import (  # noqa: E402
-    DecisionSoftmax,
     align,
     load_feature_set,
     load_labels,
@@ -47,6 +46,7 @@ from trimodal.classify import (  # noqa: E402
     run_cv,
 )
 from trimodal.cv import label_set_folds, make_folds  # noqa: E402
+from trimodal.estimators import DecisionSoftmax  # noqa: E402
 from trimodal.labels import RebalancedClassifier  # noqa: E402
 
 

@@ -39,7 +39,7 @@ def test_a_plugin_extractor_is_one_module_plus_one_config_entry(tmp_path):
     plugins.mkdir()
     (plugins / "toy_length.py").write_text(TOY_EXTRACTOR)
     sheet = small_sheet(per_label=1, extra_ids=())
-    extractors = {"length": {"kind": "toy_length:LengthExtractor", "modality": "text",
+    extractors = {"length": {"kind": "toy_length:LengthExtractor",
                              "model": None, "params": {"scale": 2.0}}}  # fmt: skip
     wd = make_project(tmp_path / "wd", sheet, extractors, feature_sets=("length:mean",))
     env = {"PYTHONPATH": os.pathsep.join([str(plugins), os.environ.get("PYTHONPATH", "")])}
@@ -77,7 +77,22 @@ register_fusion_kind("early-logreg", "features", early_logreg)
 '''
 
 
-def test_a_plugin_fusion_kind_is_one_module_plus_one_config_entry(tmp_path):
+TOY_CLASSIFIER = '''
+"""A toy classifier: k nearest neighbours."""
+from trimodal.classifiers import register_classifier
+
+
+def knn(seed, class_weight, proba, params):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return KNeighborsClassifier(**{"n_neighbors": 3, **params})
+
+
+register_classifier("knn", knn)
+'''
+
+
+def test_a_plugin_fusion_kind_and_classifier_are_one_module_plus_one_config_entry(tmp_path):
     import yaml
 
     from trimodal.classify import CVResult
@@ -85,11 +100,14 @@ def test_a_plugin_fusion_kind_is_one_module_plus_one_config_entry(tmp_path):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "toy_fusion.py").write_text(TOY_FUSION)
+    (plugins / "toy_classifier.py").write_text(TOY_CLASSIFIER)
     wd = make_project(tmp_path / "wd", small_sheet(per_label=2, extra_ids=()),
                       feature_sets=("sbert_desc:mean", "yamnet:mean"))  # fmt: skip
     cfg_path = wd / "config" / "config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["extractors"] = {k: v for k, v in cfg["extractors"].items() if k != "effnet"}
+    cfg["classify"]["plugins"] = ["toy_classifier"]
+    cfg["classify"]["classifiers"] = [*cfg["classify"]["classifiers"], "knn"]
     cfg["fusion"] = {
         "plugins": ["toy_fusion"],
         "sets": {"at": {"feature_sets": ["sbert_desc:mean", "yamnet:mean"],
@@ -100,9 +118,19 @@ def test_a_plugin_fusion_kind_is_one_module_plus_one_config_entry(tmp_path):
     snakemake(wd, env=env)
     result = CVResult.from_h5(wd / "results/fusion/youtube/early-logreg/at.h5")
     assert result.kind == "early-logreg" and result.classifier == "logreg"
-    assert "early-logreg" in (wd / "results/report/youtube/summary.md").read_text()
+    summary = (wd / "results/report/youtube/summary.md").read_text()
+    assert "early-logreg" in summary and "knn" in summary
+    knn = CVResult.from_h5(wd / "results/classify/youtube/yamnet.mean/knn.h5")
+    assert knn.evaluated and knn.classifier == "knn" and len(knn.scores["accuracy"]) >= 2
     # a kind that no module registers is a config error before any job
     cfg["fusion"]["sets"]["at"]["kinds"] = ["early-logreg", "early-svm"]
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     proc = snakemake(wd, "-n", env=env, check=False)
     assert proc.returncode != 0 and "fusion.sets.at.kinds[1]" in proc.stderr
+    # so is a classifier that no module registers
+    cfg["fusion"]["sets"]["at"]["kinds"] = ["early-logreg"]
+    cfg["classify"]["classifiers"] = ["knn", "knm"]
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = snakemake(wd, "-n", env=env, check=False)
+    assert proc.returncode != 0 and "classify.classifiers[1]" in proc.stderr
+    assert "did you mean 'knn'" in proc.stderr

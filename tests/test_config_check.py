@@ -17,7 +17,8 @@ import yaml
 
 from tests.workflow_project import ROOT, SMALL_EXTRACTORS, make_project, snakemake
 from trimodal import config_check
-from trimodal.config_check import CLASSIFIER_NAMES, check_config, format_problems
+from trimodal.classifiers import CLASSIFIERS
+from trimodal.config_check import check_config, format_problems
 from trimodal.extractors.base import POOLED, REGISTRY, Param, get_extractor_class
 
 SHIPPED = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -189,7 +190,32 @@ def test_unknown_extractor_kind(cfg):
 
 def test_modality_inconsistent_with_the_kind(cfg):
     cfg["extractors"]["yamnet"]["modality"] = "video"
-    one_problem(cfg, "extractors.yamnet.modality", "'video'", "use modality: audio")
+    one_problem(cfg, "extractors.yamnet.modality", "'video'", "extracts audio", "leave it out")
+
+
+def test_modality_comes_from_the_kind(cfg):
+    """The shipped config names no modality: each kind declares its own."""
+    from trimodal.config_check import fill_modalities
+
+    assert not any("modality" in spec for spec in cfg["extractors"].values())
+    fill_modalities(cfg)
+    assert cfg["extractors"]["yamnet"]["modality"] == "audio"
+    assert cfg["extractors"]["effnet"]["modality"] == "video"
+    assert cfg["extractors"]["text_description"]["modality"] == "text"
+
+
+def test_a_plug_in_kind_without_a_modality_must_name_one(cfg, tmp_path, monkeypatch):
+    (tmp_path / "anon_plugin.py").write_text(
+        "from trimodal.extractors.base import Extractor\n"
+        "class Anon(Extractor):\n"
+        "    name = 'anon'\n"
+        "    def extract(self, item): ...\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg["extractors"]["anon"] = {"kind": "anon_plugin:Anon", "model": None, "params": {}}
+    one_problem(cfg, "extractors.anon", "declares no modality", "add modality")
+    cfg["extractors"]["anon"]["modality"] = "text"
+    assert not [p for p in check_config(cfg) if "extractors.anon" in p]
 
 
 def test_text_source_mapping_to_an_unknown_extractor_or_one_without_text(cfg):
@@ -209,7 +235,7 @@ def test_classifier_typo(cfg):
         "classify.classifiers[0]",
         "unknown classifier 'ovr_linear_scv'",
         "did you mean 'ovr_linear_svc'",
-        ", ".join(CLASSIFIER_NAMES),
+        ", ".join(sorted(CLASSIFIERS)),
         "ovr_linear_svc_rebalanced",
     )
 
@@ -217,7 +243,7 @@ def test_classifier_typo(cfg):
 def test_classifier_option_with_an_unknown_base(cfg):
     cfg["classify"]["options"]["ovr_linear_svc_rebalanced"]["base"] = "ovr_linear_svm"
     one_problem(cfg, "classify.options.ovr_linear_svc_rebalanced.base", "'ovr_linear_svm'",
-                "known: " + ", ".join(CLASSIFIER_NAMES))  # fmt: skip
+                "known: " + ", ".join(sorted(CLASSIFIERS)))  # fmt: skip
 
 
 def test_fusion_classifier_svm(cfg):
@@ -390,10 +416,35 @@ def test_a_config_of_the_wrong_shape_gives_problems_not_a_crash(cfg):
 # --------------------------------------------------------------------------- declarations
 
 
-def test_classifier_names_equal_the_classify_registry():
-    from trimodal.classify import CLASSIFIERS
+def test_the_config_check_reads_names_without_loading_scikit_learn():
+    """The classifier registry is read at every DAG build: its names cost no sklearn import."""
+    import subprocess
+    import sys
 
-    assert sorted(CLASSIFIER_NAMES) == sorted(CLASSIFIERS)
+    code = (
+        "import sys; from trimodal.classifiers import CLASSIFIERS; "
+        "from trimodal.crossmodal_methods import CROSSMODAL_METHODS; "
+        "print(len(CLASSIFIERS), len(CROSSMODAL_METHODS), 'sklearn' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    n_classifiers, n_methods, sklearn = out.stdout.split()
+    assert int(n_classifiers) >= 10 and int(n_methods) >= 4 and sklearn == "False"
+
+
+def test_crossmodal_method_names_come_from_the_registry(cfg):
+    from trimodal.config_check import SCHEMA, load_schema
+    from trimodal.crossmodal_methods import CROSSMODAL_METHODS
+
+    cm = load_schema(SCHEMA)["properties"]["crossmodal"]["properties"]
+    assert cm["methods"]["items"]["enum"] == list(CROSSMODAL_METHODS)
+    assert cm["params"]["propertyNames"]["enum"] == list(CROSSMODAL_METHODS)
+    cfg["crossmodal"]["methods"] = ["ridge", "ccca"]
+    one_problem(cfg, "crossmodal.methods[1]", "'ccca' is not one of", "'cca'")
+
+
+def test_finetune_in_the_vector_classifier_list_is_refused(cfg):
+    cfg["classify"]["classifiers"].append("finetune")
+    one_problem(cfg, "classify.classifiers[2]", "'finetune' reads raw text", "classify.finetune")
 
 
 def test_pooled_names_equal_what_pool_all_stores():

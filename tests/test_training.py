@@ -132,18 +132,19 @@ def test_intermediate_fusion_keeps_the_weights_of_its_best_epoch():
     assert val <= min(clf.history_) + 1e-4  # the best, up to the loop's min_delta
 
 
-def test_finetune_folds_stop_by_patience_random_weights(tmp_path):
+def test_finetune_stops_by_patience_random_weights(tmp_path):
     from tests.test_finetune import _data, _tiny_bert
-    from trimodal.finetune import finetune_cv
+    from trimodal.finetune import FinetunedTextClassifier
 
     texts, y = _data()
-    kw = dict(folds=3, seed=2, epochs=5, lr=3e-3, batch_size=8, patience=2, num_threads=1)
-    _, _, info = finetune_cv(texts, y, _tiny_bert(tmp_path), **kw)
-    for f in info:
-        n = len(f["train_losses"])
-        assert len(f["val_losses"]) == n and 1 <= n <= 5
-        assert f["best_epoch"] == int(np.argmin(f["val_losses"]))
+    path = _tiny_bert(tmp_path)
+    kw = dict(epochs=5, lr=3e-3, batch_size=8, patience=2, num_threads=1, device="cpu")
+    for seed in (2, 3, 4):
+        est = FinetunedTextClassifier(path, random_state=seed, **kw).fit(texts, y)
+        n = len(est.train_losses_)
+        assert len(est.val_losses_) == n and 1 <= n <= 5
+        assert est.best_epoch_ == int(np.argmin(est.val_losses_))
         if n < 5:  # stopped early: exactly `patience` epochs after the best
-            assert n == f["best_epoch"] + 1 + kw["patience"]
-    _, _, info = finetune_cv(texts, y, str(tmp_path), **{**kw, "val_fraction": 0, "epochs": 2})
-    assert all(f["best_epoch"] == 1 and f["val_losses"] == [] for f in info)
+            assert n == est.best_epoch_ + 1 + kw["patience"]
+    est = FinetunedTextClassifier(path, **{**kw, "val_fraction": 0, "epochs": 2}).fit(texts, y)
+    assert est.best_epoch_ == 1 and est.val_losses_ == [] and len(est.val_idx_) == 0

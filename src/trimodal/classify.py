@@ -1,15 +1,10 @@
-"""Classifiers, cross-validation with out-of-fold predictions, and the CV result file.
+"""Cross-validation with out-of-fold predictions, and the CV result file.
 
-Every classifier is a scikit-learn estimator built by name (:data:`CLASSIFIERS`), so
-cross-validation, fusion and the report treat a linear SVM, an MLP or the PyTorch fusion network
-the same way. Everything that learns from data (scaling, TF-IDF vocabulary, resampling) sits
+Every classifier is a scikit-learn estimator built by name from the registry
+(:data:`trimodal.classifiers.CLASSIFIERS`), so cross-validation, fusion and the report treat a
+linear SVM, an MLP, the PyTorch fusion network or a fine-tuned transformer the same way.
+Everything that learns from data (scaling, TF-IDF vocabulary, resampling, fine-tuning) sits
 inside the estimator and is therefore fitted on the training rows of each fold only.
-
-Probabilities: SVMs have none of their own (``SVC(probability=True)`` is deprecated in
-scikit-learn 1.9), so by default (``proba="softmax"``) the SVM models return the softmax of their
-``decision_function`` — monotone in the SVM scores, uncalibrated, and robust with tiny classes.
-``proba="calibrated"`` wraps them in ``CalibratedClassifierCV(method="sigmoid", cv=3,
-ensemble=False)`` instead (needs >= 3 rows per class in every training fold).
 """
 
 from __future__ import annotations
@@ -19,31 +14,22 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 import pandas as pd
-from scipy.special import expit, softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
-from sklearn.calibration import CalibratedClassifierCV
+from sklearn.base import BaseEstimator, clone
 from sklearn.dummy import DummyClassifier
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.naive_bayes import ComplementNB, GaussianNB, MultinomialNB
-from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardScaler
-from sklearn.svm import SVC, LinearSVC
-from sklearn.utils.validation import check_is_fitted
 
+from trimodal.classifiers import CLASSIFIERS
 from trimodal.cv import Folds, NotEvaluated, label_set_folds, make_folds
+from trimodal.estimators import decision_proba, to_dense, unit_rows
 from trimodal.store import STR, atomic_h5, load_pooled, load_text, store_attrs
 from trimodal.types import FeatureSet
 
@@ -55,128 +41,12 @@ METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
 # --------------------------------------------------------------------------- estimators
 
 
-class DecisionSoftmax(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
-    """Give a margin classifier (SVM) a ``predict_proba``: softmax of its decision function.
-
-    Uncalibrated but monotone in the scores; a late-fusion meta-classifier recalibrates anyway.
-    """
-
-    def __init__(self, estimator: BaseEstimator):
-        self.estimator = estimator
-
-    def fit(self, X, y, **fit_params):
-        self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
-        self.classes_ = self.estimator_.classes_
-        return self
-
-    def decision_function(self, X):
-        check_is_fitted(self)
-        return self.estimator_.decision_function(X)
-
-    def predict(self, X):
-        check_is_fitted(self)
-        return self.estimator_.predict(X)
-
-    def predict_proba(self, X):
-        d = np.asarray(self.decision_function(X), dtype=float)
-        if d.ndim == 1:  # binary: one margin for the positive class
-            p = expit(d)
-            return np.column_stack([1.0 - p, p])
-        return softmax(d, axis=1)
-
-
-def unit_rows(X):
-    """Standardised columns divided by sqrt(d): rows of mean squared norm 1.
-
-    The scale at which liblinear's C=1 is a moderate penalty whatever the dimension (as for
-    TF-IDF rows, and as early fusion weights each block). Standardised 1,280-d rows have a
-    squared norm of ~1,280, which makes C=1 a near hard margin: slow for the dual solver, worst
-    with the duplicated rows of rebalancing (issue 13 saw 24-68 s per fold and
-    ConvergenceWarnings). bench/bench_classify.py: 500 x 1,280, 4-47x faster per fold, no
-    warnings, balanced accuracy 1-5 points higher.
-    """
-    X = np.asarray(X, dtype=float)
-    return X / np.sqrt(max(X.shape[1], 1))
-
-
-def _to_dense(X):
-    return X.toarray() if hasattr(X, "toarray") else np.asarray(X)
-
-
 def make_text_vectorizer(kind: str = "tfidf"):
     """The text front end: the raw-text extractor's vectorizer (TF-IDF or counts), one
     definition for classification and for the extractor."""
     from trimodal.extractors.text_raw import make_text_vectorizer as text_vectorizer
 
     return text_vectorizer(kind)
-
-
-def _svm_proba(est, proba: str):
-    if proba == "softmax":
-        return DecisionSoftmax(est)
-    if proba == "calibrated":
-        return CalibratedClassifierCV(est, method="sigmoid", cv=3, ensemble=False)
-    raise ValueError(f"proba must be 'softmax' or 'calibrated', got {proba!r}")
-
-
-# name -> (builder(seed, class_weight, proba, params) -> estimator, scaler kind, needs dense input)
-_SPECS: dict[str, tuple[Callable[..., BaseEstimator], str, bool]] = {
-    "ovr_linear_svc": (  # liblinear's defaults (tol, max_iter); dual chosen by n vs d
-        lambda seed, cw, proba, p: _svm_proba(
-            OneVsRestClassifier(
-                LinearSVC(**{"class_weight": cw, "random_state": seed, "dual": "auto", **p})
-            ),
-            proba,
-        ),
-        "unit",
-        False,
-    ),
-    "svc": (
-        lambda seed, cw, proba, p: _svm_proba(SVC(class_weight=cw, random_state=seed, **p), proba),
-        "standard",
-        False,
-    ),
-    "ovr_svc": (
-        lambda seed, cw, proba, p: _svm_proba(
-            OneVsRestClassifier(SVC(class_weight=cw, random_state=seed, **p)), proba
-        ),
-        "standard",
-        False,
-    ),
-    "mlp": (  # MLPClassifier has no class_weight; use rebalance=True for that
-        lambda seed, cw, proba, p: MLPClassifier(
-            **{
-                "hidden_layer_sizes": (128,),
-                "alpha": 1e-3,
-                "early_stopping": True,
-                "n_iter_no_change": 20,  # tiny validation splits are noisy: be patient
-                "batch_size": 32,
-                "max_iter": 500,
-                "random_state": seed,
-                **p,
-            }
-        ),
-        "standard",
-        False,
-    ),
-    "hgb": (
-        lambda seed, cw, proba, p: HistGradientBoostingClassifier(
-            **{"class_weight": cw, "random_state": seed, "max_iter": 100, **p}
-        ),
-        "none",
-        True,
-    ),
-    "gaussian_nb": (lambda seed, cw, proba, p: GaussianNB(**p), "none", True),
-    "multinomial_nb": (lambda seed, cw, proba, p: MultinomialNB(**p), "minmax", False),
-    "complement_nb": (lambda seed, cw, proba, p: ComplementNB(**p), "minmax", False),
-    "logreg": (
-        lambda seed, cw, proba, p: LogisticRegression(
-            **{"class_weight": cw, "max_iter": 2000, "random_state": seed, **p}
-        ),
-        "standard",
-        False,
-    ),
-}
 
 
 def make_classifier(
@@ -190,42 +60,40 @@ def make_classifier(
     rebalance: bool = False,
     **params: Any,
 ) -> BaseEstimator:
-    """A Pipeline for classifier `name`.
+    """The registered classifier `name` (:data:`~trimodal.classifiers.CLASSIFIERS`), with its
+    scaler or text vectorizer in front.
 
     text: None for numeric matrices, or "tfidf" / "count" when X is a 1-D array of strings (the
-    vectorizer is then the first step; no scaler, TF-IDF rows are already L2-normalised).
+    vectorizer is then the first step; no scaler, TF-IDF rows are already L2-normalised). A
+    raw-text classifier (``finetune``) reads the strings itself, whatever `text` says.
     scale: False when the caller scales already (early fusion scales per block). The linear SVM
-    also divides the standardised columns by sqrt(d) (:func:`unit_rows`), so its C means the
-    same at 12 and at 1,280 dimensions.
+    also divides the standardised columns by sqrt(d) (:func:`~trimodal.estimators.unit_rows`),
+    so its C means the same at 12 and at 1,280 dimensions.
     rebalance: wrap everything in trimodal.labels.RebalancedClassifier (resampling inside fit).
     params: passed to the model (e.g. C=10, hidden_layer_sizes=(64,)).
     """
-    if name not in _SPECS:
-        raise KeyError(f"unknown classifier {name!r}; known: {sorted(_SPECS)}")
-    build, scaler, dense = _SPECS[name]
+    if name not in CLASSIFIERS:
+        raise KeyError(f"unknown classifier {name!r}; known: {sorted(CLASSIFIERS)}")
+    kind = CLASSIFIERS[name]
+    model = kind.build(seed, class_weight, proba, params)
     steps: list[tuple[str, Any]] = []
-    if text is not None:
+    if text is not None and not kind.raw_text:  # a raw-text model reads the strings itself
         steps.append(("vectorize", make_text_vectorizer(text)))
-        if dense:
-            steps.append(("dense", FunctionTransformer(_to_dense, accept_sparse=True)))
-    elif scale and scaler in ("standard", "unit"):
+        if kind.dense:
+            steps.append(("dense", FunctionTransformer(to_dense, accept_sparse=True)))
+    elif scale and kind.scaler in ("standard", "unit"):
         steps.append(("scale", StandardScaler()))
-        if scaler == "unit":
+        if kind.scaler == "unit":
             steps.append(("unit", FunctionTransformer(unit_rows)))
-    if scaler == "minmax" and text is None:  # NB on counts needs non-negative inputs
+    if kind.scaler == "minmax" and text is None:  # NB on counts needs non-negative inputs
         steps.append(("nonneg", MinMaxScaler(clip=True)))
-    steps.append(("clf", build(seed, class_weight, proba, params)))
+    steps.append(("clf", model))
     pipe = Pipeline(steps)
     if not rebalance:
         return pipe
     from trimodal.labels import RebalancedClassifier
 
     return RebalancedClassifier(pipe, seed)
-
-
-CLASSIFIERS: dict[str, Callable[..., BaseEstimator]] = {
-    name: partial(make_classifier, name) for name in _SPECS
-}
 
 
 # --------------------------------------------------------------------------- CV result
@@ -371,8 +239,7 @@ def _proba_in(est, X, classes: np.ndarray) -> np.ndarray:
     if hasattr(est, "predict_proba"):
         p = np.asarray(est.predict_proba(X), dtype=float)
     elif hasattr(est, "decision_function"):
-        d = np.asarray(est.decision_function(X), dtype=float)
-        p = np.column_stack([1 - expit(d), expit(d)]) if d.ndim == 1 else softmax(d, axis=1)
+        p = decision_proba(est.decision_function(X))
     else:
         pred = np.asarray(est.predict(X)).astype(str)
         p = (pred[:, None] == est_classes[None, :]).astype(float)
@@ -418,6 +285,7 @@ def run_cv(
     modality: str = "",
     n_missing: int = 0,
     classifier_name: str | None = None,
+    options: dict[str, Any] | None = None,
     **opts: Any,
 ) -> CVResult:
     """Cross-validate `classifier` (a name in CLASSIFIERS, built with `opts`, or an estimator).
@@ -427,7 +295,8 @@ def run_cv(
     :func:`trimodal.cv.make_folds`. Raises :class:`~trimodal.cv.NotEvaluated` when the rows
     cannot be cross-validated. Returns out-of-fold predictions/probabilities, per-fold scores
     and fit times, and the majority-class baseline (DummyClassifier most_frequent) scored on the
-    very same folds.
+    very same folds. The result records `options` (what the estimator was built with; default
+    `opts`), their plain values.
     """
     y = np.asarray(y).astype(str).astype(object)
     ids = np.asarray(ids).astype(str).astype(object)
@@ -477,7 +346,11 @@ def run_cv(
         seed=fset.seed,
         note=fset.note,
         n_missing=n_missing,
-        options={k: v for k, v in opts.items() if isinstance(v, (str, int, float, bool))},
+        options={
+            k: v
+            for k, v in (opts if options is None else options).items()
+            if isinstance(v, (str, int, float, bool))
+        },
     )
 
 
@@ -600,8 +473,9 @@ def evaluate_feature_set(
     """
     labels_df = labels if isinstance(labels, pd.DataFrame) else load_labels(labels)
     label_set = label_set or ("" if isinstance(labels, pd.DataFrame) else Path(labels).stem)
-    if feature_set.endswith(":text"):
-        opts.setdefault("text", "tfidf")
+    kind = CLASSIFIERS.get(classifier)
+    if feature_set.endswith(":text") and not (kind and kind.raw_text):
+        opts.setdefault("text", "tfidf")  # the vectorizer in front (raw-text models read it)
     modality = feature_set_modality(feature_set, features_dir)
     provenance = {feature_set: feature_set_provenance(feature_set, features_dir)}
     n_missing = len(labels_df)
@@ -610,17 +484,22 @@ def evaluate_feature_set(
         n_missing = coverage(ids, labels_df)["n_missing_features"]
         fset = label_set_folds(labels_df, folds, seed)
         X, y, ids, _ = align(X, ids, labels_df)
+        template = make_classifier(classifier, seed=seed, **opts)
+        model = template[-1] if isinstance(template, Pipeline) else None
+        if hasattr(model, "model_provenance"):  # a pretrained model inside (fine-tuning)
+            provenance[f"{feature_set} ({classifier})"] = model.model_provenance()
         result = run_cv(
             X,
             y,
             ids,
-            classifier,
+            template,
             folds=fset,
             feature_set=feature_set,
             label_set=label_set,
             modality=modality,
             n_missing=n_missing,
-            **opts,
+            classifier_name=classifier,
+            options=opts,
         )
     except NotEvaluated as e:
         log.warning("%s / %s: %s", feature_set, classifier, e.reason)

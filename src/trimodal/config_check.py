@@ -16,24 +16,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from trimodal.classifiers import CLASSIFIERS, vector_classifiers
+from trimodal.crossmodal_methods import CROSSMODAL_METHODS, LOSSES
+
 #: the schema next to the workflow this package belongs to (common.smk passes its own)
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
-#: the keys of trimodal.classify.CLASSIFIERS, kept here because importing that module loads
-#: scikit-learn and SciPy (0.85 s measured) at every DAG build; a test keeps the two equal
-CLASSIFIER_NAMES = (
-    "complement_nb",
-    "gaussian_nb",
-    "hgb",
-    "logreg",
-    "mlp",
-    "multinomial_nb",
-    "ovr_linear_svc",
-    "ovr_svc",
-    "svc",
-)
-#: the transformer fine-tuned on raw text (classify.finetune), a classifier base of its own
-FINETUNE = "finetune"
 DEFAULT_FUSION_KINDS = ("early", "late-stack")
 #: text source names every text extractor knows besides config["text_sources"]
 BUILTIN_TEXT_SOURCES = ("description", "all")
@@ -47,6 +35,16 @@ def check_config(
     if isinstance(config, dict):
         problems += _Checker(config, sheet_columns).run()
     return problems
+
+
+def fill_modalities(config: dict) -> None:
+    """Give each extractor of a checked config the modality its kind declares (the config
+    names one only for a kind that declares none)."""
+    from trimodal.extractors.base import get_extractor_class
+
+    for spec in config["extractors"].values():
+        if not spec.get("modality"):
+            spec["modality"] = get_extractor_class(spec["kind"]).modality
 
 
 def format_problems(problems: list[str]) -> str:
@@ -79,13 +77,35 @@ def _allowed(options) -> str:
 # --------------------------------------------------------------------------- schema
 
 
+#: the registries a schema node names with ``x-registry: <name>``: its enum is their keys
+REGISTRIES = {
+    "crossmodal_methods": lambda: list(CROSSMODAL_METHODS),
+    "crossmodal_losses": lambda: list(LOSSES),
+}
+
+
+def load_schema(schema: str | os.PathLike) -> dict:
+    """The config schema, each ``x-registry`` node given the enum of that registry's names, so
+    the schema never spells a name the package does not register (or misses one it does)."""
+    import yaml
+
+    def fill(node):
+        if isinstance(node, dict):
+            out = {k: fill(v) for k, v in node.items()}
+            if "x-registry" in out:
+                out["enum"] = REGISTRIES[out["x-registry"]]()
+            return out
+        return [fill(v) for v in node] if isinstance(node, list) else node
+
+    with open(schema) as f:
+        return fill(yaml.safe_load(f))
+
+
 def schema_problems(config: Any, schema: str | os.PathLike) -> list[str]:
     """All JSON-schema errors of `config`, one line each, unknown keys with the allowed ones."""
     import jsonschema
-    import yaml
 
-    with open(schema) as f:
-        validator = jsonschema.Draft202012Validator(yaml.safe_load(f))
+    validator = jsonschema.Draft202012Validator(load_schema(schema))
     out = []
     for e in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.path]):
         path = list(e.absolute_path)
@@ -223,7 +243,12 @@ class _Checker:
             if isinstance(modality, str) and cls.modality and modality != cls.modality:
                 self.add(
                     f"{key_path('extractors', name, 'modality')}: {modality!r}, but kind "
-                    f"{kind!r} extracts {cls.modality}; use modality: {cls.modality}"
+                    f"{kind!r} extracts {cls.modality}; leave it out (or use {cls.modality})"
+                )
+            elif modality is None and not cls.modality:
+                self.add(
+                    f"{key_path('extractors', name)}: kind {kind!r} declares no modality; "
+                    "add modality: video, audio or text"
                 )
             params = _dict(spec.get("params"))
             for key, problem in cls.check_params(params):
@@ -362,25 +387,47 @@ class _Checker:
 
     def variants(self) -> list[str]:
         """Classifier names that classify.options adds (named variants of a base)."""
-        return [o for o in self.options if o not in CLASSIFIER_NAMES]
+        return [o for o in self.options if o not in CLASSIFIERS]
+
+    def raw_text_reader(self, name: str) -> bool:
+        """Whether classifier `name` (or the base of a named variant) reads raw text only."""
+        base = _dict(self.options.get(name)).get("base", name)
+        return isinstance(base, str) and base in CLASSIFIERS and CLASSIFIERS[base].raw_text
 
     def classifier_problem(self, name: str, allowed: list[str]) -> str:
         known = _allowed(allowed)
         return f"unknown classifier {name!r}{_did_you_mean(name, allowed)}; known: {known}"
 
+    def load_plugins(self, section: str) -> None:
+        """Import `section`.plugins (each registers its classifiers or fusion kinds)."""
+        from trimodal.plugins import load_plugins
+
+        for i, module in enumerate(_list(_dict(self.config.get(section)).get("plugins"))):
+            try:
+                load_plugins([module])
+            except ImportError as e:
+                self.add(f"{key_path(section, 'plugins', i)}: cannot import {module!r}: {e}")
+
     def check_classify(self) -> None:
+        self.load_plugins("classify")
         cfg = _dict(self.config.get("classify"))
         for i, name in enumerate(_list(cfg.get("label_sets"))):
             self.check_label_set_name(key_path("classify", "label_sets", i), name)
         for i, fs in enumerate(_list(cfg.get("feature_sets"))):
             self.check_feature_set(key_path("classify", "feature_sets", i), fs)
-        named = [*CLASSIFIER_NAMES, FINETUNE, *self.variants()]
+        named = [*sorted(CLASSIFIERS), *self.variants()]
+        vectors = [fs for fs in _list(cfg.get("feature_sets")) if not str(fs).endswith(":text")]
         for i, name in enumerate(_list(cfg.get("classifiers"))):
+            path = key_path("classify", "classifiers", i)
             if isinstance(name, str) and name not in named:
                 problem = self.classifier_problem(name, named)
-                path = key_path("classify", "classifiers", i)
                 self.add(f"{path}: {problem} (or define it in classify.options with a base)")
-        bases = [*CLASSIFIER_NAMES, FINETUNE]
+            elif isinstance(name, str) and self.raw_text_reader(name) and vectors:
+                self.add(
+                    f"{path}: {name!r} reads raw text, but classify.feature_sets has pooled "
+                    f"vectors ({_allowed(vectors)}); configure it under classify.finetune"
+                )
+        bases = sorted(CLASSIFIERS)
         for name, opts in self.options.items():
             base = _dict(opts).get("base", name)
             if isinstance(base, str) and base not in bases:
@@ -402,14 +449,10 @@ class _Checker:
             self.add(problem)
 
     def check_fusion(self) -> None:
-        from trimodal.fusion_kinds import FUSION_KINDS, load_plugins
+        from trimodal.fusion_kinds import FUSION_KINDS
 
+        self.load_plugins("fusion")
         fusion = _dict(self.config.get("fusion"))
-        for i, module in enumerate(_list(fusion.get("plugins"))):
-            try:
-                load_plugins([module])
-            except ImportError as e:
-                self.add(f"{key_path('fusion', 'plugins', i)}: cannot import {module!r}: {e}")
         sets = _dict(fusion.get("sets"))
         for name, spec in sets.items():
             if not isinstance(spec, dict):
@@ -437,9 +480,9 @@ class _Checker:
             # early fusion builds the classifier by name; late fusion reads its CV results,
             # which a classify.options variant also has
             allowed = (
-                list(CLASSIFIER_NAMES)
+                vector_classifiers()
                 if "early" in kinds
-                else [*CLASSIFIER_NAMES, *self.variants()]
+                else [*vector_classifiers(), *self.variants()]
             )
             if clf not in allowed:
                 self.add(

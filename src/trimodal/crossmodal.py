@@ -40,206 +40,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.cross_decomposition import CCA
-from sklearn.linear_model import RidgeCV
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from trimodal.atomic import save_figure
+from trimodal.crossmodal_methods import CROSSMODAL_METHODS, LOSSES, fit_neural  # noqa: F401
 from trimodal.cv import Folds, NotEvaluated, label_set_folds, make_folds, splits_from_assignment
 from trimodal.retrieval import METRICS, metrics_from_similarity, retrieval_metrics
-from trimodal.training import train_early_stopping
 
-METHODS = ("ridge", "cca", "mlp", "autoencoder")
-NEURAL = ("mlp", "autoencoder")
-LOSSES = ("mse", "contrastive")
-RIDGE_ALPHAS = np.logspace(-2, 5, 15)
-
-
-# --------------------------------------------------------------------------- target space
-
-
-class _TargetSpace:
-    """Centre with the training mean and divide by one global RMS (keeps cosine geometry).
-
-    center=False keeps the raw embeddings (only the global scale), as the original study
-    compared them; there a prediction near the mean target retrieves the same few "hub" items.
-    """
-
-    def __init__(self, center: bool = True):
-        self.center = center
-
-    def fit(self, T: np.ndarray) -> _TargetSpace:
-        self.mean_ = T.mean(axis=0) if self.center else np.zeros(T.shape[1])
-        self.scale_ = float(np.sqrt(np.mean((T - self.mean_) ** 2))) or 1.0
-        return self
-
-    def transform(self, T: np.ndarray) -> np.ndarray:
-        return (T - self.mean_) / self.scale_
-
-
-# --------------------------------------------------------------------------- neural models
-
-
-def _torch():
-    import torch  # lazy: ridge / cca users need no torch import
-
-    return torch
-
-
-def _build_net(method: str, d_in: int, d_out: int, kw: dict[str, Any]):
-    torch = _torch()
-    nn = torch.nn
-    dropout = float(kw.get("dropout", 0.1))
-
-    def mlp(widths: Sequence[int]) -> list:
-        layers: list = []
-        for a, b in zip(widths[:-2], widths[1:-1], strict=True):
-            layers += [nn.Linear(a, b), nn.GELU(), nn.Dropout(dropout)]
-        layers.append(nn.Linear(widths[-2], widths[-1]))
-        return layers
-
-    if method == "mlp":
-        hidden = list(kw.get("hidden") or [max(d_out, 64)])
-        if min(hidden) < d_out:
-            raise ValueError(f"mlp hidden widths {hidden} must be >= the output size {d_out}")
-        return _MapNet(nn.Sequential(*mlp([d_in, *hidden, d_out])), None)
-    latent = int(kw.get("latent", 64))
-    hidden = int(kw.get("ae_hidden") or max(d_in, d_out, latent))
-    encoder = nn.Sequential(*mlp([d_in, hidden, latent]), nn.GELU())
-    decoder = nn.Sequential(*mlp([latent, hidden, d_out]))
-    recon = None
-    if float(kw.get("recon_weight", 0.0)) > 0:
-        recon = nn.Sequential(*mlp([latent, hidden, d_in]))
-    return _MapNet(nn.Sequential(encoder, decoder), recon, encoder=encoder, decoder=decoder)
-
-
-class _MapNet:
-    """Holds the mapping network and, for the auto-encoder, its reconstruction decoder."""
-
-    def __init__(self, net, recon, encoder=None, decoder=None):
-        self.net, self.recon, self.encoder, self.decoder = net, recon, encoder, decoder
-
-    def modules(self):
-        return [m for m in (self.net, self.recon) if m is not None]
-
-    def forward(self, x):
-        if self.recon is None:
-            return self.net(x), None
-        z = self.encoder(x)
-        return self.decoder(z), self.recon(z)
-
-
-def _loss_fn(loss: str, temperature: float):
-    torch = _torch()
-    F = torch.nn.functional
-
-    if loss == "mse":
-        return lambda pred, target: F.mse_loss(pred, target)
-
-    def info_nce(pred, target):
-        p = F.normalize(pred, dim=1)
-        t = F.normalize(target, dim=1)
-        logits = p @ t.T / temperature
-        labels = torch.arange(len(p), device=p.device)
-        return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
-
-    return info_nce
-
-
-def fit_neural(
-    Xs: np.ndarray, Xt: np.ndarray, method: str, loss: str = "mse", seed: int = 0, **kw
-) -> tuple[Any, dict[str, Any]]:
-    """Train on (Xs, Xt) with early stopping on an inner validation split; returns (predict, info).
-
-    kw: hidden, latent, ae_hidden, recon_weight, dropout, lr, weight_decay, batch_size,
-    max_epochs, patience, val_size, temperature, device, threads.
-    """
-    torch = _torch()
-    if kw.get("threads"):
-        torch.set_num_threads(int(kw["threads"]))
-    device = torch.device(kw.get("device", "cpu"))
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-
-    idx_tr, idx_va = train_test_split(
-        np.arange(len(Xs)), test_size=float(kw.get("val_size", 0.15)), random_state=seed
-    )
-    xs_scaler = StandardScaler().fit(Xs[idx_tr])
-    to_t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)  # noqa: E731
-    xtr, xva = to_t(xs_scaler.transform(Xs[idx_tr])), to_t(xs_scaler.transform(Xs[idx_va]))
-    ttr, tva = to_t(Xt[idx_tr]), to_t(Xt[idx_va])
-
-    model = _build_net(method, Xs.shape[1], Xt.shape[1], kw)
-    params = [p for m in model.modules() for p in m.parameters()]
-    for m in model.modules():
-        m.to(device)
-    opt = torch.optim.AdamW(
-        params, lr=float(kw.get("lr", 1e-3)), weight_decay=float(kw.get("weight_decay", 1e-4))
-    )
-    main_loss = _loss_fn(loss, float(kw.get("temperature", 0.1)))
-    recon_weight = float(kw.get("recon_weight", 0.0))
-    bs = int(kw.get("batch_size", 64))
-    max_epochs, patience = int(kw.get("max_epochs", 300)), int(kw.get("patience", 20))
-
-    def total_loss(x, t):
-        pred, rec = model.forward(x)
-        value = main_loss(pred, t)
-        if rec is not None:
-            value = value + recon_weight * torch.nn.functional.mse_loss(rec, x)
-        return value
-
-    def train_epoch(epoch: int) -> None:
-        order = rng.permutation(len(xtr))
-        for start in range(0, len(order), bs):
-            batch = order[start : start + bs]
-            if len(batch) < 2:  # InfoNCE needs negatives; a lone row adds nothing
-                continue
-            opt.zero_grad()
-            total_loss(xtr[batch], ttr[batch]).backward()
-            opt.step()
-
-    run = train_early_stopping(
-        model.modules(), train_epoch, lambda: total_loss(xva, tva), max_epochs, patience
-    )
-
-    def predict(X: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            out, _ = model.forward(to_t(xs_scaler.transform(X)))
-        return out.cpu().numpy().astype(np.float64)
-
-    # best_epoch 0 when no epoch improved (a non-finite validation loss throughout)
-    info = {
-        "best_epoch": max(run.best_epoch, 0),
-        "epochs": run.epochs_run,
-        "val_loss": run.best_val,
-    }
-    return predict, info
-
-
-# --------------------------------------------------------------------------- one fold
-
-
-def _fold_similarity(
-    Xs_tr, Xt_tr, Xs_te, Xt_te, method: str, loss: str, seed: int, kw: dict[str, Any]
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """(query vectors, item vectors, info) for the test rows of one fold."""
-    if method == "cca":
-        n_comp = int(kw.get("n_components", 16))
-        n_comp = max(1, min(n_comp, Xs_tr.shape[1], Xt_tr.shape[1], len(Xs_tr) - 1))
-        cca = CCA(n_components=n_comp, max_iter=int(kw.get("max_iter", 500)))
-        cca.fit(Xs_tr, Xt_tr)
-        xs_scores, yt_scores = cca.transform(Xs_te, Xt_te)
-        return xs_scores, yt_scores, {"n_components": n_comp}
-    space = _TargetSpace(center=kw.get("target_space", "centered") == "centered").fit(Xt_tr)
-    T_tr, T_te = space.transform(Xt_tr), space.transform(Xt_te)
-    if method == "ridge":
-        model = make_pipeline(StandardScaler(), RidgeCV(alphas=kw.get("alphas", RIDGE_ALPHAS)))
-        model.fit(Xs_tr, T_tr)
-        return model.predict(Xs_te), T_te, {"alpha": float(model[-1].alpha_)}
-    predict, info = fit_neural(Xs_tr, T_tr, method, loss=loss, seed=seed, **kw)
-    return predict(Xs_te), T_te, info
+METHODS = tuple(CROSSMODAL_METHODS)
 
 
 def crossmodal_cv(
@@ -264,11 +71,12 @@ def crossmodal_cv(
     best epoch) and `fold` (the test fold of each row). Too few rows for two folds of two
     videos raises :class:`~trimodal.cv.NotEvaluated`.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in CROSSMODAL_METHODS:
+        raise ValueError(f"method must be one of {tuple(CROSSMODAL_METHODS)}, got {method!r}")
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-    if method not in NEURAL and loss != "mse":
+    spec = CROSSMODAL_METHODS[method]
+    if loss not in spec.losses:
         raise ValueError(f"{method} has a closed-form fit; only the neural methods take a loss")
     Xs = np.asarray(Xs, dtype=np.float64)
     Xt = np.asarray(Xt, dtype=np.float64)
@@ -291,7 +99,7 @@ def crossmodal_cv(
         )
     per_fold = []
     for fold, tr, te in splits:
-        Q, K, info = _fold_similarity(Xs[tr], Xt[tr], Xs[te], Xt[te], method, loss, seed + fold, kw)
+        Q, K, info = spec.fit_fold(Xs[tr], Xt[tr], Xs[te], Xt[te], loss, seed + fold, kw)
         m = retrieval_metrics(Q, K, None if lab is None else lab[te])
         m.update({f"fit_{k}": v for k, v in info.items()})
         m["fold"] = fold
@@ -355,6 +163,12 @@ def align(*pairs: tuple[np.ndarray, np.ndarray]) -> tuple[list[np.ndarray], np.n
     return mats, np.asarray(order, dtype=object)
 
 
+def _losses_of(method: str, losses: Sequence[str]) -> list[str]:
+    """The configured losses a method trains with (a closed-form fit: mse only)."""
+    known = CROSSMODAL_METHODS[method].losses if method in CROSSMODAL_METHODS else ("mse",)
+    return [lo for lo in losses if lo in known] or ["mse"]
+
+
 def run_pairs(
     pairs_config: dict[str, Any] | Sequence[dict[str, str]],
     store_dir: str | os.PathLike,
@@ -383,7 +197,7 @@ def run_pairs(
     rows, fold_rows = [], []
     for pair in cfg["pairs"]:
         src, tgt = pair["source"], pair["target"]
-        runs = [(m, lo) for m in methods for lo in (losses if m in NEURAL else ["mse"])]
+        runs = [(m, lo) for m in methods for lo in _losses_of(m, losses)]
         prov = json.dumps(
             {fs: _provenance(store_dir, fs) for fs in (src, tgt)}, sort_keys=True, default=str
         )

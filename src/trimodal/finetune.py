@@ -1,11 +1,11 @@
-"""Fine-tuned transformer text classifier, cross-validated, with out-of-fold probabilities.
+"""A fine-tuned transformer text classifier, as a scikit-learn estimator.
 
 The original study fine-tuned DistilBERT for sequence classification (60 % on one split). Here
 any Hugging Face encoder works: a hub id online, or a local folder offline (the packaged
 all-MiniLM-L6-v2 is a BERT encoder; ``AutoModelForSequenceClassification`` adds a fresh head).
-Each fold (the label set's, from :mod:`trimodal.cv`, like every other evaluation) trains a fresh
-model on its training rows, early-stops on the loss of an inner validation split taken from those
-rows, and predicts only its test rows, so the returned probabilities are out-of-fold and late
+Cross-validation (:func:`trimodal.classify.run_cv`, on the label set's folds like every other
+evaluation) fits a fresh model per fold on its training rows, and it early-stops on the loss of
+an inner validation split taken from those rows, so the probabilities are out-of-fold and late
 fusion can stack them without leakage.
 """
 
@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
+from dataclasses import dataclass
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
 
+from trimodal.device import pick_device
 from trimodal.training import train_early_stopping
 
 
@@ -65,18 +68,12 @@ def _batches(enc: dict, rows: np.ndarray, batch_size: int, tokenizer, device, la
         yield feats
 
 
-def _evaluate(model, enc, rows, y_int, batch_size, tokenizer, device):
-    """(mean loss, probabilities) of ``model`` on ``rows``."""
-    import torch
-
-    model.eval()
-    losses, probs = [], []
-    with torch.no_grad():
-        for feats in _batches(enc, rows, batch_size, tokenizer, device, y_int):
-            out = model(**feats)
-            losses.append(out.loss.item() * len(feats["labels"]))
-            probs.append(torch.softmax(out.logits.float(), dim=-1).cpu().numpy())
-    return sum(losses) / max(1, len(rows)), np.concatenate(probs)
+def _val_loss(model, enc, rows, y_int, batch_size, tokenizer, device) -> float:
+    """The mean loss of ``model`` on ``rows`` (the early-stopping split)."""
+    losses = []
+    for feats in _batches(enc, rows, batch_size, tokenizer, device, y_int):
+        losses.append(model(**feats).loss.item() * len(feats["labels"]))
+    return sum(losses) / max(1, len(rows))
 
 
 def _inner_split(train_idx, y_int, val_fraction, k, seed):
@@ -120,103 +117,120 @@ def _train(
         return total / len(train_idx)
 
     def val_loss() -> float:
-        return _evaluate(model, enc, val_idx, y_int, batch_size, tokenizer, device)[0]
+        return _val_loss(model, enc, val_idx, y_int, batch_size, tokenizer, device)
 
     validate = val_loss if len(val_idx) else None
     return train_early_stopping(model, train_epoch, validate, epochs, patience)
 
 
-def finetune_cv(
-    texts,
-    y,
-    model_spec: str,
-    folds: int = 5,
-    seed: int = 0,
-    epochs: int = 4,
-    lr: float = 5e-5,
-    batch_size: int = 16,
-    val_fraction: float = 0.15,
-    patience: int = 2,
-    device: str = "cpu",
-    max_length: int = 128,
-    weight_decay: float = 0.01,
-    warmup_fraction: float = 0.1,
-    num_threads: int | None = None,
-    fold=None,
-) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    """Cross-validated fine-tuning: ``(oof_proba (n, k), classes, per-fold info)``.
+@dataclass(repr=False, eq=False)  # sklearn's repr and identity
+class FinetunedTextClassifier(ClassifierMixin, BaseEstimator):
+    """A Hugging Face encoder with a fresh classification head, fine-tuned on raw texts.
 
-    ``fold``: the test fold of each row (the label set's folds, :mod:`trimodal.cv`); None makes
-    ``folds`` folds on these rows with :func:`trimodal.cv.make_folds`.
-
-    ``oof_proba[i]`` comes from the model of the fold whose test part holds row ``i``; each fold
-    info dict records ``fold``, ``train_idx`` (rows it trained on), ``val_idx`` (its early-stopping
-    rows, also unseen by the test), ``test_idx``, ``best_epoch``, ``val_losses``,
-    ``train_losses`` and ``test_accuracy``. Texts longer than ``max_length`` tokens are truncated
-    (the count is in ``n_truncated``): a fine-tuned classifier reads one window.
+    An sklearn estimator (registered as ``finetune`` in :mod:`trimodal.classifiers`), so
+    cross-validation gives it the label set's folds, scores it against the majority baseline and
+    stores its out-of-fold probabilities like any other classifier. ``fit`` trains on its rows,
+    early-stopping on the loss of an inner validation split taken from them (``val_fraction``;
+    0 runs every epoch and keeps the last). Texts longer than ``max_length`` tokens are
+    truncated (the count is ``n_truncated_``): a fine-tuned classifier reads one window.
+    ``device`` "auto" takes a GPU when there is one (:func:`trimodal.device.pick_device`).
+    After ``fit``: ``train_idx_`` / ``val_idx_`` (rows trained and early-stopped on),
+    ``best_epoch_``, ``train_losses_``, ``val_losses_``.
     """
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from trimodal.cv import check_evaluable, make_folds, splits_from_assignment
-    from trimodal.models import resolve_model
+    # the fields are the estimator's parameters (get_params reads the generated __init__)
+    model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    epochs: int = 4
+    lr: float = 5e-5
+    batch_size: int = 16
+    val_fraction: float = 0.15
+    patience: int = 2
+    device: str = "auto"
+    max_length: int = 128
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1
+    num_threads: int | None = None
+    random_state: int = 0
 
-    texts = [str(t) for t in texts]
-    y = np.asarray(y)
-    if len(texts) != len(y):
-        raise ValueError(f"{len(texts)} texts but {len(y)} labels")
-    classes, y_int = np.unique(y, return_inverse=True)
-    k = len(classes)
-    if k < 2:
-        raise ValueError("need at least two classes")
-    if fold is None:
-        rows = [str(i) for i in range(len(y))]
-        fold = make_folds(rows, y, None, folds, seed).of(rows)
-    assign = np.asarray(fold)
-    if len(assign) != len(y):
-        raise ValueError(f"{len(assign)} fold numbers for {len(y)} texts")
-    check_evaluable(y, assign)
-    path = resolve_model(model_spec)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    full = tokenizer(texts, truncation=False)["input_ids"]
-    n_truncated = sum(len(ids) > max_length for ids in full)
-    enc = dict(tokenizer(texts, truncation=True, max_length=max_length))
+    def _encode(self, X) -> dict:
+        texts = [str(t) for t in np.asarray(X, dtype=object).ravel()]
+        return dict(self.tokenizer_(texts, truncation=True, max_length=self.max_length))
 
-    oof = np.full((len(texts), k), np.nan)
-    info: list[dict] = []
-    with _deterministic(seed, num_threads):
-        for fold, train_all, test_idx in splits_from_assignment(assign):
-            torch.manual_seed(seed * 1000 + fold)
-            t0 = time.perf_counter()
-            train_idx, val_idx = _inner_split(train_all, y_int, val_fraction, k, seed + fold)
-            model = AutoModelForSequenceClassification.from_pretrained(
+    def fit(self, X, y):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from trimodal.models import resolve_model
+
+        X = np.asarray(X, dtype=object)
+        if X.ndim != 1:
+            raise ValueError(
+                f"fine-tuning reads raw text (one string per row), got an array of shape "
+                f"{X.shape}: use a ':text' feature set"
+            )
+        y = np.asarray(y)
+        if len(X) != len(y):
+            raise ValueError(f"{len(X)} texts but {len(y)} labels")
+        self.classes_, y_int = np.unique(y, return_inverse=True)
+        k = len(self.classes_)
+        if k < 2:
+            raise ValueError("need at least two classes")
+        path = resolve_model(self.model)
+        self.tokenizer_ = AutoTokenizer.from_pretrained(path)
+        full = self.tokenizer_([str(t) for t in X], truncation=False)["input_ids"]
+        self.n_truncated_ = sum(len(ids) > self.max_length for ids in full)
+        enc = self._encode(X)
+        self.device_ = pick_device(self.device)
+        seed = int(self.random_state)
+        with _deterministic(seed, self.num_threads):
+            train_idx, val_idx = _inner_split(np.arange(len(y)), y_int, self.val_fraction, k, seed)
+            self.model_ = AutoModelForSequenceClassification.from_pretrained(
                 path,
                 num_labels=k,
-                id2label=dict(enumerate(map(str, classes))),
+                id2label=dict(enumerate(map(str, self.classes_))),
                 # a checkpoint that already has a classification head of another size gets a
                 # fresh one, as an encoder without a head does
                 ignore_mismatched_sizes=True,
-            ).to(device)
+            ).to(self.device_)
             run = _train(
-                model, enc, y_int, train_idx, val_idx, tokenizer, device, seed * 1000 + fold,
-                epochs=epochs, patience=patience, lr=lr, weight_decay=weight_decay,
-                batch_size=batch_size, warmup_fraction=warmup_fraction,
+                self.model_, enc, y_int, train_idx, val_idx, self.tokenizer_, self.device_, seed,
+                epochs=self.epochs, patience=self.patience, lr=self.lr,
+                weight_decay=self.weight_decay, batch_size=self.batch_size,
+                warmup_fraction=self.warmup_fraction,
             )  # fmt: skip
-            _, proba = _evaluate(model, enc, test_idx, y_int, batch_size, tokenizer, device)
-            oof[test_idx] = proba
-            info.append(
-                {
-                    "fold": fold,
-                    "train_idx": np.sort(train_idx),
-                    "val_idx": np.sort(val_idx),
-                    "test_idx": np.sort(test_idx),
-                    "best_epoch": run.best_epoch,
-                    "val_losses": run.val_losses,
-                    "train_losses": run.train_losses,
-                    "test_accuracy": float((proba.argmax(1) == y_int[test_idx]).mean()),
-                    "n_truncated": n_truncated,
-                    "fit_time_s": time.perf_counter() - t0,
-                }
-            )
-            del model
-    return oof, classes, info
+        self.train_idx_, self.val_idx_ = np.sort(train_idx), np.sort(val_idx)
+        self.best_epoch_ = run.best_epoch
+        self.train_losses_, self.val_losses_ = run.train_losses, run.val_losses
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        import torch
+
+        check_is_fitted(self)
+        enc = self._encode(X)
+        rows = np.arange(len(enc["input_ids"]))
+        self.model_.eval()
+        probs = [np.zeros((0, len(self.classes_)))]
+        with _deterministic(int(self.random_state), self.num_threads), torch.no_grad():
+            for feats in _batches(enc, rows, self.batch_size, self.tokenizer_, self.device_):
+                logits = self.model_(**feats).logits.float()
+                probs.append(torch.softmax(logits, dim=-1).cpu().numpy())
+        return np.concatenate(probs)
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def model_provenance(self) -> dict:
+        """What was fine-tuned (a provenance entry beside the text store's)."""
+        from trimodal.models import describe_model
+
+        params = {k: v for k, v in self.get_params().items() if k != "model"}
+        return {
+            "store": "",
+            "extractor": "finetune",
+            "kind": "finetune",
+            "model": self.model,
+            "weights_sha256": describe_model(self.model).get("model_fingerprint", ""),
+            "params": params,
+            "code": "",
+            "packages": {},
+        }

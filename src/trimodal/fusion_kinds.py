@@ -9,7 +9,6 @@ listed under ``fusion: {plugins: [...]}`` in the config (docs/architecture.md).
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,12 +48,6 @@ def register_fusion_kind(name: str, reads: str, run: Callable[[FusionJob], Any])
     if reads not in ("features", "results"):
         raise ValueError(f"fusion kind {name!r}: reads must be 'features' or 'results'")
     FUSION_KINDS[name] = FusionKind(name, reads, run)
-
-
-def load_plugins(modules: list[str] | None) -> None:
-    """Import the configured plug-in modules (each registers its kinds when imported)."""
-    for module in modules or []:
-        importlib.import_module(module)
 
 
 def _early(job: FusionJob):

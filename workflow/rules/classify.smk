@@ -24,6 +24,6 @@ rule classify:
         cv=config["classify"].get("cv", {}),
         options=lambda wc: classify_options(wc.classifier),
         # the code the job runs (trimodal.codehash): editing classify.py reruns classification
-        code=code_hash("trimodal.stages.classify"),
+        code=code_hash("trimodal.stages.classify", *CLASSIFY_PLUGINS),
     script:
         "../scripts/classify.py"

@@ -10,12 +10,12 @@ from snakemake.utils import min_version, validate
 from trimodal.batching import batch_size, make_batches
 from trimodal.codehash import PLUGINS
 from trimodal.codehash import code_hash as _code_hash
-from trimodal.config_check import check_config, format_problems
+from trimodal.config_check import check_config, fill_modalities, format_problems
 from trimodal.reuse import file_identity
 from trimodal.sheet import ID_PATTERN, SheetError, load_sheet
 from trimodal.types import FeatureSet
 from trimodal.fusion_kinds import FUSION_KINDS
-from trimodal.fusion_kinds import load_plugins as load_fusion_plugins
+from trimodal.plugins import load_plugins
 from trimodal.userror import fail
 
 min_version("9.0")
@@ -30,6 +30,7 @@ _config_problems = check_config(
 if _config_problems:
     fail(format_problems(_config_problems))
 validate(config, schema="../schemas/config.schema.yaml")
+fill_modalities(config)  # each extractor's modality, as its kind declares it
 
 # Packaged model files are assembled once into this cache (see trimodal.models).
 os.environ.setdefault(
@@ -248,7 +249,8 @@ def reads_description(name):
 
 def batch_params(name):
     """Per video of the batch: its files, output, and (extractors that read it) its
-    description, so that editing one description reruns only the batches that embed it."""
+    description, so that editing one description reruns only the batches that embed it.
+    """
     text = reads_description(name)
 
     def params(wildcards):
@@ -405,8 +407,11 @@ def all_targets():
 FUSION = config.get("fusion", {}) or {}
 # fusion kinds: the registry (trimodal.stages.fuse), with the config's plug-in modules
 FUSION_PLUGINS = list(FUSION.get("plugins", []))
-load_fusion_plugins(FUSION_PLUGINS)
+load_plugins(FUSION_PLUGINS)
 PLUGINS.update(FUSION_PLUGINS)  # their source is part of the fuse rule's code hash
+# classifiers: the registry (trimodal.classifiers), with the config's plug-in modules
+CLASSIFY_PLUGINS = list(config["classify"].get("plugins", []))
+PLUGINS.update(CLASSIFY_PLUGINS)  # part of the classify and fuse rules' code hashes
 
 
 def fusion_spec(name):

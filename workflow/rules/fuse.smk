@@ -24,6 +24,6 @@ rule fuse:
     params:
         spec=lambda wc: fusion_spec(wc.name),
         cv=config["classify"].get("cv", {}),
-        code=code_hash("trimodal.stages.fuse", *FUSION_PLUGINS),
+        code=code_hash("trimodal.stages.fuse", *FUSION_PLUGINS, *CLASSIFY_PLUGINS),
     script:
         "../scripts/fuse.py"

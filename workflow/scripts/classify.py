@@ -3,8 +3,10 @@
 from trimodal.joblog import job_log
 
 with job_log(snakemake.log[0]):
+    from trimodal.plugins import load_plugins
     from trimodal.stages.classify import classify_one
 
+    load_plugins(snakemake.config["classify"].get("plugins"))  # plug-in classifiers
     classify_one(
         store_path=snakemake.input.store,
         pooling=snakemake.params.pooling,

@@ -5,9 +5,11 @@ from pathlib import Path
 from trimodal.joblog import job_log
 
 with job_log(snakemake.log[0]):
-    from trimodal.stages.fuse import fuse_one, load_plugins
+    from trimodal.plugins import load_plugins
+    from trimodal.stages.fuse import fuse_one
 
-    load_plugins(snakemake.config.get("fusion", {}).get("plugins"))
+    load_plugins(snakemake.config.get("fusion", {}).get("plugins"))  # plug-in fusion kinds
+    load_plugins(snakemake.config["classify"].get("plugins"))  # plug-in classifiers
     spec = dict(snakemake.params.spec)
     fuse_one(
         kind=snakemake.wildcards.kind,

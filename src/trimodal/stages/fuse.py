@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from trimodal.fusion_kinds import FUSION_KINDS, FusionJob, load_plugins
-
-__all__ = ["fuse_one", "load_plugins"]
+from trimodal.fusion_kinds import FUSION_KINDS, FusionJob
 
 log = logging.getLogger("trimodal")
 
