@@ -401,9 +401,8 @@ def align(X, ids, labels_df: pd.DataFrame):
     return _take(X, keep), y, ids[keep].astype(object), groups
 
 
-def parse_feature_set(feature_set: str) -> tuple[str, str]:
-    fs = FeatureSet.parse(feature_set)
-    return fs.extractor, fs.pooling
+def _store_of(feature_set: str, features_dir: str | os.PathLike) -> Path:
+    return Path(FeatureSet.parse(feature_set).store(str(features_dir)))
 
 
 def load_feature_set(feature_set: str, features_dir: str | os.PathLike = "results/features"):
@@ -412,8 +411,8 @@ def load_feature_set(feature_set: str, features_dir: str | os.PathLike = "result
     A store without any video (every video failed, or none has this input) raises
     :class:`~trimodal.cv.NotEvaluated`.
     """
-    extractor, pooling = parse_feature_set(feature_set)
-    path = Path(features_dir) / f"{extractor}.h5"
+    pooling = FeatureSet.parse(feature_set).pooling
+    path = _store_of(feature_set, features_dir)
     attrs = store_attrs(path)
     modality = str(attrs.get("modality", ""))
     if int(attrs.get("n_videos", 1)) == 0:
@@ -446,13 +445,11 @@ def read_provenance(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def feature_set_provenance(feature_set: str, features_dir: str | os.PathLike) -> dict[str, Any]:
-    extractor, _ = parse_feature_set(feature_set)
-    return read_provenance(Path(features_dir) / f"{extractor}.h5")
+    return read_provenance(_store_of(feature_set, features_dir))
 
 
 def feature_set_modality(feature_set: str, features_dir: str | os.PathLike) -> str:
-    extractor, _ = parse_feature_set(feature_set)
-    return str(store_attrs(Path(features_dir) / f"{extractor}.h5").get("modality", ""))
+    return str(store_attrs(_store_of(feature_set, features_dir)).get("modality", ""))
 
 
 def evaluate_feature_set(

@@ -134,13 +134,11 @@ def summarise_folds(per_fold: list[dict[str, Any]], **head) -> dict[str, Any]:
 
 
 def _load_feature(store_dir: Path, spec: str) -> tuple[np.ndarray, np.ndarray]:
-    from trimodal.store import load_pooled, store_attrs
+    """(pooled vectors, ids) of a feature set; an empty store raises NotEvaluated."""
+    from trimodal.classify import load_feature_set
 
-    extractor, _, pooling = spec.partition(":")
-    path = Path(store_dir) / f"{extractor}.h5"
-    if int(store_attrs(path).get("n_videos", 1)) == 0:
-        raise NotEvaluated(f"the store {path.name} holds no video")
-    return load_pooled(path, pooling or "mean")
+    X, ids, _ = load_feature_set(spec, store_dir)
+    return X, ids
 
 
 def _provenance(store_dir, spec: str) -> dict[str, Any]:
