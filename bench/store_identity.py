@@ -1,0 +1,117 @@
+"""Are the demo's feature stores the same before and after a change? (a refactor must say so)
+
+Builds every configured extractor's store twice from scratch, in two copies of the project: the
+commit `--base` (a git worktree) and this working tree (tracked and untracked files), each on its
+own code (PYTHONPATH), with the demo corpus and model cache of this checkout. Then compares the
+stores: every dataset exactly, every attribute exactly, and the provenance attribute in full but
+for its code hash (which differs by design when the code does). Prints one line per store and
+the wall time of each build; exits 1 if any store differs.
+
+    python bench/store_identity.py --base HEAD~3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def store_items(path: Path) -> dict:
+    """Every dataset and every object's attributes; the provenance without its code hash."""
+    out = {}
+    with h5py.File(path, "r") as h5:
+
+        def visit(name, obj):
+            attrs = dict(obj.attrs)
+            if "provenance" in attrs:
+                prov = json.loads(attrs.pop("provenance"))
+                prov.pop("code", None)
+                attrs["provenance"] = json.dumps(prov, sort_keys=True)
+            out[f"{name}@attrs"] = {
+                k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in attrs.items()
+            }
+            if isinstance(obj, h5py.Dataset):
+                out[name] = obj[()]
+
+        visit("/", h5)
+        h5.visititems(visit)
+    return out
+
+
+def differences(a: Path, b: Path) -> list[str]:
+    da, db = store_items(a), store_items(b)
+    diff = sorted(set(da) ^ set(db))
+    for key in sorted(set(da) & set(db)):
+        va, vb = da[key], db[key]
+        same = str(va) == str(vb) if isinstance(va, dict) else np.array_equal(va, vb)
+        if not same:
+            diff.append(key)
+    return diff
+
+
+def copy_working_tree(dest: Path) -> None:
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    dest.mkdir(parents=True)
+    subprocess.run(["tar", "cf", "-", "--null", "-T", "-"], cwd=ROOT, input=files,
+                   stdout=open(dest / ".tree.tar", "wb"), check=True)  # fmt: skip
+    subprocess.run(["tar", "xf", ".tree.tar"], cwd=dest, check=True)
+    (dest / ".tree.tar").unlink()
+
+
+def build_stores(project: Path, targets: list[str], cores: int) -> float:
+    if not (project / "resources").exists():  # untracked: the corpus and the model cache
+        (project / "resources").symlink_to(ROOT / "resources")
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    env.setdefault("TRIMODAL_MODEL_CACHE", str(ROOT / "resources" / "models"))
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", str(cores), "--profile",
+         "profiles/default", *targets],
+        cwd=project, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base", default="HEAD", help="the commit to compare with")
+    ap.add_argument("--cores", type=int, default=2)
+    args = ap.parse_args()
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    targets = [f"results/features/{name}.h5" for name in cfg["extractors"]]
+    with tempfile.TemporaryDirectory(prefix="store-identity-") as tmp:
+        before, after = Path(tmp) / "before", Path(tmp) / "after"
+        subprocess.run(["git", "worktree", "add", "--detach", str(before), args.base],
+                       cwd=ROOT, check=True, capture_output=True)  # fmt: skip
+        try:
+            copy_working_tree(after)
+            for name, project in (("base " + args.base, before), ("working tree", after)):
+                print(f"{name}: stores built in {build_stores(project, targets, args.cores):.0f} s")
+            bad = 0
+            for target in targets:
+                diff = differences(before / target, after / target)
+                print(f"{Path(target).name}: {'identical' if not diff else 'DIFFERS: '}"
+                      + ", ".join(diff[:8]))  # fmt: skip
+                bad += bool(diff)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=ROOT)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
