@@ -149,9 +149,11 @@ def test_finetune_minilm_beats_chance():
     assert r.summary()["balanced_accuracy_mean"] > r.summary()["baseline_balanced_accuracy_mean"]
 
 
-def test_finetune_job_scores_folds_like_every_classifier_random_weights(tmp_path):
+@pytest.mark.parametrize("rebalance", [False, True])
+def test_finetune_job_scores_folds_like_every_classifier_random_weights(tmp_path, rebalance):
     """The classify stage fine-tunes through the registry on a real text store: the label set's
-    folds, the majority baseline, and the fine-tuned model in the provenance."""
+    folds, the majority baseline, and the fine-tuned model in the provenance (also when the
+    rows are rebalanced around it)."""
     import pandas as pd
 
     from trimodal import store
@@ -173,7 +175,7 @@ def test_finetune_job_scores_folds_like_every_classifier_random_weights(tmp_path
         labels, sep="\t", index=False
     )
     opts = dict(base="finetune", model=_tiny_bert(tmp_path / "m"), epochs=2, lr=1e-3,
-                batch_size=8, patience=1, num_threads=1, device="cpu")  # fmt: skip
+                batch_size=8, patience=1, num_threads=1, device="cpu", rebalance=rebalance)  # fmt: skip
     out = tmp_path / "finetune.h5"
     classify_one(store_path=str(tmp_path / "features" / "txt.h5"), pooling="text",
                  labels_tsv=str(labels), label_set="toy", classifier="finetune",

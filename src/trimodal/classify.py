@@ -482,7 +482,8 @@ def evaluate_feature_set(
         fset = label_set_folds(labels_df, folds, seed)
         X, y, ids, _ = align(X, ids, labels_df)
         template = make_classifier(classifier, seed=seed, **opts)
-        model = template[-1] if isinstance(template, Pipeline) else None
+        # the model at the end of the pipeline, inside the resampler when rebalanced
+        model = getattr(template, "estimator", template)[-1]
         if hasattr(model, "model_provenance"):  # a pretrained model inside (fine-tuning)
             provenance[f"{feature_set} ({classifier})"] = model.model_provenance()
         result = run_cv(
