@@ -84,7 +84,7 @@ def _regression(seed=3, n=80):
 
 
 def test_fit_neural_keeps_the_weights_of_its_reported_best_epoch():
-    from trimodal.crossmodal import fit_neural
+    from trimodal.crossmodal_methods import fit_neural
 
     Xs, Xt = _regression()
     kw = dict(max_epochs=200, patience=3, lr=3e-2, hidden=[256], val_size=0.15)
@@ -100,7 +100,7 @@ def test_fit_neural_keeps_the_weights_of_its_reported_best_epoch():
 
 
 def test_fit_neural_autoencoder_runs_max_epochs_while_improving():
-    from trimodal.crossmodal import fit_neural
+    from trimodal.crossmodal_methods import fit_neural
 
     Xs, Xt = _regression()
     _, info = fit_neural(Xs, Xt, "autoencoder", seed=1, recon_weight=0.5, latent=8, max_epochs=12)

@@ -42,11 +42,9 @@ import numpy as np
 import pandas as pd
 
 from trimodal.atomic import save_figure
-from trimodal.crossmodal_methods import CROSSMODAL_METHODS, LOSSES, fit_neural  # noqa: F401
+from trimodal.crossmodal_methods import CROSSMODAL_METHODS, LOSSES
 from trimodal.cv import Folds, NotEvaluated, label_set_folds, make_folds, splits_from_assignment
 from trimodal.retrieval import METRICS, metrics_from_similarity, retrieval_metrics
-
-METHODS = tuple(CROSSMODAL_METHODS)
 
 
 def crossmodal_cv(
@@ -184,7 +182,7 @@ def run_pairs(
     metrics. Each row's `provenance` (JSON) is what produced its two stores. with_folds: also return the fold of each video (source, target, video_id, fold).
     """
     cfg = {"pairs": pairs_config} if not isinstance(pairs_config, dict) else dict(pairs_config)
-    methods = cfg.get("methods", list(METHODS))
+    methods = cfg.get("methods", list(CROSSMODAL_METHODS))
     losses = cfg.get("losses", ["mse"])
     folds, seed = int(cfg.get("folds", 5)), int(cfg.get("seed", 0))
     params = cfg.get("params", {}) or {}
@@ -343,10 +341,8 @@ def crossmodal_heatmap(df: pd.DataFrame, out_png: str | os.PathLike) -> Path:
 
 
 __all__ = [
-    "METHODS",
     "LOSSES",
     "crossmodal_cv",
-    "fit_neural",
     "run_pairs",
     "align",
     "crossmodal_table",
