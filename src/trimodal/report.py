@@ -133,14 +133,17 @@ def results_table(results: list) -> pd.DataFrame:
     `#` numbers the rows (the provenance table refers to them)."""
     rows = []
     for i, (s, _) in enumerate(_ordered(results)):
+        head = {
+            "#": i + 1,
+            "kind": s.get("kind", "single"),
+            "modality": s.get("modality", ""),
+            "feature set": s["feature_set"],
+            "classifier": s["classifier"],
+        }
         if not _evaluated(s):  # the reason instead of a score
             rows.append(
                 {
-                    "#": i + 1,
-                    "kind": s.get("kind", "single"),
-                    "modality": s.get("modality", ""),
-                    "feature set": s["feature_set"],
-                    "classifier": s["classifier"],
+                    **head,
                     "accuracy (%)": "not evaluated",  # why: in the Not evaluated list
                     "balanced accuracy (%)": "–",
                     "macro-F1 (%)": "–",
@@ -154,11 +157,7 @@ def results_table(results: list) -> pd.DataFrame:
             continue
         rows.append(
             {
-                "#": i + 1,
-                "kind": s.get("kind", "single"),
-                "modality": s.get("modality", ""),
-                "feature set": s["feature_set"],
-                "classifier": s["classifier"],
+                **head,
                 "accuracy (%)": _pm(s["accuracy_mean"], s["accuracy_std"]),
                 "balanced accuracy (%)": _pm(
                     s["balanced_accuracy_mean"], s["balanced_accuracy_std"]
