@@ -49,6 +49,9 @@ from trimodal.cv import label_set_folds, make_folds  # noqa: E402
 from trimodal.estimators import DecisionSoftmax  # noqa: E402
 from trimodal.labels import RebalancedClassifier  # noqa: E402
 
+sys.path.insert(0, str(ROOT))
+from tests.synthetic import embedding_like  # noqa: E402 - the test's data, one generator
+
 
 def before(rebalance: bool, seed: int = 0):
     """The shipped linear SVM until 2026-12 (the baseline of this benchmark)."""
@@ -97,27 +100,6 @@ def synthetic(seed: int = 0):
         class_sep=2.0,  # at 1.0 both stay near chance (12.5 %) and the comparison is noise
         random_state=seed,
     )
-    y = np.array([f"c{i}" for i in yi], dtype=object)
-    ids = np.array([f"v{i:03d}" for i in range(len(y))], dtype=object)
-    return X, y, ids
-
-
-def embedding_like(seed: int = 0):
-    """500 x 1,280 like pooled CNN embeddings: non-negative, correlated, low rank (a ReLU of a
-    random map of a 64-d make_classification problem, 8 imbalanced classes). The old settings
-    fail to converge here, as the issue saw on real EfficientNet features."""
-    rng = np.random.default_rng(seed)
-    Z, yi = make_classification(
-        n_samples=500,
-        n_features=64,
-        n_informative=16,
-        n_redundant=8,
-        n_classes=8,
-        weights=[0.4, 0.2, 0.1, 0.1, 0.08, 0.06, 0.04, 0.02],
-        class_sep=0.8,
-        random_state=seed,
-    )
-    X = np.maximum(Z @ rng.normal(size=(64, 1280)) / 8 + 0.3 * rng.normal(size=(500, 1280)), 0)
     y = np.array([f"c{i}" for i in yi], dtype=object)
     ids = np.array([f"v{i:03d}" for i in range(len(y))], dtype=object)
     return X, y, ids

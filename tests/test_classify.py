@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_classification
 
+from tests.synthetic import embedding_like
 from trimodal.classifiers import vector_classifiers
 from trimodal.classify import (
     CVResult,
@@ -221,19 +222,7 @@ def test_shipped_linear_classifiers_fit_500_by_1280_without_convergence_warnings
     cfg = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
     shipped = cfg["classify"]["classifiers"]
     assert "ovr_linear_svc" in shipped and "ovr_linear_svc_rebalanced" in shipped
-    rng = np.random.default_rng(0)
-    Z, yi = make_classification(
-        n_samples=500,
-        n_features=64,
-        n_informative=16,
-        n_redundant=8,
-        n_classes=8,
-        weights=[0.4, 0.2, 0.1, 0.1, 0.08, 0.06, 0.04, 0.02],
-        class_sep=0.8,
-        random_state=0,
-    )
-    X = np.maximum(Z @ rng.normal(size=(64, 1280)) / 8 + 0.3 * rng.normal(size=(500, 1280)), 0)
-    y = np.array([f"c{i}" for i in yi], dtype=object)
+    X, y, _ = embedding_like(0)
     for name in shipped:
         options = dict(cfg["classify"].get("options", {}).get(name, {}))
         est = make_classifier(options.pop("base", name), seed=0, **options)
