@@ -3,9 +3,10 @@
 Builds every configured extractor's store twice from scratch, in two copies of the project: the
 commit `--base` (a git worktree) and this working tree (tracked and untracked files), each on its
 own code (PYTHONPATH), with the demo corpus and model cache of this checkout. Then compares the
-stores: every dataset exactly, every attribute exactly, and the provenance attribute in full but
-for its code hash (which differs by design when the code does). Prints one line per store and
-the wall time of each build; exits 1 if any store differs.
+stores as the tests do (tests/workflow_project.assert_same_store): every dataset exactly, every
+store attribute exactly, the provenance in full but for its code hash (which differs by design
+when the code does). Prints one line per store and the wall time of each build; exits 1 if any
+store differs.
 
     python bench/store_identity.py --base HEAD~3
 """
@@ -13,7 +14,6 @@ the wall time of each build; exits 1 if any store differs.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -21,44 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import h5py
-import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def store_items(path: Path) -> dict:
-    """Every dataset and every object's attributes; the provenance without its code hash."""
-    out = {}
-    with h5py.File(path, "r") as h5:
-
-        def visit(name, obj):
-            attrs = dict(obj.attrs)
-            if "provenance" in attrs:
-                prov = json.loads(attrs.pop("provenance"))
-                prov.pop("code", None)
-                attrs["provenance"] = json.dumps(prov, sort_keys=True)
-            out[f"{name}@attrs"] = {
-                k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in attrs.items()
-            }
-            if isinstance(obj, h5py.Dataset):
-                out[name] = obj[()]
-
-        visit("/", h5)
-        h5.visititems(visit)
-    return out
-
-
-def differences(a: Path, b: Path) -> list[str]:
-    da, db = store_items(a), store_items(b)
-    diff = sorted(set(da) ^ set(db))
-    for key in sorted(set(da) & set(db)):
-        va, vb = da[key], db[key]
-        same = str(va) == str(vb) if isinstance(va, dict) else np.array_equal(va, vb)
-        if not same:
-            diff.append(key)
-    return diff
+sys.path.insert(0, str(ROOT))
+from tests.workflow_project import assert_same_store  # noqa: E402 - the tests' comparison
 
 
 def copy_working_tree(dest: Path) -> None:
@@ -67,10 +34,9 @@ def copy_working_tree(dest: Path) -> None:
         cwd=ROOT, capture_output=True, check=True,
     ).stdout  # fmt: skip
     dest.mkdir(parents=True)
-    subprocess.run(["tar", "cf", "-", "--null", "-T", "-"], cwd=ROOT, input=files,
-                   stdout=open(dest / ".tree.tar", "wb"), check=True)  # fmt: skip
-    subprocess.run(["tar", "xf", ".tree.tar"], cwd=dest, check=True)
-    (dest / ".tree.tar").unlink()
+    tar = subprocess.run(["tar", "cf", "-", "--null", "-T", "-"], cwd=ROOT, input=files,
+                         capture_output=True, check=True).stdout  # fmt: skip
+    subprocess.run(["tar", "xf", "-"], cwd=dest, input=tar, check=True)
 
 
 def build_stores(project: Path, targets: list[str], cores: int) -> float:
@@ -104,10 +70,12 @@ def main() -> int:
                 print(f"{name}: stores built in {build_stores(project, targets, args.cores):.0f} s")
             bad = 0
             for target in targets:
-                diff = differences(before / target, after / target)
-                print(f"{Path(target).name}: {'identical' if not diff else 'DIFFERS: '}"
-                      + ", ".join(diff[:8]))  # fmt: skip
-                bad += bool(diff)
+                try:
+                    assert_same_store(before / target, after / target, exact=True, same_code=False)
+                    print(f"{Path(target).name}: identical")
+                except AssertionError as e:
+                    print(f"{Path(target).name}: DIFFERS: {e}")
+                    bad += 1
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=ROOT)
     return 1 if bad else 0
