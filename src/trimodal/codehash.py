@@ -44,11 +44,31 @@ def _plugin_path(module: str) -> Path | None:
     return Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
 
 
+#: modules that move, log or cache results without shaping them (atomic writing, progress bars,
+#: the reuse cache, resource guards, job logs, error formatting): editing them reruns nothing
+PLUMBING = frozenset(
+    {
+        "trimodal.atomic",
+        "trimodal.progress",
+        "trimodal.reuse",
+        "trimodal.limits",
+        "trimodal.joblog",
+        "trimodal.userror",
+    }
+)
+
+
 @cache
 def _direct_imports(module: str) -> tuple[str, ...]:
+    return tuple(sorted(m for m in _all_imports(module) if module_path(m) is not None))
+
+
+@cache
+def _all_imports(module: str) -> frozenset[str]:
+    """Every module name `module`'s source imports (package or not, lazy imports included)."""
     path = module_path(module)
     if path is None:
-        return ()
+        return frozenset()
     found = set()
     is_package = path.name == "__init__.py"
     for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
@@ -63,30 +83,74 @@ def _direct_imports(module: str) -> tuple[str, ...]:
                 base = node.module or ""
             found.add(base)
             found.update(f"{base}.{a.name}" for a in node.names)  # `from pkg import module`
-    return tuple(sorted(m for m in found if module_path(m) is not None))
+    return frozenset(found)
 
 
-def closure(*modules: str) -> list[str]:
+def closure(*modules: str, skip: frozenset[str] = frozenset()) -> list[str]:
     """The given trimodal modules and every trimodal module they import, transitively.
 
     A package's ``__init__`` counts only where it is imported by name: Python runs it before a
     submodule, but ``trimodal.extractors`` only registers names, and adding an extractor there
-    must not rerun the others.
+    must not rerun the others. Modules in `skip` (and what only they import) are left out.
     """
     seen: set[str] = set()
     todo = list(modules)
     while todo:
         m = todo.pop()
-        if m in seen or module_path(m) is None:
+        if m in seen or m in skip or module_path(m) is None:
             continue
         seen.add(m)
         todo += _direct_imports(m)
     return sorted(seen)
 
 
-def code_hash(*modules: str) -> str:
-    """16 hex digits over the source of :func:`closure` (module names and bytes)."""
+def code_hash(*modules: str, skip: frozenset[str] = PLUMBING) -> str:
+    """16 hex digits over the source of :func:`closure` (module names and bytes), plumbing
+    (:data:`PLUMBING`) left out: a progress-bar or cache fix reruns no job."""
     h = hashlib.sha256()
-    for m in closure(*modules):
+    for m in closure(*modules, skip=skip):
         h.update(m.encode() + b"\0" + module_path(m).read_bytes() + b"\0")
     return h.hexdigest()[:16]
+
+
+def third_party(*modules: str, skip: frozenset[str] = PLUMBING) -> list[str]:
+    """Top-level names of the non-trimodal modules that :func:`closure` imports (``torch``,
+    ``av``, ``onnxruntime``...): the libraries that compute a result."""
+    names = set()
+    for m in closure(*modules, skip=skip):
+        names.update(i.split(".")[0] for i in _all_imports(m) if module_path(i) is None and i)
+    return sorted(names - {PACKAGE, "__future__"})
+
+
+@cache
+def _distributions() -> dict[str, list[str]]:
+    from importlib.metadata import packages_distributions
+
+    return packages_distributions()
+
+
+#: libraries that a library named by an import computes with, though the code never imports
+#: them by name (faster-whisper runs CTranslate2; Sentence-BERT runs transformers; ultralytics
+#: runs an exported model on onnxruntime)
+COMPUTE_DEPS = {
+    "faster-whisper": ("ctranslate2",),
+    "sentence-transformers": ("transformers", "tokenizers"),
+    "ultralytics": ("onnxruntime",),
+}
+
+
+def package_versions(*modules: str, skip: frozenset[str] = PLUMBING) -> dict[str, str]:
+    """Installed version of each distribution that :func:`third_party` names (standard library
+    and absent packages left out), read from package metadata without importing anything."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    dists = {d.lower() for name in third_party(*modules, skip=skip)
+             for d in _distributions().get(name, [])}  # fmt: skip
+    dists.update(dep for d in list(dists) for dep in COMPUTE_DEPS.get(d, ()))
+    out = {}
+    for dist in dists:
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            pass
+    return dict(sorted(out.items()))

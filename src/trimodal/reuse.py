@@ -9,17 +9,24 @@ mtime and a hash of a few of its blocks; its description and source texts; its p
 links the file back instead of calling the model, so only videos whose inputs changed are
 recomputed, and the result is the same file a fresh run wrote.
 
-Entries are written by hard link (or copy) through trimodal.atomic (a temporary name, then a
-rename), so a killed job never leaves an entry that a later run could reuse half-written.
-Deleting the folder is always safe: it only costs recomputation.
+Entries are copies (a reflink where the filesystem has one), never hard links, so nothing a
+user does to an output under results/ (touch, an h5py ``r+`` edit) reaches the cache. Each entry
+has a sidecar ``<key>.json`` with its sha256, written after it through trimodal.atomic (a
+temporary name, then a rename): an entry without one, or whose bytes no longer match it
+(truncated, edited), is discarded with a warning that names it, and recomputed. ``--forcerun``
+/ ``--forceall`` of an extract rule write a marker (:func:`mark_forced`): entries kept before it
+are not reused, so a forced run recomputes every video. Deleting the folder is always safe: it
+only costs recomputation.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,17 +58,39 @@ def result_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _link_or_copy(src: Path, dst: Path, shared: bool = False) -> None:
-    """Put `src`'s bytes at `dst` atomically (hard link where possible, else a copy)."""
+log = logging.getLogger("trimodal")
+
+#: Linux's FICLONE ioctl: a copy-on-write clone (btrfs, XFS) that shares no inode
+_FICLONE = 0x40049409
+
+
+def _copy(src: Path, dst: Path, shared: bool = False) -> None:
+    """Put a copy of `src`'s bytes at `dst` atomically (a reflink where the filesystem has it).
+    Never a hard link: the cache and results/ must not share an inode."""
 
     def place(tmp: Path) -> None:
         tmp.unlink(missing_ok=True)
         try:
-            os.link(src, tmp)
-        except OSError:  # another filesystem, or links not allowed
+            import fcntl
+
+            with open(src, "rb") as s, open(tmp, "wb") as d:
+                fcntl.ioctl(d.fileno(), _FICLONE, s.fileno())
+        except (OSError, ImportError):  # no reflink here: a plain copy
             shutil.copyfile(src, tmp)
 
     write_file(dst, place, shared=shared)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+#: the marker that --forcerun/--forceall of an extract rule leaves (see mark_forced)
+FORCED = ".forced"
 
 
 class ResultCache:
@@ -69,28 +98,75 @@ class ResultCache:
 
     def __init__(self, root: str | os.PathLike | None, extractor: str):
         self.root = Path(root) / extractor if root else None
+        self.forced_ns = _forced_ns(self.root) if self.root else 0
 
     def path(self, key: str) -> Path | None:
         return self.root / key[:2] / f"{key}.h5" if self.root else None
 
+    def _meta(self, key: str) -> Path:
+        return self.path(key).with_suffix(".json")
+
+    def discard(self, key: str, reason: str) -> None:
+        """Drop an entry that cannot be trusted, saying which and why."""
+        path = self.path(key)
+        log.warning("reuse cache entry %s discarded (%s); recomputing it", path, reason)
+        for p in (self._meta(key), path):
+            p.unlink(missing_ok=True)
+
     def fetch(self, key: str, output: str | os.PathLike) -> bool:
-        """Place the cached result at `output` (fresh mtime); False when there is none."""
+        """Place a copy of the cached result at `output` (fresh mtime); False when there is
+        none, when it was kept before a forced run, or when it no longer matches its checksum
+        (then it is discarded with a warning)."""
         path = self.path(key)
         if path is None or not path.is_file():
             return False
-        _link_or_copy(path, Path(output))
+        try:
+            meta = json.loads(self._meta(key).read_text())
+        except (OSError, ValueError):
+            self.discard(key, "no checksum beside it")
+            return False
+        if meta.get("kept_ns", 0) < self.forced_ns:
+            return False  # --forcerun/--forceall: recompute (the new result replaces it)
+        if sha256_file(path) != meta.get("sha256"):
+            self.discard(key, "its content no longer matches the checksum stored with it")
+            return False
+        _copy(path, Path(output))
         os.utime(output)  # a reused file is as new as the job that placed it
         return True
 
     def keep(self, key: str, output: str | os.PathLike) -> None:
-        """Remember the finished result at `output` under `key`."""
+        """Remember the finished result at `output` under `key` (a copy, then its checksum)."""
         path = self.path(key)
-        if path is not None:
-            _link_or_copy(Path(output), path, shared=True)  # a cache may serve many runs
+        if path is None:
+            return
+        _copy(Path(output), path, shared=True)  # a cache may serve many runs
+        meta = {"sha256": sha256_file(path), "kept_ns": time.time_ns()}
+        write_file(self._meta(key), lambda tmp: tmp.write_text(json.dumps(meta)), shared=True)
+
+
+def _forced_ns(root: Path) -> int:
+    try:
+        return int((root / FORCED).read_text())
+    except (OSError, ValueError):
+        return 0
+
+
+def mark_forced(root: str | os.PathLike, extractor: str) -> None:
+    """Record that a run forces `extractor`'s jobs (``--forcerun extract_<name>``,
+    ``--forceall``): its entries kept before now are not reused."""
+    folder = Path(root) / extractor
+    folder.mkdir(parents=True, exist_ok=True)
+    write_file(folder / FORCED, lambda tmp: tmp.write_text(str(time.time_ns())), shared=True)
 
 
 #: where reusable per-video results live unless the config's `cache: {dir: ...}` says otherwise
 DEFAULT_DIR = "results/cache"
+
+
+def across_versions(config: dict) -> bool:
+    """`cache: {across_versions: true}`: reuse results computed under other package versions
+    (the user judged them equal; the stores and the report say so)."""
+    return bool((config.get("cache") or {}).get("across_versions", False))
 
 
 def cache_dir(config: dict) -> str | None:

@@ -56,6 +56,7 @@ for _name, _spec in DISTINCT.items():
         params:
             name=_name,
             spec=_spec,
+            code=code_hash("trimodal.stages.store"),
         script:
             "../scripts/distinct_store.py"
 
@@ -105,6 +106,7 @@ if clip_stage_on("clip_match") or clip_stage_on("text2image"):
                 "CLIP": clip_model(),
                 "text to image": (CLIP_STAGE.get("text2image") or {}).get("model", ""),
             },
+            code=clip_code("clip_stage"),
         script:
             "../scripts/clip_report.py"
 

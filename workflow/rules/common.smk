@@ -10,8 +10,9 @@ from snakemake.utils import min_version, validate
 from trimodal.batching import batch_size, make_batches
 from trimodal.codehash import PLUGINS
 from trimodal.codehash import code_hash as _code_hash
+from trimodal.codehash import package_versions
 from trimodal.config_check import check_config, fill_modalities, format_problems
-from trimodal.reuse import file_identity
+from trimodal.reuse import across_versions, cache_dir, file_identity, mark_forced
 from trimodal.sheet import ID_PATTERN, SheetError, load_sheet
 from trimodal.types import FeatureSet
 from trimodal.fusion_kinds import FUSION_KINDS
@@ -82,7 +83,19 @@ def extractor_code(kind):
         "trimodal."
     ):  # a plug-in extractor: its own file counts too
         PLUGINS.add(source)
-    return code_hash(source, "trimodal.stages.extract")
+    # the extractor's module and what it computes with (decoding, pooling), not the batch
+    # loop, progress, atomic writing or the cache (trimodal.codehash.PLUMBING)
+    return code_hash(source)
+
+
+def extractor_packages(kind):
+    """Versions of the libraries the extractor's code imports (none with
+    `cache: {across_versions: true}`): an upgrade reruns its jobs, which recompute."""
+    if across_versions(config):
+        return {}
+    from trimodal.extractors.base import extractor_target
+
+    return package_versions(extractor_target(kind)[0])
 
 
 def extract_params(name):
@@ -94,6 +107,7 @@ def extract_params(name):
         model=spec.get("model"),
         params=spec.get("params", {}),
         code=extractor_code(spec["kind"]),
+        packages=extractor_packages(spec["kind"]),
         device=config.get("device", "auto"),
     )
     if reads_description(name) and not is_batched(name):
@@ -114,8 +128,35 @@ def is_batched(name):
     return str(EXTRACTORS[name].get("batch", "auto")) != "1"
 
 
+# Shards (`--config shard=i/n`, machines sharing a filesystem): the sheet is cut into n
+# contiguous blocks and every batch (probe, each extractor, text sources) lies inside one
+# block, so concurrent shards share no job; `shard=all/n` aggregates with the same batches.
+def parse_shard(value):
+    if not value:
+        return None, 1
+    i, n = str(value).split("/")
+    n = int(n)
+    if i != "all" and not 1 <= int(i) <= n:
+        raise WorkflowError(f"shard must be i/n with 1 <= i <= n, or all/n; got {value}")
+    return (None if i == "all" else int(i)), n
+
+
+SHARD, N_SHARDS = parse_shard(config.get("shard"))
+SHARD_BLOCKS = [
+    VIDEO_IDS[k * N_VIDEOS // N_SHARDS : (k + 1) * N_VIDEOS // N_SHARDS]
+    for k in range(N_SHARDS)
+]
+
+
+def shard_batches(size):
+    """make_batches within each shard block, numbered b00000... across blocks (one block: the
+    unsharded layout)."""
+    vids = [v for block in SHARD_BLOCKS for v in make_batches(block, size).values()]
+    return {f"b{k:05d}": v for k, v in enumerate(vids)}
+
+
 BATCHES = {
-    name: make_batches(VIDEO_IDS, batch_size(spec.get("batch", "auto"), N_VIDEOS))
+    name: shard_batches(batch_size(spec.get("batch", "auto"), N_VIDEOS))
     for name, spec in EXTRACTORS.items()
     if is_batched(name)
 }
@@ -125,7 +166,7 @@ BATCH_OF = {
 }
 PROBE_BATCHED = str(PROBE_CFG.get("batch", "auto")) != "1"
 PROBE_BATCHES = (
-    make_batches(VIDEO_IDS, batch_size(PROBE_CFG.get("batch", "auto"), N_VIDEOS))
+    shard_batches(batch_size(PROBE_CFG.get("batch", "auto"), N_VIDEOS))
     if PROBE_BATCHED
     else {}
 )
@@ -323,7 +364,7 @@ def runtime_from_probe(name, base_min=2, per_video_minute=1.0):
 
 def label_inputs(wildcards):
     spec = config["labels"]["sets"][wildcards.label_set]
-    files = {"sheet": config["samples"]}
+    files = {}  # the sheet's columns it reads are params (label_rows): not the whole sheet
     language = (spec.get("language") or {}).get("extractor")
     if language:
         files["language"] = store_path(language)
@@ -368,30 +409,17 @@ def classify_targets():
 
 
 def shard_video_ids(shard):
-    """Videos of shard "i/n" (1-based): every n-th video of the sorted ids, deterministic.
-
-    Several machines sharing a filesystem each run `--config shard=i/n`; a final run without
-    a shard aggregates the stores and executes no extract job.
-    """
-    i, n = (int(x) for x in str(shard).split("/"))
-    if not 1 <= i <= n:
-        raise WorkflowError(f"shard must be i/n with 1 <= i <= n, got {shard}")
-    return [v for k, v in enumerate(sorted(VIDEO_IDS)) if k % n == i - 1]
+    """Videos of shard "i/n" (1-based): the i-th of n contiguous blocks of the sheet."""
+    return list(SHARD_BLOCKS[parse_shard(shard)[0] - 1])
 
 
 def all_targets():
-    if config.get("shard"):
-        shard_ids = shard_video_ids(config["shard"])  # validates "i/n"
-        i, n = (int(x) for x in str(config["shard"]).split("/"))
-        targets = []
+    if SHARD is not None:
+        # the probes and per-video files of this block's videos (their batches lie inside it)
+        shard_ids = set(SHARD_BLOCKS[SHARD - 1])
+        targets = unique_deps(probe_dep(v) for v in VIDEO_IDS if v in shard_ids)
         for name in EXTRACTORS:
-            if (
-                name in BATCHES
-            ):  # every n-th batch: a batch is never split across shards
-                batches = sorted(BATCHES[name])[i - 1 :: n]
-                targets += [batch_dir(name, b) for b in batches]
-            else:
-                targets += [video_file(name, v) for v in shard_ids]
+            targets += unique_deps(video_dep(name, v) for v in VIDEO_IDS if v in shard_ids)
         return targets
     targets = [store_path(name) for name in EXTRACTORS]
     targets.append("results/failures.tsv")
@@ -468,3 +496,39 @@ def crossmodal_targets():
 
 def report_inputs():
     return classify_targets() + fusion_targets()
+
+
+def label_rows(wildcards):
+    """What a label set reads of the sheet: the label (and group) column of every row, and the
+    descriptions only for a zero-shot set; editing another column reruns no label job."""
+    spec = config["labels"]["sets"][wildcards.label_set]
+    cols = ["label", "group"] + (["description"] if spec.get("from") == "zeroshot" else [])
+    return {vid: [row.get(c, "") for c in cols] for vid, row in ROWS.items()}
+
+
+def store_spec(extractor):
+    """What of an extractor's spec shapes its store: not resources, batch or timeouts."""
+    spec = EXTRACTORS[extractor]
+    return {k: spec.get(k) for k in ("kind", "modality", "model", "params") if k in spec}
+
+
+def fusion_job_spec(name, kind):
+    """A fusion set's spec as one kind's job reads it: without the list of kinds, so adding
+    a kind runs only its own job."""
+    return {k: v for k, v in fusion_spec(name).items() if k != "kinds"}
+
+
+def mark_forced_extractors():
+    """--forcerun extract_<name> / --forceall: Snakemake tells a job nothing, so the main
+    process (onstart: a real run, not a dry run) leaves a marker in the cache; entries kept
+    before it are not reused (trimodal.reuse), so every video of that extractor recomputes."""
+    dag = workflow.dag_settings
+    if dag is None or not cache_dir(config):
+        return
+    for name in EXTRACTORS:
+        if dag.forceall or f"extract_{name}" in (dag.forcerun or ()):
+            mark_forced(cache_dir(config), name)
+
+
+onstart:
+    mark_forced_extractors()

@@ -22,6 +22,7 @@ if PROBE_BATCHED:
             runtime=lambda wc: 2 + len(PROBE_BATCHES[wc.batch]) // 100,
         params:
             videos=probe_batch_params,
+            code=code_hash("trimodal.stages.probe"),
         script:
             "../scripts/probe.py"
 
@@ -45,5 +46,6 @@ else:
         params:
             ad_audio=lambda wc: ROWS[wc.video_id]["ad_audio"] or None,
             identity=lambda wc: media_identity(wc.video_id),
+            code=code_hash("trimodal.stages.probe"),
         script:
             "../scripts/probe.py"

@@ -22,7 +22,7 @@ rule fuse:
         mem_mb=2000,
         runtime=30,
     params:
-        spec=lambda wc: fusion_spec(wc.name),
+        spec=lambda wc: fusion_job_spec(wc.name, wc.kind),
         cv=config["classify"].get("cv", {}),
         code=code_hash("trimodal.stages.fuse", *FUSION_PLUGINS, *CLASSIFY_PLUGINS),
     script:

@@ -21,6 +21,8 @@ rule labels:
         runtime=10,
     params:
         spec=lambda wc: config["labels"]["sets"][wc.label_set],
+        sheet=config["samples"],
+        rows=label_rows,
         code=code_hash("trimodal.stages.labels"),
     script:
         "../scripts/labels.py"

@@ -19,7 +19,7 @@ rule store:
         mem_mb=1000,
         runtime=10,
     params:
-        spec=lambda wc: EXTRACTORS[wc.extractor],
+        spec=lambda wc: store_spec(wc.extractor),
         files=lambda wc: [video_file(wc.extractor, v) for v in VIDEO_IDS],
         code=code_hash("trimodal.stages.store"),
     script:
@@ -47,5 +47,6 @@ rule failures:
         runtime=5,
     params:
         probes=[probe_file(v) for v in VIDEO_IDS],
+        code=code_hash("trimodal.stages.store"),
     script:
         "../scripts/failures.py"

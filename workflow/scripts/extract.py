@@ -7,7 +7,7 @@ from trimodal.joblog import job_log
 
 with job_log(snakemake.log[0]):
     from trimodal.limits import memory_limit
-    from trimodal.reuse import cache_dir
+    from trimodal.reuse import across_versions, cache_dir
     from trimodal.stages.extract import CURRENT, extract_batch, extract_files
 
     p = snakemake.params
@@ -21,6 +21,7 @@ with job_log(snakemake.log[0]):
         device=p.device,
         code=p.code,
         cache_dir=cache_dir(snakemake.config),
+        across_versions=across_versions(snakemake.config),
         timeout_s=res.get("video_timeout_s"),
     )
     if "batch" in snakemake.wildcards.keys():

@@ -10,7 +10,7 @@ with job_log(snakemake.log[0]):
 
     out = snakemake.output
     make_label_set(
-        snakemake.input.sheet,
+        snakemake.params.sheet,
         dict(snakemake.params.spec),
         out.labels,
         language_store=snakemake.input.get("language"),

@@ -3,6 +3,7 @@
 from trimodal.joblog import job_log
 
 with job_log(snakemake.log[0]):
+    from trimodal.reuse import across_versions
     from trimodal.stages.store import aggregate_store
 
     aggregate_store(
@@ -11,4 +12,5 @@ with job_log(snakemake.log[0]):
         snakemake.wildcards.extractor,
         dict(snakemake.params.spec),
         code=snakemake.params.code,
+        across_versions=across_versions(snakemake.config),
     )

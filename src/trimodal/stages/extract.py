@@ -15,8 +15,9 @@ from functools import cache
 from typing import Any
 
 from trimodal import store
+from trimodal.codehash import package_versions
 from trimodal.device import pick_device
-from trimodal.extractors.base import build_extractor
+from trimodal.extractors.base import build_extractor, extractor_target
 from trimodal.limits import time_limit
 from trimodal.models import describe_model
 from trimodal.probe import read_probe
@@ -46,6 +47,12 @@ def _needs_media(modality: str, params: dict) -> str | None:
 def _model_attrs(model: str | None) -> tuple[tuple[str, str], ...]:
     """Provenance of the weights, fingerprinted once per job (not once per video)."""
     return tuple(describe_model(model).items())
+
+
+@cache
+def _packages(kind: str) -> tuple[tuple[str, str], ...]:
+    """Versions (in this job's environment) of the libraries the extractor's code imports."""
+    return tuple(package_versions(extractor_target(kind)[0]).items())
 
 
 #: extractors built in this process, by (kind, model, params, device): a batch job loads its
@@ -90,8 +97,13 @@ def extract_one(
     text_inputs: dict[str, str] | None = None,
     timeout_s: float | None = None,
     counts: Counts | None = None,
+    across_versions: bool = False,
 ) -> bool:
     """Run one extractor on one video; write features or an error record. True when ok.
+
+    The file records the code hash and the versions of the libraries the extractor imports (in
+    this job's environment); both are part of the reuse key, the versions unless
+    `across_versions` (``cache: {across_versions: true}``).
 
     A failure to *load* the model is a configuration problem and raises (every video would
     fail the same way); a failure on this video's input becomes an error record.
@@ -142,6 +154,7 @@ def extract_one(
             error = (e.stage, e.reason)
 
     header.update({"model": model or "", **dict(_model_attrs(model))})
+    header.update({"code": code, "packages": dict(_packages(kind))})
     # where the job ran (per-video file only; stores keep model/params, not hosts)
     header["slurm_job_id"] = os.environ.get("SLURM_JOB_ID", "")
     if error is not None:  # decided from the sheet and the probe: no model, nothing to reuse
@@ -155,16 +168,23 @@ def extract_one(
     key = result_key(
         {
             "video_id": video_id,  # the file records it
-            "header": {k: v for k, v in header.items() if k != "slurm_job_id"},
-            "code": code,
+            "header": {
+                k: v for k, v in header.items() if k not in ("slurm_job_id", "packages")
+            },
+            "packages": {} if across_versions else header["packages"],
             "device": device,
             "inputs": _own_inputs(item, need, modality, params),
         }
     )
     if cache.fetch(key, output):
-        counts["reused"] += 1
-        log.info("%s: %s reused (inputs unchanged, %s)", video_id, extractor, key[:12])
-        return bool(store.store_attrs(output).get("ok"))  # attributes only, not the arrays
+        try:
+            ok = bool(store.store_attrs(output).get("ok"))  # attributes only, not the arrays
+        except OSError as e:  # the entry does not open: never serve it again
+            cache.discard(key, f"does not open: {e}")
+        else:
+            counts["reused"] += 1
+            log.info("%s: %s reused (inputs unchanged, %s)", video_id, extractor, key[:12])
+            return ok
 
     ex = _extractor(kind, model, params, device)
     counts["computed"] += 1

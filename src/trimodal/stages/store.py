@@ -48,30 +48,60 @@ def package_versions() -> dict[str, str]:
 
 def _weights_of(files: list[str]) -> dict[str, str]:
     """Weights path and fingerprint from the first per-video file that computed features."""
+    return {k: v for k, v in _computed_by(files).items() if k.startswith("model_")}
+
+
+def _computed_by(files: list[str]) -> dict:
+    """What the extract jobs recorded in the per-video files that computed features: weights
+    path and fingerprint (the first such file), the extractor's code hash and the versions of
+    the packages the jobs imported (several versions of one package, joined by ", ", when
+    results were kept across versions)."""
+    out = {"model_path": "", "model_fingerprint": "", "code": ""}
+    codes, packages = set(), {}
     for f in sorted(files):
         with h5py.File(f, "r") as h5:
-            if h5.attrs.get("ok"):
-                return {k: str(h5.attrs.get(k, "")) for k in ("model_path", "model_fingerprint")}
-    return {"model_path": "", "model_fingerprint": ""}
+            if not h5.attrs.get("ok"):
+                continue
+            if not out["model_fingerprint"] and not out["model_path"]:
+                out.update({k: str(h5.attrs.get(k, "")) for k in ("model_path", "model_fingerprint")})
+            codes.add(str(h5.attrs.get("code", "")))
+            for name, version in json.loads(h5.attrs.get("packages", "{}")).items():
+                packages.setdefault(name, set()).add(version)
+    out["code"] = ", ".join(sorted(c for c in codes if c))
+    out["packages"] = {k: ", ".join(sorted(v)) for k, v in sorted(packages.items())}
+    return out
 
 
-def provenance(extractor: str, spec: dict, files: list[str], code: str = "") -> dict:
-    """What produced a store: model id, weights fingerprint, params, code hash, packages."""
-    weights = _weights_of(files)
-    return {
+def provenance(
+    extractor: str, spec: dict, files: list[str], code: str = "", across_versions: bool = False
+) -> dict:
+    """What produced a store: model id, weights fingerprint, params, the extractor's code hash
+    and the packages its extract jobs imported (both as recorded by those jobs; `code` is the
+    store job's own), and whether results were kept across package versions."""
+    computed = _computed_by(files)
+    out = {
         "extractor": extractor,
         "kind": spec["kind"],
         "model": spec.get("model") or "",
-        "weights_sha256": weights["model_fingerprint"],
-        "weights_path": weights["model_path"],
+        "weights_sha256": computed["model_fingerprint"],
+        "weights_path": computed["model_path"],
         "params": spec.get("params", {}),
-        "code": code,
-        "packages": package_versions(),
+        "code": computed["code"],
+        "store_code": code,
+        "packages": {"trimodal": package_versions().get("trimodal", ""), **computed["packages"]},
     }
+    if across_versions:
+        out["across_versions"] = True
+    return out
 
 
 def aggregate_store(
-    inputs: list[str], output: str, extractor: str, spec: dict, code: str = ""
+    inputs: list[str],
+    output: str,
+    extractor: str,
+    spec: dict,
+    code: str = "",
+    across_versions: bool = False,
 ) -> dict:
     header = {
         "extractor": extractor,
@@ -79,7 +109,9 @@ def aggregate_store(
         "modality": spec["modality"],
         "model": spec.get("model") or "",
         "params": spec.get("params", {}),
-        "provenance": json.dumps(provenance(extractor, spec, inputs, code), sort_keys=True),
+        "provenance": json.dumps(
+            provenance(extractor, spec, inputs, code, across_versions), sort_keys=True
+        ),
     }
     counts = store.aggregate(inputs, output, header=header)
     log.info("%s: %d videos, %d failed", extractor, counts["n_videos"], counts["n_failed"])
