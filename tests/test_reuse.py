@@ -138,8 +138,63 @@ def test_cache_entries_appear_whole_or_not_at_all(tmp_path):
     assert not cache.fetch(key, tmp_path / "o.h5")
     cache.keep(key, src)
     assert cache.path(key).read_bytes() == b"result"
-    assert [p.name for p in cache.path(key).parent.iterdir()] == [f"{key}.h5"]  # no temp left
+    names = sorted(p.name for p in cache.path(key).parent.iterdir())
+    assert names == [f"{key}.h5", f"{key}.json"]  # entry and its checksum, no temp left
     assert cache.fetch(key, tmp_path / "o.h5") and (tmp_path / "o.h5").read_bytes() == b"result"
+
+
+def _kept(tmp_path, name="x"):
+    import h5py
+    import numpy as np
+
+    cache = ResultCache(tmp_path / "cache", name)
+    out = tmp_path / "out.h5"
+    with h5py.File(out, "w") as h5:
+        h5["x"] = np.arange(4.0)
+        h5.attrs["ok"] = True
+    key = result_key({"v": 1})
+    cache.keep(key, out)
+    return cache, key, out
+
+
+def test_the_cache_shares_no_inode_with_outputs_touch_and_r_plus_edits_leave_it(tmp_path):
+    import h5py
+    import numpy as np
+
+    cache, key, out = _kept(tmp_path)
+    entry = cache.path(key)
+    before, mtime = entry.read_bytes(), entry.stat().st_mtime_ns
+    assert os.stat(out).st_ino != entry.stat().st_ino
+    os.utime(out, ns=(1, 1))
+    with h5py.File(out, "r+") as h5:
+        h5["x"][...] = 0
+    assert entry.read_bytes() == before and entry.stat().st_mtime_ns == mtime
+    fetched = tmp_path / "again.h5"
+    assert cache.fetch(key, fetched)
+    with h5py.File(fetched) as h5:
+        np.testing.assert_array_equal(h5["x"][()], np.arange(4.0))
+    assert os.stat(fetched).st_ino != entry.stat().st_ino
+
+
+def test_a_truncated_or_edited_entry_is_discarded_with_a_warning_naming_it(tmp_path, caplog):
+    cache, key, _ = _kept(tmp_path)
+    entry = cache.path(key)
+    entry.write_bytes(entry.read_bytes()[:100])  # truncated on disk
+    with caplog.at_level("WARNING", logger="trimodal"):
+        assert not cache.fetch(key, tmp_path / "o.h5")
+    assert str(entry) in caplog.text and "recomputing" in caplog.text
+    assert not entry.exists()  # gone: the next keep replaces it
+
+
+def test_a_forced_run_reuses_nothing_kept_before_it(tmp_path):
+    from trimodal.reuse import mark_forced
+
+    cache, key, _ = _kept(tmp_path)
+    mark_forced(tmp_path / "cache", "x")
+    assert not ResultCache(tmp_path / "cache", "x").fetch(key, tmp_path / "o.h5")
+    assert ResultCache(tmp_path / "cache", "other").forced_ns == 0  # other extractors reuse
+    cache2, key2, _ = _kept(tmp_path)  # what the forced run keeps is reused afterwards
+    assert ResultCache(tmp_path / "cache", "x").fetch(key2, tmp_path / "o2.h5")
 
 
 @pytest.mark.parametrize(
@@ -239,3 +294,20 @@ def test_an_extractor_that_does_not_read_the_description_ignores_its_edits(tmp_p
         calls.append(counts["computed"])
     assert calls == [1, 0, 0]
     assert store.read_video_file(tmp_path / "out1.h5")["text"] == "a red kite"
+
+
+def test_a_hub_model_is_fingerprinted_by_its_resolved_snapshot(tmp_path, monkeypatch):
+    from trimodal.models import describe_model
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    assert describe_model("org/not-cached")["model_fingerprint"] == "hub:org/not-cached"
+    repo = tmp_path / "models--org--m"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    (repo / "snapshots" / "abc123" / "config.json").write_text("{}")
+    (repo / "refs" / "main").write_text("abc123")
+    first = describe_model("org/m")["model_fingerprint"]
+    assert first.startswith("hub:org/m@abc123:")
+    (repo / "refs" / "main").write_text("def456")  # a new upload of the same id
+    (repo / "snapshots" / "def456").mkdir()
+    assert describe_model("org/m")["model_fingerprint"].startswith("hub:org/m@def456:")

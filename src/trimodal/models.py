@@ -165,4 +165,26 @@ def describe_model(spec: str | None) -> dict[str, str]:
         return {"model_path": "", "model_error": str(e)}
     if resolved and Path(resolved).exists():
         return {"model_path": resolved, "model_fingerprint": fingerprint(resolved)}
-    return {"model_path": resolved or "", "model_fingerprint": "hub:" + (resolved or "")}
+    return {"model_path": resolved or "", "model_fingerprint": hub_revision(resolved or "")}
+
+
+def _hub_cache() -> Path:
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface"
+    return Path(home) / "hub"
+
+
+def hub_revision(model_id: str, revision: str = "main") -> str:
+    """``hub:<id>@<commit>``: the snapshot the Hugging Face cache resolves `model_id` to (the
+    commit hash in ``refs/<revision>``), plus a fingerprint of that snapshot's files, so that a
+    new upload of the same id changes the reuse key and the provenance. ``hub:<id>`` alone when
+    the id is not in the local cache (the library downloads it on first use)."""
+    repo = _hub_cache() / ("models--" + model_id.replace("/", "--"))
+    try:
+        commit = (repo / "refs" / revision).read_text().strip()
+    except OSError:
+        return "hub:" + model_id
+    snapshot = repo / "snapshots" / commit
+    files = fingerprint(snapshot) if snapshot.is_dir() else "absent"
+    return f"hub:{model_id}@{commit}:{files}"

@@ -52,7 +52,11 @@ def _model_attrs(model: str | None) -> tuple[tuple[str, str], ...]:
 @cache
 def _packages(kind: str) -> tuple[tuple[str, str], ...]:
     """Versions (in this job's environment) of the libraries the extractor's code imports."""
-    return tuple(package_versions(extractor_target(kind)[0]).items())
+    try:
+        module = extractor_target(kind)[0]
+    except KeyError:  # a class registered at run time (tests): no module to read
+        return ()
+    return tuple(package_versions(module).items())
 
 
 #: extractors built in this process, by (kind, model, params, device): a batch job loads its
