@@ -186,6 +186,11 @@ def run_pairs(
     losses = cfg.get("losses", ["mse"])
     folds, seed = int(cfg.get("folds", 5)), int(cfg.get("seed", 0))
     params = cfg.get("params", {}) or {}
+    if cfg.get("device"):  # the workflow's device, for the methods that train a network
+        from trimodal.device import pick_device
+
+        device = pick_device(cfg["device"])
+        params = {m: {"device": device, **params.get(m, {})} for m in methods}
     lab_index = None
     if labels_df is not None:
         lab_index = labels_df.drop_duplicates("video_id").set_index("video_id")

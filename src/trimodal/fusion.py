@@ -8,8 +8,10 @@ Late fusion stacks per-modality OUT-OF-FOLD probabilities: the probability vecto
 produced by a base model that never saw that row, so a meta-classifier trained on them learns how
 much to trust each modality rather than how well each base model memorised its training rows.
 (Second-order caveat: the base model that produced a meta-training row's probabilities may have
-seen a meta-test row. Fully nested stacking, with base models refitted inside every outer fold,
-is :func:`stacking_estimator`, evaluated by run_cv on the concatenated matrix.)
+seen a meta-test row, so :func:`late_fusion_cv`'s "stack" is not what the workflow's
+``late-stack`` runs: that is :class:`NestedStacking`, fully nested, base models refitted inside
+every outer fold with an inner CV on its training rows only. "mean" and "vote" train nothing on
+the probabilities, so they have no second-order leak.)
 :func:`late_fusion_leaky` reproduces the original study's leaky setup for the test that shows why.
 """
 
@@ -392,3 +394,47 @@ def stacking_estimator(
         cv=StratifiedKFold(inner_folds, shuffle=True, random_state=seed),
         stack_method="predict_proba",
     )
+
+
+class NestedStacking(ClassifierMixin, BaseEstimator):
+    """Late stacking as one estimator on the concatenated blocks, fully nested: `fit` refits
+    every block's base classifier on the training rows it is given, and the meta-classifier
+    learns from an inner cross-validation of those rows only (:func:`stacking_estimator`). Run
+    by an outer CV, no row a fold tests on has touched any model of that fold.
+
+    slices: block name -> (first, last) column; None: one block of every column.
+    """
+
+    def __init__(self, slices=None, base="ovr_linear_svc", inner_folds=3, seed=0):
+        self.slices = slices
+        self.base = base
+        self.inner_folds = inner_folds
+        self.seed = seed
+
+    def fit(self, X, y):
+        from sklearn.utils.multiclass import check_classification_targets
+        from sklearn.utils.validation import validate_data
+
+        X, y = validate_data(self, X, y)
+        check_classification_targets(y)
+        self.classes_, counts = np.unique(y, return_counts=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"NestedStacking needs at least 2 classes in the training rows, got "
+                f"{len(self.classes_)} class"
+            )
+        slices = self.slices or {"all": (0, X.shape[1])}
+        inner = max(2, min(self.inner_folds, int(counts.min())))
+        self.stack_ = stacking_estimator(
+            slices, {name: self.base for name in slices}, seed=self.seed, inner_folds=inner
+        ).fit(X, y)
+        return self
+
+    def predict_proba(self, X):
+        from sklearn.utils.validation import validate_data
+
+        check_is_fitted(self)
+        return self.stack_.predict_proba(validate_data(self, X, reset=False))
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]

@@ -113,7 +113,25 @@ def _late(method: str) -> Callable[[FusionJob], Any]:
     return run
 
 
+def _late_stack(job: FusionJob):
+    """Nested stacking: base models refitted inside every outer fold (no second-order leak)."""
+    from trimodal.fusion import NestedStacking, evaluate_blocks
+
+    return evaluate_blocks(
+        job.feature_sets,
+        job.labels_tsv,
+        lambda slices: NestedStacking(slices, base=job.classifier, seed=job.seed),
+        job.features_dir,
+        job.label_set,
+        job.folds,
+        job.seed,
+        kind="late-stack",
+        classifier_name="logreg_meta",
+    )
+
+
 register_fusion_kind("early", "features", _early)
 register_fusion_kind("intermediate", "features", _intermediate)
-for _method in ("stack", "mean", "vote"):
+register_fusion_kind("late-stack", "features", _late_stack)
+for _method in ("mean", "vote"):
     register_fusion_kind(f"late-{_method}", "results", _late(_method))

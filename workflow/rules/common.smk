@@ -387,8 +387,9 @@ def fs_store(feature_set):
 
 def classify_options(classifier):
     cfg = config["classify"]
-    if classifier == "finetune":
-        return {"base": "finetune", **cfg.get("finetune", {}).get("params", {})}
+    if classifier == "finetune":  # the top-level device unless its params name one
+        params = cfg.get("finetune", {}).get("params", {})
+        return {"base": "finetune", "device": config.get("device", "auto"), **params}
     return cfg.get("options", {}).get(classifier, {})
 
 
@@ -478,6 +479,7 @@ LABEL_SETS = config["classify"]["label_sets"]
 def crossmodal_pair_spec(source, target):
     """The crossmodal config restricted to one pair (wildcards use "." for ":")."""
     spec = {k: v for k, v in CROSSMODAL.items() if k not in ("pairs", "label_set")}
+    spec["device"] = config.get("device", "auto")  # the neural methods' device
     spec["pairs"] = [
         {
             "source": str(FeatureSet.parse(source)),

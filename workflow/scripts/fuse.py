@@ -19,7 +19,10 @@ with job_log(snakemake.log[0]):
         features_dir=str(Path(snakemake.input.stores[0]).parent),  # where the rule's stores are
         classifier=spec.get("classifier", "ovr_linear_svc"),
         cv=dict(snakemake.params.cv),
-        options=dict(spec.get("options", {})),
+        options={
+            **({"device": snakemake.params.device} if snakemake.params.device else {}),
+            **spec.get("options", {}),
+        },
         base_results=list(snakemake.input.base),
         output=snakemake.output[0],
     )

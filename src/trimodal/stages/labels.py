@@ -70,6 +70,14 @@ def make_label_set(
         if report_out:
             write_json(report_out, relabel_report(original, new), indent=1, default=str)
         new = new.dropna()
+        if languages is not None:  # the language filter holds for relabelled videos too
+            spoken = base_labels(
+                df.assign(label="any"),
+                languages=languages,
+                keep_languages=lang.get("keep", ["en"]),
+                min_language_probability=float(lang.get("min_probability", 0.0)),
+            )
+            new = new[new.index.astype(str).isin(spoken["video_id"])]
         labels = pd.DataFrame({"video_id": new.index.astype(str), "label": new.to_numpy(dtype=str)})
     elif source != "label":
         raise ValueError(f"label set source must be 'label' or 'zeroshot', not {source!r}")
