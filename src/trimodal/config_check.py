@@ -501,3 +501,49 @@ class _Checker:
                     self.check_feature_set(
                         key_path("crossmodal", "pairs", i, side), pair[side], why
                     )
+
+
+# --------------------------------------------------------------------------- circular pairs
+
+
+def circular_pairs(config: dict) -> dict[str, list[str]]:
+    """label set -> the extractors whose features that label set was derived from: a zero-shot
+    set by embedding similarity with the same model on the same text (the description) as a
+    Sentence-BERT extractor. Its label is the argmax of linear functions of those very features,
+    so a classifier on them measures how well it recovers the relabelling rule, not the videos.
+    """
+    from trimodal.zeroshot import DEFAULT_EMBEDDING_MODEL
+
+    out: dict[str, list[str]] = {}
+    sets = _dict(_dict(config.get("labels")).get("sets"))
+    for name, spec in sets.items():
+        spec = _dict(spec)
+        if spec.get("from") != "zeroshot" or spec.get("backend", "embedding") != "embedding":
+            continue
+        model = spec.get("model") or DEFAULT_EMBEDDING_MODEL
+        for ex, es in _dict(config.get("extractors")).items():
+            es = _dict(es)
+            sources = _dict(es.get("params")).get("sources") or ["description"]
+            reads = isinstance(sources, list) and bool({"description", "all"} & set(sources))
+            if es.get("kind") == "sbert" and es.get("model") == model and reads:
+                out.setdefault(name, []).append(ex)
+    return out
+
+
+def circular_warnings(config: dict) -> list[str]:
+    """One warning per label set whose evaluations include a feature set it was derived from."""
+    out = []
+    classify = _dict(config.get("classify"))
+    used = [str(fs) for fs in classify.get("feature_sets") or []]
+    for label_set, extractors in circular_pairs(config).items():
+        if label_set not in (classify.get("label_sets") or []):
+            continue
+        pairs = [fs for fs in used if fs.split(":")[0] in extractors]
+        if pairs:
+            out.append(
+                f"labels.sets.{label_set}: derived by zero-shot embedding with the model and "
+                f"text of {', '.join(extractors)}, so classifying it from {', '.join(pairs)} "
+                "recovers the relabelling rule, not the videos' content (the report marks those "
+                "rows 'circular'); use another model for the label set or drop those pairs"
+            )
+    return out

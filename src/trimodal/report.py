@@ -32,10 +32,12 @@ LEAKAGE_NOTE = (
     "on; here any resampling happens inside `fit`, on the training rows of each fold only. "
     "(2) A late-fusion meta-classifier trained on probabilities that the base models produced for "
     "their own training rows learns from over-confident, memorised outputs: on pure noise it "
-    "reaches near-perfect accuracy (see the leakage test). Here every late-fusion input is an "
-    "out-of-fold probability, produced by a base model that never saw that video, and the "
-    "meta-classifier is scored by its own cross-validation; all scaling, vocabularies and early "
-    "stopping are likewise fitted inside each training fold."
+    "reaches near-perfect accuracy (see the leakage test). Here late-mean and late-vote combine "
+    "out-of-fold probabilities (each produced by a base model that never saw that video) and "
+    "train nothing on them; late-stack is fully nested: inside each outer fold the base models "
+    "are refitted on the training rows only and the meta-classifier learns from an inner "
+    "cross-validation of those rows, so no test row touched any model of its fold. All "
+    "scaling, vocabularies and early stopping are likewise fitted inside each training fold."
 )
 
 _KIND_ORDER = {"single": 0, "early": 1, "intermediate": 2}
@@ -116,7 +118,9 @@ def provenance_rows(per_row: list[dict[str, dict[str, Any]]]) -> pd.DataFrame:
                     "model": p.get("model") or "–",
                     "weights (sha256)": _short(p.get("weights_sha256") or "–", 16),
                     "params": _short(p.get("params") or {}, 60),
-                    "code": _short(p.get("code") or "–", 12),
+                    # the extractor's code (as its extract jobs recorded it)
+                    "code": _short(p.get("code") or "–", 12)
+                    + (" (kept across package versions)" if p.get("across_versions") else ""),
                     "rows": [],
                 }
             if i + 1 not in by_key[key]["rows"]:
@@ -128,16 +132,24 @@ def provenance_rows(per_row: list[dict[str, dict[str, Any]]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def results_table(results: list) -> pd.DataFrame:
+def _is_circular(feature_set: str, circular) -> bool:
+    """A row that reads a feature set its label set was derived from (config_check)."""
+    names = {part.split(":")[0].split("(")[0] for part in str(feature_set).split("+")}
+    return bool(names & set(circular))
+
+
+def results_table(results: list, circular=()) -> pd.DataFrame:
     """The display table: scores as "mean ± std" in percent, majority baseline, n, folds, time;
-    `#` numbers the rows (the provenance table refers to them)."""
+    `#` numbers the rows (the provenance table refers to them). Rows that read a feature set in
+    `circular` (extractors the label set was derived from) say "(circular)" after it."""
     rows = []
     for i, (s, _) in enumerate(_ordered(results)):
+        mark = " (circular)" if _is_circular(s["feature_set"], circular) else ""
         head = {
             "#": i + 1,
             "kind": s.get("kind", "single"),
             "modality": s.get("modality", ""),
-            "feature set": s["feature_set"],
+            "feature set": s["feature_set"] + mark,
             "classifier": s["classifier"],
         }
         if not _evaluated(s):  # the reason instead of a score
@@ -309,7 +321,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).strip("_")
 
 
-def write_report(results: list, out_dir: str | os.PathLike, label_set: str) -> dict[str, Any]:
+def write_report(
+    results: list, out_dir: str | os.PathLike, label_set: str, circular=()
+) -> dict[str, Any]:
     """Write <out_dir>/<label_set>/{summary.md, summary.html, summary.csv, bars.png,
     confusion/*.png}: the same content as Markdown and as a self-contained HTML page.
 
@@ -353,8 +367,15 @@ def write_report(results: list, out_dir: str | os.PathLike, label_set: str) -> d
             + f", classes: {classes}. "
             "Majority = DummyClassifier(most_frequent) on the same folds.",
         ),
-        ("table", results_table(res)),
+        ("table", results_table(res, circular)),
     ]
+    if circular:
+        notes = [
+            *notes,
+            f"rows marked (circular) read features of {', '.join(circular)}, the model and text "
+            f"this label set was derived from by zero-shot embedding: they measure how well a "
+            "classifier recovers the relabelling rule, not the videos' content",
+        ]
     if skipped:
         blocks += [("h2", "Not evaluated"), ("list", skipped)]
     blocks += [

@@ -11,7 +11,10 @@ from trimodal.batching import batch_size, make_batches
 from trimodal.codehash import PLUGINS
 from trimodal.codehash import code_hash as _code_hash
 from trimodal.codehash import package_versions
+from snakemake.logging import logger
+
 from trimodal.config_check import check_config, fill_modalities, format_problems
+from trimodal.config_check import circular_pairs, circular_warnings
 from trimodal.reuse import across_versions, cache_dir, file_identity, mark_forced
 from trimodal.sheet import ID_PATTERN, SheetError, load_sheet
 from trimodal.types import FeatureSet
@@ -30,6 +33,8 @@ _config_problems = check_config(
 )
 if _config_problems:
     fail(format_problems(_config_problems))
+for _warning in circular_warnings(config):  # a warning, not a stop: the user may mean it
+    logger.warning(f"WARNING: {_warning}")
 validate(config, schema="../schemas/config.schema.yaml")
 fill_modalities(config)  # each extractor's modality, as its kind declares it
 

@@ -40,5 +40,7 @@ rule report:
         runtime=10,
     params:
         code=code_hash("trimodal.stages.report"),
+        # extractors this label set was derived from (marked "circular" in the table)
+        circular=lambda wc: circular_pairs(config).get(wc.label_set, []),
     script:
         "../scripts/report.py"
