@@ -96,7 +96,7 @@ def test_batch_auto_probe_batch_and_cache_are_allowed(cfg):
 def test_late_fusion_of_a_text_set_is_fine(cfg):
     fusion = cfg["fusion"]["sets"]["audio_video_text"]
     fusion["feature_sets"][2] = "text_description:text"
-    fusion["kinds"] = ["late-stack", "late-mean"]
+    fusion["kinds"] = ["late-mean", "late-vote"]
     assert problems_of(cfg) == []
 
 
@@ -288,8 +288,8 @@ def test_early_fusion_of_a_text_set(cfg):
         cfg,
         "fusion.sets.audio_video_text.feature_sets[2]",
         "'text_description:text' is raw text",
-        "early and intermediate fusion needs pooled vectors",
-        "late-* kinds only",
+        "early and intermediate and late-stack fusion needs pooled vectors",
+        "late-mean/late-vote only",
     )
 
 
@@ -536,3 +536,22 @@ def test_workflow_stops_on_a_model_that_is_not_available_offline(tmp_path):
     assert "the configuration has 1 problem(s)" in out
     assert "extractors.sbert_desc.model: model 'sentence-transformers/all-MiniLM-L6-v3'" in out
     assert "HF_HUB_OFFLINE=0" in out
+
+
+def test_a_zero_shot_set_embedded_like_a_feature_set_is_flagged_not_stopped(cfg):
+    from trimodal.config_check import circular_pairs, circular_warnings
+
+    assert circular_warnings(cfg) == []  # the shipped config pairs no such label set
+    cfg["labels"]["sets"]["zeroshot"]["model"] = "sentence-transformers/all-MiniLM-L6-v2"
+    assert circular_pairs(cfg)["zeroshot"] == ["sbert_minilm_description"]
+    (warning,) = circular_warnings(cfg)
+    assert "labels.sets.zeroshot" in warning and "sbert_minilm_description:mean" in warning
+    assert problems_of(cfg) == []  # a warning, not a stop
+
+
+def test_the_report_marks_circular_rows():
+    from trimodal.report import _is_circular
+
+    assert _is_circular("sbert_minilm_description:mean", ["sbert_minilm_description"])
+    assert _is_circular("yamnet:mean+sbert_minilm_description:mean", ["sbert_minilm_description"])
+    assert not _is_circular("sbert_minilm_ad:mean", ["sbert_minilm_description"])

@@ -468,7 +468,8 @@ class _Checker:
             vector = [k for k in kinds if k in FUSION_KINDS and FUSION_KINDS[k].reads == "features"]
             why = (
                 f"{' and '.join(vector)} fusion needs pooled vectors (embed the text, e.g. with "
-                "an sbert extractor, or fuse it with late-* kinds only)"
+                "an sbert extractor, or fuse it with late-mean/late-vote only: late-stack refits "
+                "its base models on pooled vectors inside each fold)"
                 if vector
                 else None
             )
