@@ -196,3 +196,28 @@ def test_intermediate_fusion_on_cuda(synth):
     )
     r = run_cv(X, y, fids, est, folds=3)
     assert r.summary()["accuracy_mean"] > 0.6
+
+
+# --------------------------------------------------------------------------- nested late-stack
+
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from trimodal.fusion import NestedStacking  # noqa: E402
+
+
+@parametrize_with_checks([NestedStacking(base="logreg", inner_folds=2)])
+def test_nested_stacking_is_an_sklearn_estimator(estimator, check):
+    check(estimator)
+
+
+def test_nested_stacking_refits_the_base_models_on_the_training_rows_only():
+    """Fitted on rows A, the stacker's base models have seen rows A only (no row a test fold
+    scores can have shaped any model of that fold)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 6))
+    y = np.array(["a", "b", "c"])[np.arange(60) % 3]
+    est = NestedStacking({"one": (0, 3), "two": (3, 6)}, base="logreg", seed=0).fit(X[:40], y[:40])
+    for _, base in est.stack_.named_estimators_.items():
+        assert base[-1].n_features_in_ == 3  # its own block's columns
+    assert est.stack_.final_estimator_.n_features_in_ == 2 * 3  # two blocks x three classes
+    assert est.predict_proba(X[40:]).shape == (20, 3)

@@ -225,7 +225,8 @@ class _BlockCombiner(ClassifierMixin, BaseEstimator):
         raise ValueError(f"method must be mean or vote, got {self.method!r}")
 
     def predict(self, X):
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
 
 def _meta_features(oof_probas: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], classes):
@@ -437,4 +438,5 @@ class NestedStacking(ClassifierMixin, BaseEstimator):
         return self.stack_.predict_proba(validate_data(self, X, reset=False))
 
     def predict(self, X):
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
