@@ -279,3 +279,30 @@ def test_crossmodal_summary_writes_markdown_html_and_provenance(tmp_path):
     assert "aud:mean → txt:mean" in md and "## Provenance" in md and "minilm" in md
     assert page.count("<table") == 2 and "abcdef0123456789" in page
     assert "data:image/png;base64," in page
+
+
+def test_the_workflow_device_reaches_the_neural_methods(tmp_path, monkeypatch):
+    """`device:` of the config (the rule puts it into the pair's spec) is where the nets run."""
+    import trimodal.crossmodal_methods as cm
+
+    used = []
+    real = cm.fit_neural
+
+    def spy(Xs, Xt, method, loss="mse", seed=0, **kw):
+        used.append(kw.get("device"))
+        return real(Xs, Xt, method, loss=loss, seed=seed, **kw)
+
+    monkeypatch.setattr(cm, "fit_neural", spy)
+    Xs, Xt = _pair("linear", n=60)
+    ids = np.array([f"v{i:03d}" for i in range(60)], dtype=object)
+    _write_store(tmp_path / "aud.h5", ids, Xs)
+    _write_store(tmp_path / "txt.h5", ids, Xt)
+    cfg = {
+        "pairs": [{"source": "aud:mean", "target": "txt:mean"}],
+        "methods": ["ridge", "mlp", "autoencoder"],
+        "folds": 2,
+        "params": {"mlp": FAST, "autoencoder": FAST},
+        "device": "cpu",
+    }
+    run_pairs(cfg, tmp_path)
+    assert used and set(used) == {"cpu"}

@@ -221,3 +221,28 @@ def test_nested_stacking_refits_the_base_models_on_the_training_rows_only():
         assert base[-1].n_features_in_ == 3  # its own block's columns
     assert est.stack_.final_estimator_.n_features_in_ == 2 * 3  # two blocks x three classes
     assert est.predict_proba(X[40:]).shape == (20, 3)
+
+
+def test_the_workflow_device_reaches_the_intermediate_network(tmp_path, monkeypatch):
+    """The fuse rule passes the config's `device` in the options; the network runs there."""
+    import trimodal.fusion_net as fn
+    from tests.test_cv import _stores
+    from trimodal.fusion_kinds import FUSION_KINDS, FusionJob
+
+    ran_on = []
+
+    class Spy(fn.IntermediateFusionClassifier):
+        def fit(self, X, y):
+            out = super().fit(X, y)
+            ran_on.append(str(self.device_))
+            return out
+
+    monkeypatch.setattr(fn, "IntermediateFusionClassifier", Spy)
+    ids = [f"v{i:02d}" for i in range(24)]
+    labels = tmp_path / "l.tsv"
+    pd.DataFrame({"video_id": ids, "label": ["a", "b"] * 12}).to_csv(labels, sep="\t", index=False)
+    feat_dir = _stores(tmp_path, ids)
+    job = FusionJob(["aud:mean", "vid:mean"], str(labels), "l", str(feat_dir), "logreg", 2, 0,
+                    options={"device": "cpu", "max_epochs": 2})  # fmt: skip
+    assert FUSION_KINDS["intermediate"].run(job).evaluated
+    assert ran_on and set(ran_on) == {"cpu"}
