@@ -123,8 +123,10 @@ def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True,
         "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
         **(env or {}),
     }
-    if wf != ROOT:
-        environ["PYTHONPATH"] = str(wf / "src")
+    if wf != ROOT:  # the private copy's code (after any path the caller puts first)
+        environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in ((env or {}).get("PYTHONPATH"), str(wf / "src")) if p
+        )
     cmd = [
         str(BIN / "snakemake"),
         "--snakefile",
