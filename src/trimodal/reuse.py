@@ -89,7 +89,7 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-#: the marker that --forcerun/--forceall of an extract rule leaves (see mark_forced)
+#: the folder of the markers that --forcerun/--forceall of an extract rule leave (mark_forced)
 FORCED = ".forced"
 
 
@@ -98,7 +98,7 @@ class ResultCache:
 
     def __init__(self, root: str | os.PathLike | None, extractor: str):
         self.root = Path(root) / extractor if root else None
-        self.forced_ns = _forced_ns(self.root) if self.root else 0
+        self.forced_ns = _forced_ns(Path(root) / FORCED / extractor) if root else 0
 
     def path(self, key: str) -> Path | None:
         return self.root / key[:2] / f"{key}.h5" if self.root else None
@@ -144,9 +144,9 @@ class ResultCache:
         write_file(self._meta(key), lambda tmp: tmp.write_text(json.dumps(meta)), shared=True)
 
 
-def _forced_ns(root: Path) -> int:
+def _forced_ns(marker: Path) -> int:
     try:
-        return int((root / FORCED).read_text())
+        return int(marker.read_text())
     except (OSError, ValueError):
         return 0
 
@@ -154,9 +154,9 @@ def _forced_ns(root: Path) -> int:
 def mark_forced(root: str | os.PathLike, extractor: str) -> None:
     """Record that a run forces `extractor`'s jobs (``--forcerun extract_<name>``,
     ``--forceall``): its entries kept before now are not reused."""
-    folder = Path(root) / extractor
+    folder = Path(root) / FORCED  # beside the extractors' folders, not in them
     folder.mkdir(parents=True, exist_ok=True)
-    write_file(folder / FORCED, lambda tmp: tmp.write_text(str(time.time_ns())), shared=True)
+    write_file(folder / extractor, lambda tmp: tmp.write_text(str(time.time_ns())), shared=True)
 
 
 #: where reusable per-video results live unless the config's `cache: {dir: ...}` says otherwise

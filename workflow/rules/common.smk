@@ -532,8 +532,14 @@ def mark_forced_extractors():
     dag = workflow.dag_settings
     if dag is None or not cache_dir(config):
         return
+    forced = {str(t).rstrip("/") for t in dag.forcerun or ()}
     for name in EXTRACTORS:
-        if dag.forceall or f"extract_{name}" in (dag.forcerun or ()):
+        outputs = f"results/extract/{name}/"  # a forced output of the rule counts too
+        if (
+            dag.forceall
+            or f"extract_{name}" in forced
+            or any(t.startswith(outputs) for t in forced)
+        ):
             mark_forced(cache_dir(config), name)
 
 
