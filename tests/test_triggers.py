@@ -193,8 +193,13 @@ def test_concurrent_shards_are_disjoint_and_equal_an_unsharded_run(project, tmp_
     base = [str(BIN / "snakemake"), "--snakefile", str(root / "Snakefile"), "--directory",
             str(wd), "--cores", "1", "--profile", str(root / "profiles" / "default")]  # fmt: skip
     procs = [
-        subprocess.Popen([*base, "--config", f"shard={i}/2"], env=env, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        subprocess.Popen(
+            [*base, "--config", f"shard={i}/2"],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
         for i in (1, 2)
     ]
     outs = [p.communicate(timeout=900)[0] for p in procs]

@@ -33,7 +33,8 @@ _config_problems = check_config(
 )
 if _config_problems:
     fail(format_problems(_config_problems))
-for _warning in circular_warnings(config):  # a warning, not a stop: the user may mean it
+# a circular label set / feature set pair: a warning, not a stop (the user may mean it)
+for _warning in circular_warnings(config):
     logger.warning(f"WARNING: {_warning}")
 validate(config, schema="../schemas/config.schema.yaml")
 fill_modalities(config)  # each extractor's modality, as its kind declares it
@@ -142,7 +143,9 @@ def parse_shard(value):
     i, n = str(value).split("/")
     n = int(n)
     if i != "all" and not 1 <= int(i) <= n:
-        raise WorkflowError(f"shard must be i/n with 1 <= i <= n, or all/n; got {value}")
+        raise WorkflowError(
+            f"shard must be i/n with 1 <= i <= n, or all/n; got {value}"
+        )
     return (None if i == "all" else int(i)), n
 
 
@@ -369,7 +372,8 @@ def runtime_from_probe(name, base_min=2, per_video_minute=1.0):
 
 def label_inputs(wildcards):
     spec = config["labels"]["sets"][wildcards.label_set]
-    files = {}  # the sheet's columns it reads are params (label_rows): not the whole sheet
+    # the sheet's columns it reads are params (label_rows), not the whole sheet
+    files = {}
     language = (spec.get("language") or {}).get("extractor")
     if language:
         files["language"] = store_path(language)
@@ -425,7 +429,9 @@ def all_targets():
         shard_ids = set(SHARD_BLOCKS[SHARD - 1])
         targets = unique_deps(probe_dep(v) for v in VIDEO_IDS if v in shard_ids)
         for name in EXTRACTORS:
-            targets += unique_deps(video_dep(name, v) for v in VIDEO_IDS if v in shard_ids)
+            targets += unique_deps(
+                video_dep(name, v) for v in VIDEO_IDS if v in shard_ids
+            )
         return targets
     targets = [store_path(name) for name in EXTRACTORS]
     targets.append("results/failures.tsv")
@@ -507,16 +513,21 @@ def report_inputs():
 
 def label_rows(wildcards):
     """What a label set reads of the sheet: the label (and group) column of every row, and the
-    descriptions only for a zero-shot set; editing another column reruns no label job."""
+    descriptions only for a zero-shot set; editing another column reruns no label job.
+    """
     spec = config["labels"]["sets"][wildcards.label_set]
-    cols = ["label", "group"] + (["description"] if spec.get("from") == "zeroshot" else [])
+    cols = ["label", "group"] + (
+        ["description"] if spec.get("from") == "zeroshot" else []
+    )
     return {vid: [row.get(c, "") for c in cols] for vid, row in ROWS.items()}
 
 
 def store_spec(extractor):
     """What of an extractor's spec shapes its store: not resources, batch or timeouts."""
     spec = EXTRACTORS[extractor]
-    return {k: spec.get(k) for k in ("kind", "modality", "model", "params") if k in spec}
+    return {
+        k: spec.get(k) for k in ("kind", "modality", "model", "params") if k in spec
+    }
 
 
 def fusion_job_spec(name, kind):
@@ -528,7 +539,8 @@ def fusion_job_spec(name, kind):
 def mark_forced_extractors():
     """--forcerun extract_<name> / --forceall: Snakemake tells a job nothing, so the main
     process (onstart: a real run, not a dry run) leaves a marker in the cache; entries kept
-    before it are not reused (trimodal.reuse), so every video of that extractor recomputes."""
+    before it are not reused (trimodal.reuse), so every video of that extractor recomputes.
+    """
     dag = workflow.dag_settings
     if dag is None or not cache_dir(config):
         return

@@ -25,7 +25,9 @@ rule fuse:
         spec=lambda wc: fusion_job_spec(wc.name, wc.kind),
         cv=config["classify"].get("cv", {}),
         # the network's device (the intermediate kind trains one; the others ignore it)
-        device=lambda wc: config.get("device", "auto") if wc.kind == "intermediate" else "",
+        device=lambda wc: (
+            config.get("device", "auto") if wc.kind == "intermediate" else ""
+        ),
         code=code_hash("trimodal.stages.fuse", *FUSION_PLUGINS, *CLASSIFY_PLUGINS),
     script:
         "../scripts/fuse.py"

@@ -172,9 +172,7 @@ def extract_one(
     key = result_key(
         {
             "video_id": video_id,  # the file records it
-            "header": {
-                k: v for k, v in header.items() if k not in ("slurm_job_id", "packages")
-            },
+            "header": {k: v for k, v in header.items() if k not in ("slurm_job_id", "packages")},
             "packages": {} if across_versions else header["packages"],
             "device": device,
             "inputs": _own_inputs(item, need, modality, params),

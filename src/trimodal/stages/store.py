@@ -63,7 +63,9 @@ def _computed_by(files: list[str]) -> dict:
             if not h5.attrs.get("ok"):
                 continue
             if not out["model_fingerprint"] and not out["model_path"]:
-                out.update({k: str(h5.attrs.get(k, "")) for k in ("model_path", "model_fingerprint")})
+                out.update(
+                    {k: str(h5.attrs.get(k, "")) for k in ("model_path", "model_fingerprint")}
+                )
             codes.add(str(h5.attrs.get("code", "")))
             for name, version in json.loads(h5.attrs.get("packages", "{}")).items():
                 packages.setdefault(name, set()).add(version)
