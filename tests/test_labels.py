@@ -288,3 +288,31 @@ def test_zero_shot_nli_pipeline_random_weights(tmp_path):
             expected.append(torch.softmax(entail, 0).numpy())
     np.testing.assert_allclose(probs.to_numpy(), np.array(expected), atol=1e-4)
     assert probs.to_numpy().std() > 1e-3  # not a degenerate uniform table
+
+
+def test_a_zero_shot_label_set_keeps_its_language_filter(tmp_path, monkeypatch):
+    """`language:` on a zero-shot set drops the other-language videos from the relabelled set
+    (it was dropped with the sheet's labels only)."""
+    import trimodal.zeroshot as zs
+    from trimodal.stages import labels as stage
+
+    sheet = tmp_path / "s.tsv"
+    pd.DataFrame(
+        {
+            "video_id": ["a", "b", "c", "d"],
+            "video": ["", "", "", ""],
+            "ad_audio": ["", "", "", ""],
+            "description": ["a dog", "un chien", "a car", "une voiture"],
+            "label": ["", "", "", ""],
+        }
+    ).to_csv(sheet, sep="\t", index=False)
+    meta = pd.DataFrame({"video_id": list("abcd"), "language": ["en", "fr", "en", "fr"],
+                         "language_probability": [0.99] * 4})  # fmt: skip
+    monkeypatch.setattr(stage.store, "load_meta", lambda path: meta.set_index("video_id"))
+    probs = pd.DataFrame({"animal": [0.9, 0.9, 0.1, 0.1], "vehicle": [0.1, 0.1, 0.9, 0.9]},
+                         index=pd.Index(list("abcd"), name="video_id"))  # fmt: skip
+    monkeypatch.setattr(zs, "zero_shot_probs", lambda *a, **k: probs)
+    spec = {"from": "zeroshot", "candidates": ["animal", "vehicle"], "min_count": 1,
+            "language": {"extractor": "whisper", "keep": ["en"]}}  # fmt: skip
+    out = stage.make_label_set(str(sheet), spec, str(tmp_path / "l.tsv"), language_store="x.h5")
+    assert sorted(out["video_id"]) == ["a", "c"]
