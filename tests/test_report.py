@@ -344,3 +344,12 @@ def test_html_report_has_real_tables_and_embedded_figures(tmp_path, results):
 
 def _pm_cell(s):
     return f"{100 * s['balanced_accuracy_mean']:.1f} ± {100 * s['balanced_accuracy_std']:.1f}"
+
+
+def test_rows_of_a_circular_pair_are_marked_and_explained(tmp_path, results):
+    write_report(results, tmp_path, "toy", circular=["text_emb"])
+    md = (tmp_path / "toy" / "summary.md").read_text()
+    marked = [line for line in md.splitlines() if "(circular) |" in line]
+    assert len(marked) == 2 and all("text_emb:mean" in line for line in marked)  # 2 classifiers
+    assert "how well a classifier recovers the relabelling rule" in md  # the note says why
+    assert "late-stack is fully nested" in LEAKAGE_NOTE and LEAKAGE_NOTE in md
