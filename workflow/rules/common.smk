@@ -5,14 +5,13 @@ import os
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
 from trimodal.batching import batch_size, make_batches
 from trimodal.codehash import PLUGINS
 from trimodal.codehash import code_hash as _code_hash
 from trimodal.codehash import package_versions
-from snakemake.logging import logger
-
 from trimodal.config_check import check_config, fill_modalities, format_problems
 from trimodal.config_check import circular_pairs, circular_warnings
 from trimodal.reuse import across_versions, cache_dir, file_identity, mark_forced
@@ -416,11 +415,6 @@ def classify_targets():
         feature_set=[fs_slug(fs) for fs in cfg["feature_sets"]],
         classifier=cfg["classifiers"],
     )
-
-
-def shard_video_ids(shard):
-    """Videos of shard "i/n" (1-based): the i-th of n contiguous blocks of the sheet."""
-    return list(SHARD_BLOCKS[parse_shard(shard)[0] - 1])
 
 
 def all_targets():
