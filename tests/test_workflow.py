@@ -170,11 +170,11 @@ def test_changing_a_description_reruns_only_that_videos_text_job(project):
 
     with edited(sheet, edit):
         jobs = planned_jobs(project)
-    # the label sets are rebuilt from the edited sheet (a zero-shot set reads descriptions), so
-    # every classification reruns; of the per-video work, only the text batch holding it does
+    # the label set reads the label column only: it is not rebuilt, and only the text
+    # features' classification reruns; of the per-video work, only the text batch holding it
     per_video = {k: v for k, v in jobs.items() if k.startswith("extract_") or k == "probe"}
     assert per_video == {"extract_sbert_desc": 1}
-    assert jobs["store"] == 1 and jobs["labels"] == 1
+    assert jobs["store"] == 1 and "labels" not in jobs and jobs["classify"] == 1
 
 
 def test_shards_then_aggregate_equals_single_run(project, tmp_path):
@@ -185,9 +185,9 @@ def test_shards_then_aggregate_equals_single_run(project, tmp_path):
     for i in (1, 2, 3):
         snakemake(wd, "--config", f"shard={i}/3")
     assert not (wd / "results" / "features").exists()
-    final = planned_jobs(wd)
+    final = planned_jobs(wd, "--config", "shard=all/3")  # the shards' batches
     assert not any(rule.startswith("extract_") or rule == "probe" for rule in final), final
-    snakemake(wd)
+    snakemake(wd, "--config", "shard=all/3")
     for name in EXTRACTORS:
         a, b = (
             project / "results" / "features" / f"{name}.h5",
