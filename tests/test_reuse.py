@@ -186,15 +186,17 @@ def test_a_truncated_or_edited_entry_is_discarded_with_a_warning_naming_it(tmp_p
     assert not entry.exists()  # gone: the next keep replaces it
 
 
-def test_a_forced_run_reuses_nothing_kept_before_it(tmp_path):
+def test_a_forced_run_reuses_nothing_kept_before_it(tmp_path, monkeypatch):
     from trimodal.reuse import mark_forced
 
+    monkeypatch.chdir(tmp_path)  # the marker lives in the project (.snakemake/)
     cache, key, _ = _kept(tmp_path)
-    mark_forced(tmp_path / "cache", "x")
+    os.utime(cache.path(key), ns=(1, 1))  # kept long before the forced run
+    mark_forced("x")
     assert not ResultCache(tmp_path / "cache", "x").fetch(key, tmp_path / "o.h5")
     assert ResultCache(tmp_path / "cache", "other").forced_ns == 0  # other extractors reuse
-    cache2, key2, _ = _kept(tmp_path)  # what the forced run keeps is reused afterwards
-    assert ResultCache(tmp_path / "cache", "x").fetch(key2, tmp_path / "o2.h5")
+    _kept(tmp_path)  # what the forced run keeps (the same key) is reused afterwards
+    assert ResultCache(tmp_path / "cache", "x").fetch(key, tmp_path / "o2.h5")
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ user does to an output under results/ (touch, an h5py ``r+`` edit) reaches the c
 has a sidecar ``<key>.json`` with its sha256, written after it through trimodal.atomic (a
 temporary name, then a rename): an entry without one, or whose bytes no longer match it
 (truncated, edited), is discarded with a warning that names it, and recomputed. ``--forcerun``
-/ ``--forceall`` of an extract rule write a marker (:func:`mark_forced`): entries kept before it
-are not reused, so a forced run recomputes every video. Deleting the folder is always safe: it
+/ ``--forceall`` of an extract rule leave a marker in the project (:func:`mark_forced`):
+entries written before it are not reused, so a forced run recomputes every video. Deleting the folder is always safe: it
 only costs recomputation.
 """
 
@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -89,16 +88,22 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-#: the folder of the markers that --forcerun/--forceall of an extract rule leave (mark_forced)
-FORCED = ".forced"
+#: where --forcerun/--forceall of an extract rule leave their marker (mark_forced), relative to
+#: the project (the jobs' working directory), beside Snakemake's own records
+FORCED_DIR = ".snakemake/trimodal-forced"
 
 
 class ResultCache:
     """Per-extractor folder of reusable per-video results; ``root=None`` disables it."""
 
-    def __init__(self, root: str | os.PathLike | None, extractor: str):
+    def __init__(
+        self,
+        root: str | os.PathLike | None,
+        extractor: str,
+        forced_dir: str | os.PathLike = FORCED_DIR,
+    ):
         self.root = Path(root) / extractor if root else None
-        self.forced_ns = _forced_ns(Path(root) / FORCED / extractor) if root else 0
+        self.forced_ns = _forced_ns(Path(forced_dir) / extractor) if root else 0
 
     def path(self, key: str) -> Path | None:
         return self.root / key[:2] / f"{key}.h5" if self.root else None
@@ -125,7 +130,7 @@ class ResultCache:
         except (OSError, ValueError):
             self.discard(key, "no checksum beside it")
             return False
-        if meta.get("kept_ns", 0) < self.forced_ns:
+        if path.stat().st_mtime_ns < self.forced_ns:
             return False  # --forcerun/--forceall: recompute (the new result replaces it)
         if sha256_file(path) != meta.get("sha256"):
             self.discard(key, "its content no longer matches the checksum stored with it")
@@ -140,23 +145,24 @@ class ResultCache:
         if path is None:
             return
         _copy(Path(output), path, shared=True)  # a cache may serve many runs
-        meta = {"sha256": sha256_file(path), "kept_ns": time.time_ns()}
+        meta = {"sha256": sha256_file(path)}  # the entry's own mtime says when it was kept
         write_file(self._meta(key), lambda tmp: tmp.write_text(json.dumps(meta)), shared=True)
 
 
 def _forced_ns(marker: Path) -> int:
+    """The marker's mtime (the filesystem's clock, like the entries'); 0 when none."""
     try:
-        return int(marker.read_text())
-    except (OSError, ValueError):
+        return marker.stat().st_mtime_ns
+    except OSError:
         return 0
 
 
-def mark_forced(root: str | os.PathLike, extractor: str) -> None:
+def mark_forced(extractor: str, forced_dir: str | os.PathLike = FORCED_DIR) -> None:
     """Record that a run forces `extractor`'s jobs (``--forcerun extract_<name>``,
-    ``--forceall``): its entries kept before now are not reused."""
-    folder = Path(root) / FORCED  # beside the extractors' folders, not in them
+    ``--forceall``): cache entries written before now are not reused by this project."""
+    folder = Path(forced_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    write_file(folder / extractor, lambda tmp: tmp.write_text(str(time.time_ns())), shared=True)
+    write_file(folder / extractor, lambda tmp: tmp.write_text(""), shared=True)
 
 
 #: where reusable per-video results live unless the config's `cache: {dir: ...}` says otherwise

@@ -532,8 +532,9 @@ def fusion_job_spec(name, kind):
 
 def mark_forced_extractors():
     """--forcerun extract_<name> / --forceall: Snakemake tells a job nothing, so the main
-    process (onstart: a real run, not a dry run) leaves a marker in the cache; entries kept
-    before it are not reused (trimodal.reuse), so every video of that extractor recomputes.
+    process (onstart: a real run, not a dry run) leaves a marker in .snakemake/; cache entries
+    written before it are not reused (trimodal.reuse), so every video of that extractor
+    recomputes.
     """
     dag = workflow.dag_settings
     if dag is None or not cache_dir(config):
@@ -546,7 +547,7 @@ def mark_forced_extractors():
             or f"extract_{name}" in forced
             or any(t.startswith(outputs) for t in forced)
         ):
-            mark_forced(cache_dir(config), name)
+            mark_forced(name)
 
 
 onstart:
