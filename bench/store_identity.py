@@ -57,7 +57,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", default="HEAD", help="the commit to compare with")
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--ignore-provenance", default="",
+                    help="comma-separated provenance fields left out of the comparison "
+                         "(e.g. packages, when what records them changed)")  # fmt: skip
     args = ap.parse_args()
+    ignore = tuple(f for f in args.ignore_provenance.split(",") if f)
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     targets = [f"results/features/{name}.h5" for name in cfg["extractors"]]
     with tempfile.TemporaryDirectory(prefix="store-identity-") as tmp:
@@ -71,7 +75,8 @@ def main() -> int:
             bad = 0
             for target in targets:
                 try:
-                    assert_same_store(before / target, after / target, exact=True, same_code=False)
+                    assert_same_store(before / target, after / target, exact=True,
+                                      same_code=False, ignore_provenance=ignore)  # fmt: skip
                     print(f"{Path(target).name}: identical")
                 except AssertionError as e:
                     print(f"{Path(target).name}: DIFFERS: {e}")

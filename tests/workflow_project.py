@@ -183,24 +183,34 @@ def store_items(path: Path) -> dict:
     return out
 
 
-def _attrs(attrs: dict, same_code: bool) -> dict:
+def _attrs(attrs: dict, same_code: bool, ignore: tuple[str, ...] = ()) -> dict:
     out = {k: str(v) for k, v in attrs.items()}
-    if not same_code and "provenance" in attrs:  # all of it but the code hash
+    if (not same_code or ignore) and "provenance" in attrs:  # all of it but the code hashes
         prov = json.loads(attrs["provenance"])
-        prov.pop("code", None)
+        for key in ignore + (() if same_code else ("code", "store_code")):
+            prov.pop(key, None)
         out["provenance"] = json.dumps(prov, sort_keys=True)
     return out
 
 
-def assert_same_store(a: Path, b: Path, exact: bool = False, same_code: bool = True) -> None:
+def assert_same_store(
+    a: Path,
+    b: Path,
+    exact: bool = False,
+    same_code: bool = True,
+    ignore_provenance: tuple[str, ...] = (),
+) -> None:
     """Same datasets with the same values (floats to 1e-5 unless exact) and the same attributes;
-    same_code=False: stores of other code, whose provenance differs in its code hash only."""
+    same_code=False: stores of other code, whose provenance differs in its code hashes only;
+    ignore_provenance: further provenance fields left out (e.g. "packages", when what records
+    them changed)."""
     da, db = store_items(a), store_items(b)
     assert sorted(da) == sorted(db), (a, b)
-    for key in da:
+    for key in sorted(da, key=lambda k: k == "@attrs"):  # the datasets first, then attributes
         va, vb = da[key], db[key]
         if key == "@attrs":
-            assert _attrs(va, same_code) == _attrs(vb, same_code), key
+            ignore = tuple(ignore_provenance)
+            assert _attrs(va, same_code, ignore) == _attrs(vb, same_code, ignore), key
         elif isinstance(va, np.ndarray) and va.dtype.kind == "f" and not exact:
             np.testing.assert_allclose(va, vb, rtol=1e-5, atol=1e-6, err_msg=f"{a}: {key}")
         else:
