@@ -106,8 +106,8 @@ def extract_one(
     """Run one extractor on one video; write features or an error record. True when ok.
 
     The file records the code hash and the versions of the libraries the extractor imports (in
-    this job's environment); both are part of the reuse key, the versions unless
-    `across_versions` (``cache: {across_versions: true}``).
+    this job's environment). The code is part of the reuse key; a cached result computed under
+    other versions is recomputed unless `across_versions` (``cache: {across_versions: true}``).
 
     A failure to *load* the model is a configuration problem and raises (every video would
     fail the same way); a failure on this video's input becomes an error record.
@@ -172,21 +172,27 @@ def extract_one(
     key = result_key(
         {
             "video_id": video_id,  # the file records it
+            # the versions are checked against the entry's own record (below), not keyed, so
+            # that `across_versions` can still find results of other versions
             "header": {k: v for k, v in header.items() if k not in ("slurm_job_id", "packages")},
-            "packages": {} if across_versions else header["packages"],
             "device": device,
             "inputs": _own_inputs(item, need, modality, params),
         }
     )
     if cache.fetch(key, output):
         try:
-            ok = bool(store.store_attrs(output).get("ok"))  # attributes only, not the arrays
+            attrs = store.store_attrs(output)  # attributes only, not the arrays
         except OSError as e:  # the entry does not open: never serve it again
             cache.discard(key, f"does not open: {e}")
         else:
-            counts["reused"] += 1
-            log.info("%s: %s reused (inputs unchanged, %s)", video_id, extractor, key[:12])
-            return ok
+            versions = json.loads(attrs.get("packages") or "{}")
+            if across_versions or versions == header["packages"]:
+                counts["reused"] += 1
+                log.info("%s: %s reused (inputs unchanged, %s)", video_id, extractor, key[:12])
+                return bool(attrs.get("ok"))
+            changed = sorted(set(versions.items()) ^ set(header["packages"].items()))
+            log.info("%s: %s cached under other package versions %s: recomputing", video_id,
+                     extractor, changed)  # fmt: skip
 
     ex = _extractor(kind, model, params, device)
     counts["computed"] += 1
