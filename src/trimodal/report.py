@@ -41,6 +41,13 @@ LEAKAGE_NOTE = (
 _KIND_ORDER = {"single": 0, "early": 1, "intermediate": 2}
 
 
+def plain(text: Any) -> str:
+    """`text` drawn by matplotlib as written: an unescaped ``$`` would start mathtext (a label
+    ``$^$`` stops the figure with a ParseSyntaxException, ``$5-$10`` is typeset as maths);
+    ``\\$`` is mathtext's literal dollar sign."""
+    return str(text).replace("$", r"\$")
+
+
 def _summary(r: CVResult | dict[str, Any]) -> dict[str, Any]:
     return r.summary() if isinstance(r, CVResult) else dict(r)
 
@@ -204,7 +211,7 @@ def confusion_figure(result: CVResult):
         np.asarray(result.y_true).astype(str),
         np.asarray(result.y_pred).astype(str),
         labels=classes,
-        display_labels=classes,
+        display_labels=[plain(c) for c in classes],
         normalize="true",
         values_format=".2f",
         xticks_rotation="vertical",
@@ -213,7 +220,7 @@ def confusion_figure(result: CVResult):
     )
     s = result.summary()
     ax.set_title(
-        f"{result.feature_set} / {result.classifier}\n"
+        f"{plain(result.feature_set)} / {plain(result.classifier)}\n"
         f"balanced accuracy {_pm(s['balanced_accuracy_mean'], s['balanced_accuracy_std'])} %",
         fontsize=9,
     )
@@ -248,7 +255,9 @@ def bars_figure(results: list):
     if chance:
         ax.axhline(max(chance), ls="--", color="grey", label="majority class")
         ax.legend(loc="upper left", fontsize=8)
-    ax.set_xticks(range(len(names)), [g.split(":", 1)[1] for g in names], rotation=30, ha="right")
+    ax.set_xticks(
+        range(len(names)), [plain(g.split(":", 1)[1]) for g in names], rotation=30, ha="right"
+    )
     ax.set_ylabel("balanced accuracy (%)")
     ax.set_title("best single modality vs fusion (mean ± std over folds)", fontsize=9)
     fig.tight_layout()
