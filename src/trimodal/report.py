@@ -318,7 +318,23 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).strip("_")
 
 
-def write_report(results: list, out_dir: str | os.PathLike, label_set: str) -> dict[str, Any]:
+def partial_decodes(failures: str | os.PathLike | None) -> dict[str, int]:
+    """Per store (extractor): how many videos results/failures.tsv lists as partial decodes
+    (features kept from a file that ends before its declared duration, or error records when
+    ``partial_decode: error``)."""
+    if not failures or not Path(failures).exists():
+        return {}
+    df = pd.read_csv(failures, sep="\t", dtype=str, keep_default_na=False)
+    part = df[df["stage"] == "partial_decode"]
+    return {str(k): int(v) for k, v in part.groupby("where")["video_id"].nunique().items()}
+
+
+def write_report(
+    results: list,
+    out_dir: str | os.PathLike,
+    label_set: str,
+    failures: str | os.PathLike | None = None,
+) -> dict[str, Any]:
     """Write <out_dir>/<label_set>/{summary.md, summary.html, summary.csv, bars.png,
     confusion/*.png}: the same content as Markdown and as a self-contained HTML page.
 
@@ -386,6 +402,20 @@ def write_report(results: list, out_dir: str | os.PathLike, label_set: str) -> d
         ),
         ("table", provenance_table(res)),
     ]
+    partial = partial_decodes(failures)
+    paths["partial_decodes"] = partial
+    if partial:
+        blocks += [
+            ("h2", "Partial decodes"),
+            (
+                "list",
+                [
+                    f"{store}: {n} video(s) decoded short of their declared duration "
+                    "(see results/failures.tsv, stage partial_decode)"
+                    for store, n in sorted(partial.items())
+                ],
+            ),
+        ]
     if notes or n_missing:
         items = []
         if n_missing:

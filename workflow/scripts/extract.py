@@ -22,6 +22,7 @@ with job_log(snakemake.log[0]):
         code=p.code,
         cache_dir=cache_dir(snakemake.config),
         timeout_s=res.get("video_timeout_s"),
+        partial_decode=snakemake.config.get("partial_decode", "warn"),
     )
     if "batch" in snakemake.wildcards.keys():
         Path(snakemake.output[0]).mkdir(parents=True, exist_ok=True)

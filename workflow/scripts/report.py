@@ -11,4 +11,5 @@ with job_log(snakemake.log[0]):
         list(snakemake.input.results),
         str(Path(snakemake.output.summary).parent.parent),
         snakemake.wildcards.label_set,
+        failures=snakemake.input.failures,
     )

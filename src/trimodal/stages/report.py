@@ -4,7 +4,9 @@ figures and the provenance of every row (summary.md/.html/.csv)."""
 from __future__ import annotations
 
 
-def make_report(results: list[str], out_dir: str, label_set: str) -> dict:
+def make_report(
+    results: list[str], out_dir: str, label_set: str, failures: str | None = None
+) -> dict:
     from trimodal.report import write_report
 
-    return write_report(results, out_dir, label_set)
+    return write_report(results, out_dir, label_set, failures=failures)
