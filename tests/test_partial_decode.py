@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.workflow_project import SMALL_EXTRACTORS, make_project, small_sheet, snakemake
+from tests.workflow_project import make_project, small_sheet, snakemake
 from trimodal import store
 from trimodal.classifiers import CLASSIFIERS
 from trimodal.corpus.badinputs import make_truncated_end

@@ -303,8 +303,10 @@ class _Checker:
             if col in KNOWN_COLUMNS or not missing:
                 continue
             by_lower = {m.lower(): m for m in missing}
-            close = [by_lower[col.lower()]] if col.lower() in by_lower else (
-                difflib.get_close_matches(col, missing, n=1, cutoff=0.6)
+            close = (
+                [by_lower[col.lower()]]
+                if col.lower() in by_lower
+                else (difflib.get_close_matches(col, missing, n=1, cutoff=0.6))
             )
             if close:
                 self.add(

@@ -121,9 +121,7 @@ class IntermediateFusionClassifier(ClassifierMixin, BaseEstimator):
         n_val = int(np.ceil(n * self.val_fraction))
         if counts.min() >= 2 and k <= n_val <= n - k:
             self.early_stopping_ = "validation split"
-            tr, va = train_test_split(
-                idx, test_size=n_val, stratify=yi, random_state=self.seed
-            )
+            tr, va = train_test_split(idx, test_size=n_val, stratify=yi, random_state=self.seed)
             return tr, va
         self.early_stopping_ = (
             f"training loss (no validation split: smallest class has {counts.min()} row(s), "

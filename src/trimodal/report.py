@@ -346,6 +346,7 @@ def write_report(
         raise ValueError(f"no results for label set {label_set!r}")
     root = Path(out_dir) / label_set
     paths: dict[str, Any] = {"confusion": {}}
+    (root / "STALE.md").unlink(missing_ok=True)  # left by a failed run; this one is current
 
     frame = results_frame(res)
     paths["csv"] = write_table(root / "summary.csv", frame, index=False)

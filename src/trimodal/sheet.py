@@ -117,7 +117,9 @@ def header_columns(path: str | Path) -> list[str] | None:
 def normalise_label(value) -> str:
     """A label as every stage compares it: Unicode NFC (one spelling of 'Música' whether the
     sheet composed or decomposed its accent), surrounding white space stripped."""
-    return unicodedata.normalize("NFC", str(value)).strip()  # \n, \r\n and \r only (bytes), unlike str.splitlines
+    return unicodedata.normalize(
+        "NFC", str(value)
+    ).strip()  # \n, \r\n and \r only (bytes), unlike str.splitlines
 
 
 def _fields(text: str, line: int, columns: list[str]) -> list[str] | Problem:
