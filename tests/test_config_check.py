@@ -503,7 +503,7 @@ def _stopped_before_any_job(wd, proc) -> str:
 
 @pytest.mark.slow
 def test_workflow_stops_before_any_job_listing_every_config_mistake(tmp_path):
-    sheet = pd.DataFrame({"video_id": ["v1"], "video": [str(ROOT / "Snakefile")]})
+    sheet = pd.DataFrame({"video_id": ["v1"], "video": [str(ROOT / "Snakefile")], "label": ["x"]})
     extractors = copy.deepcopy(SMALL_EXTRACTORS)
     extractors["effnet"]["params"]["fps"] = 0
     extractors["effnet"]["bacth"] = 4
@@ -525,7 +525,7 @@ def test_workflow_stops_before_any_job_listing_every_config_mistake(tmp_path):
 
 @pytest.mark.slow
 def test_workflow_stops_on_a_model_that_is_not_available_offline(tmp_path):
-    sheet = pd.DataFrame({"video_id": ["v1"], "video": [str(ROOT / "Snakefile")]})
+    sheet = pd.DataFrame({"video_id": ["v1"], "video": [str(ROOT / "Snakefile")], "label": ["x"]})
     extractors = copy.deepcopy(SMALL_EXTRACTORS)
     extractors["sbert_desc"]["model"] = "sentence-transformers/all-MiniLM-L6-v3"
     wd = make_project(tmp_path, sheet, extractors)

@@ -48,7 +48,9 @@ def test_sys_exit_is_logged_only_when_it_is_a_failure(tmp_path, code, logged):
 def test_failed_workflow_job_has_its_traceback_in_its_log(tmp_path):
     """A real Snakemake job (the failures table, the cheapest) dies on a corrupt probe file."""
     wd = make_project(
-        tmp_path, pd.DataFrame({"video_id": ["v1"], "video": ["a.mp4"]}), probe_batch=1
+        tmp_path,
+        pd.DataFrame({"video_id": ["v1"], "video": ["a.mp4"], "label": ["x"]}),
+        probe_batch=1,
     )
     (wd / "a.mp4").write_bytes(b"x")
     (wd / "results" / "probe").mkdir(parents=True)

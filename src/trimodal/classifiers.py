@@ -77,7 +77,7 @@ def _ovr_svc(seed, cw, proba, p):
 
 
 def _mlp(seed, cw, proba, p):  # MLPClassifier has no class_weight; use rebalance=True for that
-    from sklearn.neural_network import MLPClassifier
+    from trimodal.estimators import SmallClassMLP
 
     defaults = {
         "hidden_layer_sizes": (128,),
@@ -88,7 +88,7 @@ def _mlp(seed, cw, proba, p):  # MLPClassifier has no class_weight; use rebalanc
         "max_iter": 500,
         "random_state": seed,
     }
-    return MLPClassifier(**{**defaults, **p})
+    return SmallClassMLP(**{**defaults, **p})
 
 
 def _hgb(seed, cw, proba, p):

@@ -28,12 +28,21 @@ BUILTIN_TEXT_SOURCES = ("description", "all")
 
 
 def check_config(
-    config: dict, sheet_columns=None, schema: str | os.PathLike | None = SCHEMA
+    config: dict,
+    sheet_columns=None,
+    schema: str | os.PathLike | None = SCHEMA,
+    sheet_labels=None,
 ) -> list[str]:
-    """Every problem of `config`, each "key.path: what is wrong; what is allowed"."""
+    """Every problem of `config`, each "key.path: what is wrong; what is allowed".
+
+    sheet_columns: the sample sheet's header as written (near-miss names get a did-you-mean);
+    sheet_labels: the labels in its label column (merge entries must name one of them).
+    """
     problems = schema_problems(config, schema) if schema else []
     if isinstance(config, dict):
-        problems += _Checker(config, sheet_columns).run()
+        checker = _Checker(config, sheet_columns)
+        checker.sheet_labels = None if sheet_labels is None else set(sheet_labels)
+        problems += checker.run()
     return problems
 
 
@@ -190,6 +199,69 @@ def offline_model_problem(path: str, model: str | None, hub_repo, owner: str) ->
     )
 
 
+#: make_classifier's own keywords (the rest of an option entry goes to the estimator)
+_BUILD_KEYS = ("seed", "text", "scale", "class_weight", "proba", "rebalance")
+
+
+def classifier_option_problems(base: str, opts: dict) -> list[str]:
+    """Each option of a classifier entry that its estimator would reject, checked against the
+    estimator's ``_parameter_constraints`` (scikit-learn's own validation) without fitting:
+    ``.<key>: <why>`` suffixes. Imports scikit-learn only when an entry sets model options."""
+    params = {k: v for k, v in opts.items() if k != "base"}
+    if set(params) <= {"rebalance"}:  # the shipped variants: no scikit-learn import per plan
+        return []
+    from sklearn.base import BaseEstimator
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from trimodal.classify import make_classifier
+
+    problems = []
+    try:
+        template = make_classifier(base, **{k: v for k, v in params.items() if k in _BUILD_KEYS})
+        known = {n.rsplit("__", 1)[-1] for n in template.get_params(deep=True)}
+        for k in [k for k in params if k not in _BUILD_KEYS and k not in known]:
+            params.pop(k)
+            problems.append(
+                f".{k}: not an option of {base!r}{_did_you_mean(k, sorted(known))}; its "
+                f"estimator takes: {_allowed(sorted(known))}"
+            )
+        est = make_classifier(base, **params)
+    except (TypeError, ValueError, KeyError) as e:
+        return [*problems, f": {type(e).__name__}: {e}"]
+    estimators = [est, *(v for v in est.get_params(deep=True).values())]
+    for obj in estimators:
+        if isinstance(obj, BaseEstimator) and hasattr(obj, "_parameter_constraints"):
+            try:
+                obj._validate_params()
+            except InvalidParameterError as e:
+                key = next((k for k in params if f"{k!r} parameter" in str(e)), None)
+                problems.append(f"{'.' + key if key else ''}: {e}")
+    return problems
+
+
+def packaged_model_problem(path: str, spec: dict) -> str | None:
+    """A ``packaged:`` name no package carries (a typo), or a packaged model whose package is
+    not installed: either fails inside every job, so it is named before any."""
+    from trimodal.models import PACKAGED, is_packaged, missing_packages
+
+    model = spec.get("model")
+    if not isinstance(model, str):
+        return None
+    if model.startswith("packaged:") and not is_packaged(model):
+        names = sorted(n for n in PACKAGED if n.startswith("packaged:"))
+        return (
+            f"{path}: {model!r} is not a packaged model{_did_you_mean(model, names)}; "
+            f"packaged: {_allowed(sorted(PACKAGED))}"
+        )
+    missing = missing_packages(model) if is_packaged(model) else []
+    if missing:
+        return (
+            f"{path}: packaged model {model!r} needs the package(s) {_allowed(missing)}, which "
+            "are not installed; run `make setup` (it installs the model wheels)"
+        )
+    return None
+
+
 class _Checker:
     """The cross-reference checks, written to survive any shape the schema rejected."""
 
@@ -208,6 +280,7 @@ class _Checker:
         self.problems.append(message)
 
     def run(self) -> list[str]:
+        self.check_sheet_columns()
         self.check_extractors()
         self.check_text_sources()
         self.check_label_sets()
@@ -215,6 +288,31 @@ class _Checker:
         self.check_fusion()
         self.check_crossmodal()
         return self.problems
+
+    # sample sheet ------------------------------------------------------------------------
+
+    def check_sheet_columns(self) -> None:
+        """A header that is a near miss of a column trimodal reads (``Label``, ``descr``) would
+        otherwise run to the end with that column silently empty."""
+        from trimodal.sheet import KNOWN_COLUMNS
+
+        if self.sheet_columns is None:
+            return
+        missing = [c for c in KNOWN_COLUMNS if c not in self.sheet_columns]
+        for col in self.sheet_columns:
+            if col in KNOWN_COLUMNS or not missing:
+                continue
+            by_lower = {m.lower(): m for m in missing}
+            close = (
+                [by_lower[col.lower()]]
+                if col.lower() in by_lower
+                else (difflib.get_close_matches(col, missing, n=1, cutoff=0.6))
+            )
+            if close:
+                self.add(
+                    f"samples: the sheet's column {col!r} is not one trimodal reads (did you "
+                    f"mean {close[0]!r}?); it reads: {_allowed(KNOWN_COLUMNS)}"
+                )
 
     # extractors --------------------------------------------------------------------------
 
@@ -262,6 +360,10 @@ class _Checker:
                 self.add(f"{key_path('extractors', name, 'params', key)}: {problem}{hint}")
             if "sources" in cls.PARAMS:
                 self.check_sources(name, params.get("sources"))
+            problem = packaged_model_problem(key_path("extractors", name, "model"), spec)
+            if problem:
+                self.add(problem)
+                continue
             problem = offline_model_problem(
                 key_path("extractors", name, "model"),
                 spec.get("model"),
@@ -334,6 +436,50 @@ class _Checker:
                 )
             if source == "zeroshot":
                 self.check_zeroshot_model(path, spec)
+            self.check_merge_and_threshold(path, spec, source)
+
+    def check_merge_and_threshold(self, path: tuple, spec: dict, source) -> None:
+        """merge entries must name a label the set has; confident's threshold is a probability."""
+        from trimodal.sheet import normalise_label
+
+        candidates = spec.get("candidates")
+        if source == "zeroshot":
+            known = set(candidates) if isinstance(candidates, (dict, list)) else None
+            where = "the zero-shot candidates"
+        else:
+            known, where = self.sheet_labels, "the sheet's labels"
+        merged_names = {v for v in _dict(spec.get("merge")).values() if isinstance(v, str)}
+        if known is not None:
+            known = {normalise_label(k) for k in known}
+            for old in _dict(spec.get("merge")):
+                if normalise_label(old) not in known and normalise_label(old) not in merged_names:
+                    self.add(
+                        f"{key_path(*path, 'merge', old)}: no label {old!r} in {where}"
+                        f"{_did_you_mean(old, sorted(known))}; labels: {_allowed(sorted(known))}"
+                    )
+            dominant = spec.get("dominant")
+            if (
+                spec.get("strategy") == "drop_dominant"
+                and isinstance(dominant, str)
+                and source == "zeroshot"
+                and dominant not in known
+            ):
+                self.add(
+                    f"{key_path(*path, 'dominant')}: {dominant!r} is not a candidate"
+                    f"{_did_you_mean(dominant, sorted(known))}; candidates: "
+                    f"{_allowed(sorted(known))}"
+                )
+        threshold = spec.get("threshold")
+        if (
+            spec.get("strategy") == "confident"
+            and isinstance(threshold, (int, float))
+            and not 0 < threshold <= 1
+        ):
+            self.add(
+                f"{key_path(*path, 'threshold')}: {threshold!r} is out of range: the confident "
+                "strategy keeps a relabelling when the runner-up's probability is below it, so it "
+                "must be a probability in (0, 1]"
+            )
 
     def check_zeroshot_model(self, path: tuple, spec: dict) -> None:
         from trimodal.extractors.base import Extractor, get_extractor_class
@@ -434,6 +580,9 @@ class _Checker:
                 where = ("classify", "options", name, *(["base"] if "base" in _dict(opts) else []))
                 hint = "" if "base" in _dict(opts) else " (add base: <classifier>)"
                 self.add(f"{key_path(*where)}: {self.classifier_problem(base, bases)}{hint}")
+            elif isinstance(base, str):
+                for problem in classifier_option_problems(base, _dict(opts)):
+                    self.add(f"{key_path('classify', 'options', name)}{problem}")
         ft = _dict(cfg.get("finetune"))
         for i, name in enumerate(_list(ft.get("label_sets"))):
             self.check_label_set_name(key_path("classify", "finetune", "label_sets", i), name)

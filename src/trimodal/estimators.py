@@ -13,6 +13,7 @@ import numpy as np
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.neural_network import MLPClassifier
 from sklearn.utils.validation import check_is_fitted
 
 
@@ -76,3 +77,29 @@ def unit_rows(X):
 
 def to_dense(X):
     return X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+
+
+class SmallClassMLP(MLPClassifier):
+    """MLPClassifier whose early stopping never fails on tiny classes.
+
+    scikit-learn's early stopping holds out ``validation_fraction`` of the training rows
+    (stratified) and raises when that split is too small for the classes (2 videos per class).
+    Then this one fits without early stopping (``max_iter`` epochs) and says so in
+    ``early_stopping_``; its parameters are left as given.
+    """
+
+    def fit(self, X, y):
+        y_arr = np.asarray(y)
+        counts = np.unique(y_arr, return_counts=True)[1]
+        n, k = len(y_arr), len(counts)
+        n_val = int(np.ceil(n * self.validation_fraction))
+        if self.early_stopping and not (counts.min() >= 2 and max(2, k) <= n_val <= n - k):
+            self.early_stopping = False
+            try:
+                super().fit(X, y)
+            finally:
+                self.early_stopping = True
+            self.early_stopping_ = f"off (smallest class has {counts.min()} row(s) of {n})"
+            return self
+        self.early_stopping_ = "on" if self.early_stopping else "off"
+        return super().fit(X, y)

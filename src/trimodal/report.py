@@ -43,6 +43,13 @@ LEAKAGE_NOTE = (
 _KIND_ORDER = {"single": 0, "early": 1, "intermediate": 2}
 
 
+def plain(text: Any) -> str:
+    """`text` drawn by matplotlib as written: an unescaped ``$`` would start mathtext (a label
+    ``$^$`` stops the figure with a ParseSyntaxException, ``$5-$10`` is typeset as maths);
+    ``\\$`` is mathtext's literal dollar sign."""
+    return str(text).replace("$", r"\$")
+
+
 def _summary(r: CVResult | dict[str, Any]) -> dict[str, Any]:
     return r.summary() if isinstance(r, CVResult) else dict(r)
 
@@ -216,7 +223,7 @@ def confusion_figure(result: CVResult):
         np.asarray(result.y_true).astype(str),
         np.asarray(result.y_pred).astype(str),
         labels=classes,
-        display_labels=classes,
+        display_labels=[plain(c) for c in classes],
         normalize="true",
         values_format=".2f",
         xticks_rotation="vertical",
@@ -225,7 +232,7 @@ def confusion_figure(result: CVResult):
     )
     s = result.summary()
     ax.set_title(
-        f"{result.feature_set} / {result.classifier}\n"
+        f"{plain(result.feature_set)} / {plain(result.classifier)}\n"
         f"balanced accuracy {_pm(s['balanced_accuracy_mean'], s['balanced_accuracy_std'])} %",
         fontsize=9,
     )
@@ -260,7 +267,9 @@ def bars_figure(results: list):
     if chance:
         ax.axhline(max(chance), ls="--", color="grey", label="majority class")
         ax.legend(loc="upper left", fontsize=8)
-    ax.set_xticks(range(len(names)), [g.split(":", 1)[1] for g in names], rotation=30, ha="right")
+    ax.set_xticks(
+        range(len(names)), [plain(g.split(":", 1)[1]) for g in names], rotation=30, ha="right"
+    )
     ax.set_ylabel("balanced accuracy (%)")
     ax.set_title("best single modality vs fusion (mean ± std over folds)", fontsize=9)
     fig.tight_layout()
@@ -321,8 +330,23 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).strip("_")
 
 
+def partial_decodes(failures: str | os.PathLike | None) -> dict[str, int]:
+    """Per store (extractor): how many videos results/failures.tsv lists as partial decodes
+    (features kept from a file that ends before its declared duration, or error records when
+    ``partial_decode: error``)."""
+    if not failures or not Path(failures).exists():
+        return {}
+    df = pd.read_csv(failures, sep="\t", dtype=str, keep_default_na=False)
+    part = df[df["stage"] == "partial_decode"]
+    return {str(k): int(v) for k, v in part.groupby("where")["video_id"].nunique().items()}
+
+
 def write_report(
-    results: list, out_dir: str | os.PathLike, label_set: str, circular=()
+    results: list,
+    out_dir: str | os.PathLike,
+    label_set: str,
+    circular=(),
+    failures: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Write <out_dir>/<label_set>/{summary.md, summary.html, summary.csv, bars.png,
     confusion/*.png}: the same content as Markdown and as a self-contained HTML page.
@@ -335,6 +359,7 @@ def write_report(
         raise ValueError(f"no results for label set {label_set!r}")
     root = Path(out_dir) / label_set
     paths: dict[str, Any] = {"confusion": {}}
+    (root / "STALE.md").unlink(missing_ok=True)  # left by a failed run; this one is current
 
     frame = results_frame(res)
     paths["csv"] = write_table(root / "summary.csv", frame, index=False)
@@ -398,6 +423,20 @@ def write_report(
         ),
         ("table", provenance_table(res)),
     ]
+    partial = partial_decodes(failures)
+    paths["partial_decodes"] = partial
+    if partial:
+        blocks += [
+            ("h2", "Partial decodes"),
+            (
+                "list",
+                [
+                    f"{store}: {n} video(s) decoded short of their declared duration "
+                    "(see results/failures.tsv, stage partial_decode)"
+                    for store, n in sorted(partial.items())
+                ],
+            ),
+        ]
     if notes or n_missing:
         items = []
         if n_missing:

@@ -18,7 +18,11 @@ How a line is read (the stdlib :mod:`csv` module, one line at a time, tab-separa
 - an empty line (or one of tabs and spaces only) between rows is an error; empty lines at the
   end of the file are ignored;
 - a UTF-8 byte-order mark, CRLF or CR line endings and spaces around column names are accepted;
-  a UTF-16 file (a spreadsheet's "Unicode text") is decoded as such.
+  a UTF-16 file (a spreadsheet's "Unicode text") is decoded as such; one without its byte-order
+  mark is an error that says so (its header would read as names full of NULs).
+
+Labels are normalised once, here (:func:`normalise_label`: NFC, stripped), so a class written
+with a composed and a decomposed accent is one class in every label set.
 
 Then the rows are checked: required columns, ids that are safe as file names and wildcards,
 duplicate ids, and files that do not exist. Bytes that are not valid UTF-8 are not a sheet
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from pathlib import Path
 from typing import NamedTuple
 
@@ -37,6 +42,8 @@ import pandas as pd
 
 COLUMNS = ["video_id", "video", "ad_audio", "description", "label"]
 REQUIRED = ["video_id", "video"]
+#: every column trimodal reads (a header close to one of these gets a did-you-mean)
+KNOWN_COLUMNS = [*COLUMNS, "group"]
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 _ID_RE = re.compile(rf"^{ID_PATTERN}$")
 FLAG_COLUMN = "description_flag"
@@ -73,8 +80,46 @@ def _physical_lines(path: Path) -> list[bytes]:
             raw = raw.decode("utf-16").encode("utf-8")
         except UnicodeDecodeError as e:
             raise SheetError(f"sample sheet {path} starts as UTF-16 but is not: {e}") from None
+    elif (encoding := _utf16_without_bom(raw)) is not None:
+        raise SheetError(
+            f"sample sheet {path} is {encoding} text without a byte-order mark (every other "
+            "byte is a NUL): save it as UTF-8 (a spreadsheet's 'UTF-8 CSV/TSV'), or as UTF-16 "
+            "with its byte-order mark"
+        )
     raw = raw.removeprefix(b"\xef\xbb\xbf")
-    return raw.splitlines()  # \n, \r\n and \r only (bytes), unlike str.splitlines
+    return raw.splitlines()
+
+
+def _utf16_without_bom(raw: bytes) -> str | None:
+    """'UTF-16LE' / 'UTF-16BE' when `raw` looks like BOM-less UTF-16 (NULs at every odd or
+    every even byte of its start, as ASCII text in UTF-16 has), else None."""
+    head = raw[:4096]
+    if len(head) < 4 or b"\x00" not in head:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "UTF-16LE"
+    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "UTF-16BE"
+    return None
+
+
+def header_columns(path: str | Path) -> list[str] | None:
+    """The column names of the sheet's header as written (stripped), or None when unreadable."""
+    try:
+        lines = _physical_lines(Path(path))
+    except SheetError:
+        return None
+    header = _fields(lines[0].decode("utf-8", errors="replace"), 1, []) if lines else None
+    return None if header is None or isinstance(header, Problem) else [c.strip() for c in header]
+
+
+def normalise_label(value) -> str:
+    """A label as every stage compares it: Unicode NFC (one spelling of 'Música' whether the
+    sheet composed or decomposed its accent), surrounding white space stripped."""
+    return unicodedata.normalize(
+        "NFC", str(value)
+    ).strip()  # \n, \r\n and \r only (bytes), unlike str.splitlines
 
 
 def _fields(text: str, line: int, columns: list[str]) -> list[str] | Problem:
@@ -267,6 +312,7 @@ def load_sheet(
         if col not in df.columns:
             df[col] = ""
         df[col] = df[col].fillna("").astype(str).str.strip()
+    df["label"] = df["label"].map(normalise_label)
     df[FLAG_COLUMN] = flags
     return df.set_index("video_id", drop=False)
 

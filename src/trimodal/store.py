@@ -271,6 +271,22 @@ def load_meta(path: str | os.PathLike) -> pd.DataFrame:
     return pd.DataFrame(cols, index=pd.Index(list(ids), name="video_id"))
 
 
+def load_partial(path: str | os.PathLike) -> pd.DataFrame:
+    """The videos whose features come from a partial decode (a file that ends before its
+    declared duration): video_id, duration_decoded, duration_declared (features kept)."""
+    meta = load_meta(path)
+    if "partial_decode" not in meta:
+        return pd.DataFrame(columns=["video_id", "duration_decoded", "duration_declared"])
+    part = meta[meta["partial_decode"].astype(bool)]
+    return pd.DataFrame(
+        {
+            "video_id": part.index.astype(str),
+            "duration_decoded": part.get("duration_decoded", np.nan),
+            "duration_declared": part.get("duration_declared", np.nan),
+        }
+    ).reset_index(drop=True)
+
+
 def load_failures(path: str | os.PathLike) -> pd.DataFrame:
     with h5py.File(path, "r") as h5:
         g = h5["failures"]

@@ -15,7 +15,7 @@ from trimodal.codehash import package_versions
 from trimodal.config_check import check_config, fill_modalities, format_problems
 from trimodal.config_check import circular_pairs, circular_warnings
 from trimodal.reuse import across_versions, cache_dir, file_identity, mark_forced
-from trimodal.sheet import ID_PATTERN, SheetError, load_sheet
+from trimodal.sheet import ID_PATTERN, SheetError, header_columns, load_sheet
 from trimodal.types import FeatureSet
 from trimodal.fusion_kinds import FUSION_KINDS
 from trimodal.plugins import load_plugins
@@ -24,14 +24,29 @@ from trimodal.userror import fail
 min_version("9.0")
 
 
+# The sheet is read first so that the check below knows its columns and labels (a header
+# `Label`, a merge of a label the sheet does not have); its own problems are reported after
+# the configuration's, in the same message.
+_sheet_error, samples = None, None
+try:
+    samples = load_sheet(config["samples"])
+except (SheetError, OSError, KeyError, TypeError) as e:
+    _sheet_error = str(e)
 # Every configuration problem (schema, extractor params, names that refer to each other,
 # models missing offline) in one message before any job; validate() then fills the defaults.
 _config_problems = check_config(
     config,
+    sheet_columns=header_columns(config["samples"]) if samples is not None else None,
     schema=Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml",
+    sheet_labels=set(samples["label"]) - {""} if samples is not None else None,
 )
-if _config_problems:
-    fail(format_problems(_config_problems))
+if _config_problems or _sheet_error:
+    fail(
+        "\n\n".join(
+            [format_problems(_config_problems)] * bool(_config_problems)
+            + [_sheet_error] * bool(_sheet_error)
+        )
+    )
 # a circular label set / feature set pair: a warning, not a stop (the user may mean it)
 for _warning in circular_warnings(config):
     logger.warning(f"WARNING: {_warning}")
@@ -46,10 +61,6 @@ os.environ.setdefault(
 
 # The sheet is checked before any job runs: bad columns, ids, duplicates and missing files
 # stop the run with one message naming every bad line, and no traceback (trimodal.userror).
-try:
-    samples = load_sheet(config["samples"])
-except (SheetError, OSError) as e:
-    fail(str(e))
 validate(
     samples.drop(columns=["description_flag"]), schema="../schemas/samples.schema.yaml"
 )

@@ -44,3 +44,14 @@ rule report:
         circular=lambda wc: circular_pairs(config).get(wc.label_set, []),
     script:
         "../scripts/report.py"
+
+
+# A failed classify or fuse job must not leave its label set's old report looking current:
+# remove it (STALE.md says why); the next successful run rebuilds it.
+onerror:
+    from trimodal.stages.report import stale_report
+
+    for _ls in sorted({p.split("/")[2] for p in report_inputs()}):
+        stale_report(
+            f"results/report/{_ls}", [p for p in report_inputs() if f"/{_ls}/" in p]
+        )

@@ -12,4 +12,5 @@ with job_log(snakemake.log[0]):
         str(Path(snakemake.output.summary).parent.parent),
         snakemake.wildcards.label_set,
         circular=list(snakemake.params.circular),
+        failures=snakemake.input.failures,
     )

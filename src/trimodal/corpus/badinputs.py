@@ -78,6 +78,22 @@ def make_truncated(src: Path, out_dir: Path, fraction: float = 0.5) -> Path:
     return out
 
 
+def make_truncated_end(
+    src: Path, out_dir: Path, keep_bytes: int = 40_000, seconds: float = 4.0
+) -> Path:
+    """An mp4 cut at its end: ``seconds`` of the clip re-encoded with its index first
+    (``+faststart``, as web video is), then only its first ``keep_bytes``. The header still
+    declares the whole duration and every stream probes fine; decoding stops early."""
+    full = Path(out_dir) / "faststart.mp4"
+    args = ["-i", src, "-t", seconds, "-vf", "scale=-2:240", "-c:v", "libx264"]
+    args += ["-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k"]
+    run_ffmpeg([*args, "-threads", "1", "-movflags", "+faststart", *BITEXACT], full)
+    out = Path(out_dir) / "truncated_end.mp4"
+    if not out.exists():
+        _write_bytes(out, full.read_bytes()[:keep_bytes])
+    return out
+
+
 def make_byteflip(src: Path, out_dir: Path, n_blocks: int = 8, block: int = 2048) -> Path:
     """Invert blocks of bytes spread over the middle third: the header parses, frames are damaged."""
     out = Path(out_dir) / f"byteflip{Path(src).suffix.lower()}"

@@ -16,6 +16,7 @@ import numpy as np
 
 from trimodal.extractors.base import DECODE_BACKEND, MAX_FRAMES, Extractor, Param
 from trimodal.media.frames import Frame, prefetch, sample_frames
+from trimodal.probe import is_partial
 from trimodal.progress import progress
 from trimodal.types import ExtractionError, VideoItem
 
@@ -60,13 +61,22 @@ class FramePass:
         return 1.0 / self.fps
 
     def decode_attrs(self) -> dict[str, Any]:
-        """The per-video attributes every frame extractor stores about its decoding."""
+        """The per-video attributes every frame extractor stores about its decoding, with the
+        decoded and declared lengths (partial_decode: the frames stop short of the header's
+        duration, as in a file cut at its end)."""
+        declared = float(self.stats.get("duration") or 0.0)
+        decoded = declared
+        if self.stats["stopped_early"] and len(self.times):
+            decoded = min(declared, float(self.times[-1]) + self.grid_step())
         return {
             "n_frames": len(self.times),
             "fps": self.fps,
             "decode_backend": self.stats["backend"],
             "stopped_early": bool(self.stats["stopped_early"]),
             "decode_error": self.stats["error"],
+            "duration_decoded": decoded,
+            "duration_declared": declared,
+            "partial_decode": bool(self.stats["stopped_early"]) and is_partial(decoded, declared),
         }
 
 

@@ -210,6 +210,7 @@ class VggishExtractor(Extractor):
                 "backend": self.params["backend"],
                 "hop_s": float(self.params["hop"]),
                 "duration_decoded": float(stats.get("duration_decoded", 0.0)),
+                "duration_declared": float(stats.get("duration_declared", 0.0)),
                 "decode_errors": int(stats.get("decode_errors", 0)),
                 "partial_decode": bool(stats.get("partial", False)),
             },

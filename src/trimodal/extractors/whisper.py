@@ -143,6 +143,7 @@ class WhisperExtractor(Extractor):
                 "n_segments": len(table),
                 "no_speech": len(table) == 0,
                 "duration_decoded": float(stats["duration_decoded"]),
+                "duration_declared": float(stats.get("duration_declared", 0.0)),
                 "decode_errors": int(stats["decode_errors"]),
                 "partial_decode": bool(stats["partial"]),
             },

@@ -324,6 +324,7 @@ class YamnetExtractor(Extractor):
                 "n_windows": len(scores),
                 "hop_s": float(self.params["hop"]),
                 "duration_decoded": float(stats["duration_decoded"]),
+                "duration_declared": float(stats.get("duration_declared", 0.0)),
                 "decode_errors": int(stats["decode_errors"]),
                 "partial_decode": bool(stats["partial"]),
                 "top1": names[0],

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from trimodal.probe import is_partial
 from trimodal.types import ExtractionError
 
 SAMPLE_RATE = 16000
@@ -41,7 +42,9 @@ def stream_audio(
     import av
 
     stats = stats if stats is not None else {}
-    stats.update(n_samples=0, decode_errors=0, partial=False, duration_decoded=0.0)
+    stats.update(
+        n_samples=0, decode_errors=0, partial=False, duration_decoded=0.0, duration_declared=0.0
+    )
     chunk = max(1, int(round(chunk_s * sr)))
     try:
         container = av.open(str(path), metadata_errors="ignore")
@@ -51,6 +54,10 @@ def stream_audio(
         if not container.streams.audio:
             raise ExtractionError("no audio stream", stage="decode")
         stream = container.streams.audio[0]
+        if stream.duration and stream.time_base:
+            stats["duration_declared"] = float(stream.duration * stream.time_base)
+        elif container.duration:
+            stats["duration_declared"] = container.duration / 1e6
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
         parts: list[np.ndarray] = []
         n_buf = 0
@@ -88,7 +95,10 @@ def stream_audio(
         if n_buf:
             yield np.concatenate(parts)
     stats["duration_decoded"] = stats["n_samples"] / sr
-    stats["partial"] = stats["decode_errors"] > 0
+    # cut at its end: no decode error, but less sound than the header declares
+    stats["partial"] = is_partial(
+        stats["duration_decoded"], stats["duration_declared"], stats["decode_errors"]
+    )
     if stats["n_samples"] == 0:
         reason = "undecodable audio: no sample decoded"
         raise ExtractionError(f"{reason} ({last_error})" if last_error else reason, "decode")

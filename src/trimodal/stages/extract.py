@@ -18,9 +18,8 @@ from trimodal import store
 from trimodal.codehash import package_versions
 from trimodal.device import pick_device
 from trimodal.extractors.base import build_extractor, extractor_target
-from trimodal.limits import time_limit
 from trimodal.models import describe_model
-from trimodal.probe import read_probe
+from trimodal.probe import partial_reason, read_probe
 from trimodal.reuse import ResultCache, file_identity, result_key
 from trimodal.types import ExtractionError, VideoItem
 
@@ -102,6 +101,7 @@ def extract_one(
     timeout_s: float | None = None,
     counts: Counts | None = None,
     across_versions: bool = False,
+    partial_decode: str = "warn",
 ) -> bool:
     """Run one extractor on one video; write features or an error record. True when ok.
 
@@ -159,6 +159,8 @@ def extract_one(
 
     header.update({"model": model or "", **dict(_model_attrs(model))})
     header.update({"code": code, "packages": dict(_packages(kind))})
+    if partial_decode != "warn":  # part of the reuse key only when not the default
+        header["partial_decode_policy"] = partial_decode
     # where the job ran (per-video file only; stores keep model/params, not hosts)
     header["slurm_job_id"] = os.environ.get("SLURM_JOB_ID", "")
     if error is not None:  # decided from the sheet and the probe: no model, nothing to reuse
@@ -196,10 +198,32 @@ def extract_one(
 
     ex = _extractor(kind, model, params, device)
     counts["computed"] += 1
-    reusable = True
+    if timeout_s:  # in a child the job can kill, even inside native code
+        error, reusable = run_killable(
+            lambda: _compute(ex, item, extractor, output, header, partial_decode),
+            timeout_s,
+            f"{extractor} on {video_id}",
+        )
+        if error is not None and error[0] == "timeout":
+            store.write_video_file(output, video_id, header, error=error)
+    else:
+        error, reusable = _compute(ex, item, extractor, output, header, partial_decode)
+    if error is not None:
+        counts["errors"] += 1
+        log.warning("%s: %s: error record (%s: %s)", video_id, extractor, *error)
+    else:
+        log.info("%s: %s computed", video_id, extractor)
+    if reusable:
+        cache.keep(key, output)
+    return error is None
+
+
+def _compute(ex, item: VideoItem, extractor: str, output: str, header: dict, partial_decode):
+    """Extract one video and write its file: (error or None, reusable)."""
+    video_id = item.video_id
+    error, reusable = None, True
     try:
-        with time_limit(timeout_s, f"{extractor} on {video_id}"):
-            features = ex.extract(item)
+        features = ex.extract(item)
     except ExtractionError as e:
         error = (e.stage, e.reason)
         reusable = e.stage not in _TRANSIENT
@@ -207,16 +231,57 @@ def extract_one(
         log.error("%s: %s failed:\n%s", video_id, extractor, traceback.format_exc())
         error = ("extract", f"{type(e).__name__}: {e}")
         reusable = False
+    if error is None:
+        partial = partial_reason(features.attrs)
+        if partial and partial_decode == "error":
+            error = ("partial_decode", partial)
+        elif partial:
+            log.warning("%s: %s: partial decode, features kept (%s)", video_id, extractor, partial)
     if error is not None:
-        counts["errors"] += 1
-        log.warning("%s: %s: error record (%s: %s)", video_id, extractor, *error)
         store.write_video_file(output, video_id, header, error=error)
     else:
         store.write_video_file(output, video_id, header, features=features)
-        log.info("%s: %s computed", video_id, extractor)
-    if reusable:
-        cache.keep(key, output)
-    return error is None
+    return error, reusable
+
+
+def run_killable(work, timeout_s: float, what: str):
+    """`work()` -> (error, reusable) in a forked child, killed (SIGKILL) after `timeout_s`.
+
+    SIGALRM runs its handler only when control returns to Python, so a decode or an inference
+    stuck inside PyAV, CTranslate2 or onnxruntime never timed out. The child is forked after the
+    model was loaded (one load per batch; copy-on-write), writes the video's file itself and
+    sends back its (error, reusable); a killed child leaves no file under the final name (every
+    write is atomic), and the caller writes the `timeout` error record.
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+
+    def child():
+        try:
+            send.send(work())
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            send.send((("extract", f"{type(e).__name__}: {e}"), False))
+
+    proc = ctx.Process(target=child, daemon=True)
+    proc.start()
+    send.close()
+    result = None
+    if receive.poll(float(timeout_s)):
+        try:
+            result = receive.recv()
+        except EOFError:  # the child died without a word
+            result = None
+    if result is None and proc.is_alive():
+        proc.kill()
+        proc.join()
+        return ("timeout", f"{what} took longer than the {timeout_s:g} s timeout (stopped)"), False
+    proc.join()
+    if result is None:
+        return ("extract", f"{what}: the worker process died (exit code {proc.exitcode})"), False
+    error, reusable = result
+    return (tuple(error) if error else None), reusable
 
 
 def _own_inputs(item: VideoItem, need: str | None, modality: str, params: dict) -> dict[str, Any]:

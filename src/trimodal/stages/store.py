@@ -120,6 +120,18 @@ def aggregate_store(
     return counts
 
 
+#: stage of a warning row in results/failures.tsv: the video decoded short of its declared
+#: duration, its features are kept (partial_decode: error makes it an error record instead)
+PARTIAL = "partial_decode"
+
+
+def partial_warning(r) -> str:
+    return (
+        f"warning (features kept): decoded {r.duration_decoded:.2f} s of "
+        f"{r.duration_declared:.2f} s declared"
+    )
+
+
 def collect_failures(
     probe_jsons: list[str],
     stores: dict[str, str],
@@ -142,6 +154,8 @@ def collect_failures(
         for r in store.load_failures(path).itertuples(index=False):
             if r.stage != ABSENT:  # a missing optional input is a coverage gap, not a failure
                 rows.append((r.video_id, r.stage, extractor, r.reason))
+        for r in store.load_partial(path).itertuples(index=False):  # a warning: features kept
+            rows.append((r.video_id, PARTIAL, extractor, partial_warning(r)))
     df = pd.DataFrame(rows, columns=["video_id", "stage", "where", "reason"])
     df = df.sort_values(["video_id", "stage", "where"], kind="stable")
     write_table(output, df, sep="\t", index=False)
