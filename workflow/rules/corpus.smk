@@ -29,7 +29,8 @@ else:
 
     rule probe:
         input:
-            video=lambda wc: ROWS[wc.video_id]["video"],
+            # an absent file (missing_media: skip) is no input: its probe says so
+            video=lambda wc: present(wc.video_id, "video") or [],
         output:
             "results/probe/{video_id}.json",
         log:
@@ -45,5 +46,6 @@ else:
         params:
             ad_audio=lambda wc: ROWS[wc.video_id]["ad_audio"] or None,
             identity=lambda wc: media_identity(wc.video_id),
+            extra=lambda wc: {"video": ROWS[wc.video_id]["video"], **span_param(wc.video_id)},
         script:
             "../scripts/probe.py"
