@@ -267,7 +267,9 @@ def _optional_problems(row) -> list[str]:
         missing = "end" if given == ["start"] else "start"
         out.append(f"column {missing}: empty, but {given[0]} is given (a span needs both)")
     elif len(bounds) == 2 and not bounds["start"] < bounds["end"]:
-        out.append(f"columns start/end: start {bounds['start']:g} is not before end {bounds['end']:g}")
+        out.append(
+            f"columns start/end: start {bounds['start']:g} is not before end {bounds['end']:g}"
+        )
     return out
 
 
@@ -289,8 +291,7 @@ def absent_media(df: pd.DataFrame, base_dir: str | Path = ".") -> dict[str, list
         cols = [
             c
             for c in MEDIA_COLUMNS
-            if str(row.get(c, "") or "").strip()
-            and not (base / str(row[c]).strip()).exists()
+            if str(row.get(c, "") or "").strip() and not (base / str(row[c]).strip()).exists()
         ]
         if cols:
             out[str(vid).strip()] = cols

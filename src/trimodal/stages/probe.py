@@ -71,9 +71,7 @@ def probe_batch(videos: list[dict]) -> int:
     n ok."""
     n_ok = 0
     for v in videos:
-        info = probe_video(
-            v["video_id"], v["video"], v.get("ad_audio"), v["output"], v.get("span")
-        )
+        info = probe_video(v["video_id"], v["video"], v.get("ad_audio"), v["output"], v.get("span"))
         n_ok += bool(info["video"].get("ok"))
     log.info("probed %d videos: %d readable", len(videos), n_ok)
     return n_ok
