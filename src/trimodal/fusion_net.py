@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from trimodal.device import pick_device
-from trimodal.training import train_early_stopping
+from trimodal.training import train_early_stopping, validation_split
 
 
 class FusionNet(nn.Module):
@@ -70,8 +70,11 @@ class IntermediateFusionClassifier(ClassifierMixin, BaseEstimator):
     block_slices: {name: (start, stop)} column ranges of each modality in X (see
     trimodal.fusion.block_slices). Training: AdamW on class-weighted cross-entropy, inner
     stratified validation split (`val_fraction`), early stopping on validation loss with
-    `patience`, best weights restored. Fixed seeds make a fit reproducible on CPU.
+    `patience`, best weights restored (under the split protocol of trimodal.cv: the official
+    ``val`` videos instead of the inner split). Fixed seeds make a fit reproducible on CPU.
     """
+
+    early_stops = True  # the split protocol hands it the val rows (trimodal.training)
 
     def __init__(
         self,
@@ -129,8 +132,11 @@ class IntermediateFusionClassifier(ClassifierMixin, BaseEstimator):
         idx = np.arange(len(yi))
         counts = np.bincount(yi)
         stratify = yi if counts.min() >= 2 else None
-        tr, va = train_test_split(
-            idx, test_size=self.val_fraction, stratify=stratify, random_state=self.seed
+        tr, va = validation_split(
+            len(yi),
+            lambda: train_test_split(
+                idx, test_size=self.val_fraction, stratify=stratify, random_state=self.seed
+            ),
         )
         weight = None
         if self.class_weight == "balanced":

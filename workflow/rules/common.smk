@@ -11,7 +11,12 @@ from snakemake.utils import min_version, validate
 from trimodal.batching import batch_size, make_batches
 from trimodal.codehash import PLUGINS
 from trimodal.codehash import code_hash as _code_hash
-from trimodal.config_check import check_config, fill_modalities, format_problems
+from trimodal.config_check import (
+    check_config,
+    fill_modalities,
+    format_problems,
+    sheet_problems,
+)
 from trimodal.reuse import file_identity
 from trimodal.sheet import ID_PATTERN, SheetError, absent_media, load_sheet, row_span
 from trimodal.types import FeatureSet
@@ -60,6 +65,9 @@ if ABSENT:
 validate(
     samples.drop(columns=["description_flag"]), schema="../schemas/samples.schema.yaml"
 )
+_sheet_problems = sheet_problems(config, samples)  # split protocol, language column
+if _sheet_problems:
+    fail(format_problems(_sheet_problems))
 
 VIDEO_IDS = list(samples.index)
 HAS_SPANS = "start" in samples.columns  # segment rows: a time span of their video
