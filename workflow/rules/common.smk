@@ -118,7 +118,8 @@ def extract_params(name):
         code=extractor_code(spec["kind"]),
         device=config.get("device", "auto"),
     )
-    if HAS_SPANS and not is_batched(name):  # batched jobs carry it in their `batch` param
+    # a segment's span (batched jobs carry it in their `batch` param)
+    if HAS_SPANS and not is_batched(name):
         params["span"] = lambda wc: span_param(wc.video_id).get("span")
     if reads_description(name) and not is_batched(name):
         # the description is a param of text jobs only: editing one reruns that video's
@@ -258,7 +259,8 @@ def _video_inputs(name, video_id):
     modality = EXTRACTORS[name]["modality"]
     if modality == "video" or modality == "audio":
         files["video"] = row["video"]
-        if present(video_id, "video"):  # an absent file (missing_media: skip) is no input
+        # an absent file (missing_media: skip) is no input
+        if present(video_id, "video"):
             deps["video"] = row["video"]
     if modality == "audio" and row["ad_audio"]:
         files["ad_audio"] = row["ad_audio"]

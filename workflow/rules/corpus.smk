@@ -46,6 +46,9 @@ else:
         params:
             ad_audio=lambda wc: ROWS[wc.video_id]["ad_audio"] or None,
             identity=lambda wc: media_identity(wc.video_id),
-            extra=lambda wc: {"video": ROWS[wc.video_id]["video"], **span_param(wc.video_id)},
+            extra=lambda wc: {
+                "video": ROWS[wc.video_id]["video"],
+                **span_param(wc.video_id),
+            },
         script:
             "../scripts/probe.py"
