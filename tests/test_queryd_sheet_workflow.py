@@ -137,3 +137,26 @@ def test_skipped_rows_segments_and_language_through_the_workflow(tmp_path):
     snakemake(work, "results/failures.tsv")
     after = extract_counts(work, "yamnet")
     assert after["computed"] - before["computed"] == 1
+
+
+def test_split_protocol_needs_a_split_column_with_train_and_test_rows(tmp_path):
+    work = project(tmp_path, "skip")
+    cfg_path = work / "config" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["classify"]["cv"] = {"protocol": "split"}
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = snakemake(work, "--dry-run", check=False)
+    err = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in err
+    assert "classify.cv.protocol: split needs a split column (train/val/test)" in err
+
+    sheet_path = work / "config" / "videos.tsv"
+    sheet = pd.read_csv(sheet_path, sep="\t", dtype=str, na_filter=False)
+    sheet["split"] = "train"
+    sheet.to_csv(sheet_path, sep="\t", index=False)
+    proc = snakemake(work, "--dry-run", check=False)
+    assert "it has no test rows (train: 8)" in proc.stdout + proc.stderr
+
+    sheet["split"] = ["train", "train", "val", "train", "test", "test", "train", "test"]
+    sheet.to_csv(sheet_path, sep="\t", index=False)
+    assert planned_jobs(work)["classify"] >= 1
