@@ -200,3 +200,78 @@ def test_intermediate_fusion_net_early_stops_on_the_val_videos(monkeypatch):
     result = run_cv(X, y, ids, est, folds=label_set_folds(labels, "split"))
     ((train, val),) = got
     assert len(train) == 30 and len(val) == 10 and len(result.ids) == 12
+
+
+def test_stages_from_sheet_to_report_under_the_split_protocol(tmp_path):
+    """The way the workflow runs them: a sheet with split and language columns -> label set
+    (English only, split kept) -> classify, fusion, cross-modal and the report, all on the
+    official split."""
+    from tests.test_cv import write_store
+    from trimodal.stages.classify import classify_one
+    from trimodal.stages.crossmodal import crossmodal_pair
+    from trimodal.stages.fuse import fuse_one
+    from trimodal.stages.labels import make_label_set
+    from trimodal.stages.report import make_report
+
+    labels = label_set(n_train=36, n_val=9, n_test=15, n_none=0)
+    labels["language"] = ["fr" if i % 10 == 9 else "en" for i in range(len(labels))]
+    (tmp_path / "v.mp4").write_bytes(b"x")
+    sheet = labels.assign(video="v.mp4", description="", ad_audio="")
+    sheet.to_csv(tmp_path / "videos.tsv", sep="\t", index=False)
+    labels_tsv = tmp_path / "labels" / "en.tsv"
+    spec = {"from": "label", "min_count": 1, "language": {"column": "language", "keep": ["en"]}}
+    made = make_label_set(str(tmp_path / "videos.tsv"), spec, str(labels_tsv))
+    assert set(made["video_id"]) == set(labels.loc[labels["language"] == "en", "video_id"])
+    assert "split" in made.columns
+    X, _, ids = features(labels)
+    feat_dir = tmp_path / "features"
+    write_store(feat_dir, tmp_path, "aud", "audio", list(ids), X=X[:, :6])
+    write_store(feat_dir, tmp_path, "vid", "video", list(ids), X=X[:, 4:])
+    cv = {"protocol": "split", "folds": 5, "seed": 0}
+    outs = []
+    for s in ("aud", "vid"):
+        out = tmp_path / "classify" / f"{s}.h5"
+        r = classify_one(
+            store_path=str(feat_dir / f"{s}.h5"),
+            pooling="mean",
+            labels_tsv=str(labels_tsv),
+            label_set="en",
+            classifier="logreg",
+            cv=cv,
+            options={},
+            output=str(out),
+        )
+        assert r.evaluated and r.protocol == "split"
+        assert set(r.ids) == set(made.loc[made["split"] == "test", "video_id"])
+        outs.append(out)
+    for kind in ("early", "intermediate", "late-mean"):
+        out = tmp_path / "fusion" / f"{kind}.h5"
+        r = fuse_one(
+            kind=kind,
+            feature_sets=["aud:mean", "vid:mean"],
+            labels_tsv=str(labels_tsv),
+            label_set="en",
+            features_dir=str(feat_dir),
+            classifier="logreg",
+            cv=cv,
+            options={"max_epochs": 5, "device": "cpu"} if kind == "intermediate" else {},
+            base_results=[str(o) for o in outs],
+            output=str(out),
+        )
+        assert r.protocol == "split" and r.evaluated == (kind != "late-mean"), kind
+        outs.append(out)
+    cm_out = tmp_path / "crossmodal" / "aud.mean__vid.mean.tsv"
+    cm_out.parent.mkdir(parents=True)
+    cm_spec = {"pairs": [{"source": "aud:mean", "target": "vid:mean"}], "methods": ["ridge"]}
+    cm = crossmodal_pair(
+        {**cm_spec, "protocol": "split"}, str(labels_tsv), str(feat_dir), str(cm_out)
+    )
+    assert cm.loc[0, "protocol"] == "split" and cm.loc[0, "n_test"] == r_test(made)
+    make_report([str(o) for o in outs], str(tmp_path / "report"), "en")
+    md = (tmp_path / "report" / "en" / "summary.md").read_text()
+    assert md.count("official split (train → test)") == 5
+    assert "scored once on its test videos" in md
+
+
+def r_test(made: pd.DataFrame) -> int:
+    return int((made["split"] == "test").sum())
