@@ -42,7 +42,7 @@ REQUIRED = ["video_id", "video"]
 #: official split, the time span of a segment row (seconds) and the AD track's time map
 OPTIONAL = ["group", "language", "split", "start", "end", "ad_map"]
 SPLITS = ("train", "val", "test")
-#: media columns whose file must exist (unless missing_media: skip, for video and ad_audio)
+#: media columns whose absent file missing_media: skip turns into error records (stage missing)
 MEDIA_COLUMNS = ("video", "ad_audio")
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 _ID_RE = re.compile(rf"^{ID_PATTERN}$")
@@ -194,7 +194,7 @@ def check_sheet(
     """Every problem of the rows, as "row N (line L), column C: what is wrong" messages.
 
     `df` as from :func:`parse_sheet` (index = line number). ``missing_media="skip"``: an absent
-    video or AD file is not a problem (the workflow turns the row's media jobs into error
+    video, AD or ad_map file is not a problem (the workflow turns the row's media jobs into error
     records, stage ``missing``: :func:`absent_media`); an empty video path still is.
     """
     problems = []
@@ -233,7 +233,7 @@ def check_sheet(
                 if col == "video" and not value:
                     problems.append(Problem(line, f"{where}, column video: empty path"))
                 elif value and not (base / value).exists():
-                    if missing_media == "skip" and col in MEDIA_COLUMNS:
+                    if missing_media == "skip":  # the row's media jobs record it
                         continue
                     problems.append(
                         Problem(line, f"{where}, column {col}: file does not exist: {value}")

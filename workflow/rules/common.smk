@@ -266,8 +266,11 @@ def _video_inputs(name, video_id):
         files["ad_audio"] = row["ad_audio"]
         if present(video_id, "ad_audio"):
             deps["ad_audio"] = row["ad_audio"]
-    if modality == "audio" and row.get("ad_map") and row["ad_audio"]:
-        deps["ad_map"] = files["ad_map"] = row["ad_map"]
+    reads_ad = EXTRACTORS[name].get("params", {}).get("source") == "ad_audio"
+    if modality == "audio" and reads_ad and row.get("ad_map") and row["ad_audio"]:
+        files["ad_map"] = row["ad_map"]
+        if os.path.exists(row["ad_map"]):
+            deps["ad_map"] = row["ad_map"]
     for source, producer in text_source_extractors(name).items():
         deps[f"text_{source}"] = video_dep(producer, video_id)
         files[f"text_{source}"] = video_file(producer, video_id)

@@ -231,6 +231,8 @@ def _unusable(need: str | None, item: VideoItem) -> tuple[str, str] | None:
         return "missing", f"{need} file absent: {probe.get('path')}"
     if item.probe.get("stage") == "span":
         return "span", item.probe.get("reason", "segment outside the video")
+    if need == "ad_audio" and item.span and item.ad_map and not os.path.exists(item.ad_map):
+        return "missing", f"ad_map file absent: {item.ad_map}"  # where the span lies on it
     return None
 
 
