@@ -130,6 +130,14 @@ def test_track_time_maps_video_time_onto_an_ad_track_with_a_pause():
     assert item.audio_span("ad_audio") == (10.0, 12.0)
 
 
+def test_the_ad_tracks_span_goes_through_its_ad_map(tmp_path):
+    ad_map = tmp_path / "v.admap.json"
+    ad_map.write_text(json.dumps({"track": [0, 10, 13, 30], "video": [0, 10, 10, 27]}))
+    item = VideoItem("v", span=(10.0, 12.0), ad_map=str(ad_map))
+    assert item.audio_span("ad_audio") == (10.0, 15.0)  # the paused clip, then 2 s more
+    assert item.audio_span("soundtrack") == (10.0, 12.0)
+
+
 # ------------------------------------------------------------------------------ extractors
 
 
