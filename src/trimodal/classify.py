@@ -31,6 +31,7 @@ from trimodal.classifiers import CLASSIFIERS
 from trimodal.cv import Folds, NotEvaluated, label_set_folds, make_folds
 from trimodal.estimators import decision_proba, to_dense, unit_rows
 from trimodal.store import STR, atomic_h5, load_pooled, load_text, store_attrs
+from trimodal.training import given_validation, uses_validation
 from trimodal.types import FeatureSet
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,16 @@ def make_classifier(
 # --------------------------------------------------------------------------- CV result
 
 
-_STR_ATTRS = ("feature_set", "classifier", "label_set", "kind", "modality", "note", "not_evaluated")
+_STR_ATTRS = (
+    "feature_set",
+    "classifier",
+    "label_set",
+    "kind",
+    "modality",
+    "note",
+    "not_evaluated",
+    "protocol",
+)
 
 
 @dataclass
@@ -125,6 +135,8 @@ class CVResult:
     n_missing: int = 0  # labelled videos without features (not evaluated)
     options: dict[str, Any] = field(default_factory=dict)
     not_evaluated: str = ""  # the reason, when cross-validation was impossible (no scores)
+    #: kfold, or split (trimodal.cv: one fold, train -> test; rows = the test videos only)
+    protocol: str = "kfold"
     # what produced each input: feature set -> provenance of its store (:func:`read_provenance`)
     provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -168,6 +180,7 @@ class CVResult:
             "classifier": self.classifier,
             "n_videos": int(len(self.ids)),
             "n_classes": int(len(self.classes)),
+            "protocol": self.protocol or "kfold",
             "n_folds": int(self.n_folds),
             "folds_requested": int(self.folds_requested),
             "seed": int(self.seed),
@@ -219,7 +232,8 @@ class CVResult:
                 proba=h5["proba"][()],
                 fold=h5["fold"][()],
                 scores={k: ds[()] for k, ds in h5["scores"].items()},
-                **{k: str(a.get(k, "")) for k in _STR_ATTRS},
+                **{k: str(a.get(k, "")) for k in _STR_ATTRS if k != "protocol"},
+                protocol=str(a.get("protocol", "kfold")),
                 **{k: int(a[k]) for k in ("n_folds", "folds_requested", "seed", "n_missing")},
                 options=json.loads(a.get("options", "{}")),
                 provenance=json.loads(a.get("provenance", "{}")),
@@ -311,6 +325,8 @@ def run_cv(
     classes = np.unique(y.astype(str)).astype(object)
     fset = folds if isinstance(folds, Folds) else make_folds(ids, y, groups, folds, seed)
     splits = fset.splits(ids, y)
+    # split protocol: a learner that early-stops also gets the val rows to stop on
+    val = fset.val_rows(ids) if uses_validation(template) else np.array([], dtype=int)
 
     n, k = len(y), len(classes)
     y_pred = np.empty(n, dtype=object)
@@ -322,12 +338,20 @@ def run_cv(
     for f, tr, te in splits:
         est = clone(template)
         t0 = time.perf_counter()
-        est.fit(_take(X, tr), y[tr])
+        if len(val):
+            rows = np.concatenate([tr, val])
+            with given_validation(np.isin(rows, val)):
+                est.fit(_take(X, rows), y[rows])
+        else:
+            est.fit(_take(X, tr), y[tr])
         scores["fit_time_s"].append(time.perf_counter() - t0)
         y_pred[te] = np.asarray(est.predict(_take(X, te))).astype(str)
         proba[te] = _proba_in(est, _take(X, te), classes)
         fold_of[te] = f
         score_fold(scores, y[tr], y[te], y_pred[te], classes)
+    if fset.protocol == "split":  # predictions exist for the test videos only
+        tested = fold_of >= 0
+        ids, y, y_pred, proba, fold_of = (a[tested] for a in (ids, y, y_pred, proba, fold_of))
     return CVResult(
         feature_set=feature_set,
         classifier=name,
@@ -346,6 +370,7 @@ def run_cv(
         seed=fset.seed,
         note=fset.note,
         n_missing=n_missing,
+        protocol=fset.protocol,
         options={
             k: v
             for k, v in (opts if options is None else options).items()
@@ -458,12 +483,13 @@ def evaluate_feature_set(
     classifier: str,
     features_dir: str | os.PathLike = "results/features",
     label_set: str = "",
-    folds: int = 5,
+    folds: int | str = 5,
     seed: int = 0,
     **opts: Any,
 ) -> CVResult:
     """Load a feature set and a label set, align them and cross-validate one classifier on the
-    label set's folds (:func:`trimodal.cv.label_set_folds`).
+    label set's folds (:func:`trimodal.cv.label_set_folds`; ``folds="split"``: the split
+    protocol).
 
     A degenerate case (one class among the covered videos, too few videos, an empty label set
     or store) gives a result marked not evaluated, with its reason, instead of scores.
@@ -507,7 +533,8 @@ def evaluate_feature_set(
             classifier=classifier,
             label_set=label_set,
             modality=modality,
-            folds_requested=folds,
+            folds_requested=1 if folds == "split" else folds,
+            protocol="split" if folds == "split" else "kfold",
             seed=seed,
             n_missing=n_missing,
         )

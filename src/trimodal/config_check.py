@@ -46,6 +46,47 @@ def check_config(
     return problems
 
 
+def sheet_problems(config: dict, sheet) -> list[str]:
+    """The problems of a checked config that only the sample sheet shows (common.smk calls it
+    after loading the sheet): the split protocol (``classify.cv.protocol`` or
+    ``crossmodal.protocol: split``) needs a ``split`` column with train and test rows; a label
+    set's ``language.column`` must be a column of the sheet."""
+    problems = []
+    columns = [c for c in sheet.columns if c != "description_flag"]
+    wants = [
+        key
+        for key, section in (
+            ("classify.cv.protocol", _dict(_dict(config.get("classify")).get("cv"))),
+            ("crossmodal.protocol", _dict(config.get("crossmodal"))),
+        )
+        if section.get("protocol") == "split"
+    ]
+    if wants and "split" not in columns:
+        problems += [
+            f"{key}: split needs a split column (train/val/test) in the sample sheet; "
+            f"it has: {_allowed(columns)}"
+            for key in wants
+        ]
+    elif wants:
+        counts = sheet["split"].astype(str).str.strip().value_counts()
+        missing = [s for s in ("train", "test") if not counts.get(s, 0)]
+        if missing:
+            have = ", ".join(f"{k or 'empty'}: {v}" for k, v in counts.items())
+            problems += [
+                f"{key}: split needs train and test rows in the sheet's split column; "
+                f"it has no {' and no '.join(missing)} rows ({have})"
+                for key in wants
+            ]
+    for name, spec in _dict(_dict(config.get("labels")).get("sets")).items():
+        column = _dict(_dict(spec).get("language")).get("column")
+        if isinstance(column, str) and column not in columns:
+            problems.append(
+                f"{key_path('labels', 'sets', name, 'language', 'column')}: {column!r} is not "
+                f"a column of the sample sheet; it has: {_allowed(columns)}"
+            )
+    return problems
+
+
 def fill_modalities(config: dict) -> None:
     """Give each extractor of a checked config the modality its kind declares (the config
     names one only for a kind that declares none)."""
@@ -419,6 +460,11 @@ class _Checker:
             if spec.get("strategy") == "drop_dominant" and not spec.get("dominant"):
                 self.add(f"{key_path(*path, 'strategy')}: drop_dominant needs dominant: <label>")
             language = _dict(spec.get("language")).get("extractor")
+            if language and _dict(spec.get("language")).get("column"):
+                self.add(
+                    f"{key_path(*path, 'language')}: give either extractor (a detected "
+                    "language) or column (the sheet's), not both"
+                )
             if isinstance(language, str) and language not in self.extractors:
                 self.add(
                     f"{key_path(*path, 'language', 'extractor')}: {language!r} is not a "

@@ -43,8 +43,18 @@ import pandas as pd
 
 from trimodal.atomic import save_figure
 from trimodal.crossmodal_methods import CROSSMODAL_METHODS, LOSSES
-from trimodal.cv import Folds, NotEvaluated, label_set_folds, make_folds, splits_from_assignment
+from trimodal.cv import (
+    TRAIN,
+    VAL,
+    Folds,
+    NotEvaluated,
+    label_set_folds,
+    make_folds,
+    protocol_folds,
+    splits_from_assignment,
+)
 from trimodal.retrieval import METRICS, metrics_from_similarity, retrieval_metrics
+from trimodal.training import given_validation
 
 
 def crossmodal_cv(
@@ -91,13 +101,28 @@ def crossmodal_cv(
     assign = fset.of(row_ids)
     splits = splits_from_assignment(assign)
     small = [f for f, _, te in splits if len(te) < 2]
-    if len(splits) < 2 or small:
+    split = fset.protocol == "split"  # one fold: train -> test, val for early stopping
+    if split and (not splits or small or not len(splits[0][1])):
+        n_tr, n_te = int((assign == TRAIN).sum()), int((assign == 0).sum())
+        raise NotEvaluated(
+            f"split protocol: {n_tr} train and {n_te} test videos covered "
+            "(retrieval needs train videos and two test videos)"
+        )
+    if not split and (len(splits) < 2 or small):
         raise NotEvaluated(
             f"{len(Xs)} videos in {len(splits)} folds: retrieval needs two folds of two videos"
         )
+    val = np.flatnonzero(assign == VAL)
     per_fold = []
     for fold, tr, te in splits:
-        Q, K, info = spec.fit_fold(Xs[tr], Xt[tr], Xs[te], Xt[te], loss, seed + fold, kw)
+        if split and spec.early_stops and len(val):  # early-stop on the official val videos
+            fit_rows = np.concatenate([tr, val])
+            with given_validation(np.isin(fit_rows, val)):
+                Q, K, info = spec.fit_fold(
+                    Xs[fit_rows], Xt[fit_rows], Xs[te], Xt[te], loss, seed + fold, kw
+                )
+        else:
+            Q, K, info = spec.fit_fold(Xs[tr], Xt[tr], Xs[te], Xt[te], loss, seed + fold, kw)
         m = retrieval_metrics(Q, K, None if lab is None else lab[te])
         m.update({f"fit_{k}": v for k, v in info.items()})
         m["fold"] = fold
@@ -106,6 +131,7 @@ def crossmodal_cv(
         per_fold,
         method=method,
         loss=loss,
+        protocol=fset.protocol,
         folds=len(splits),
         n=len(Xs),
         d_source=Xs.shape[1],
@@ -184,7 +210,7 @@ def run_pairs(
     cfg = {"pairs": pairs_config} if not isinstance(pairs_config, dict) else dict(pairs_config)
     methods = cfg.get("methods", list(CROSSMODAL_METHODS))
     losses = cfg.get("losses", ["mse"])
-    folds, seed = int(cfg.get("folds", 5)), int(cfg.get("seed", 0))
+    folds, seed = protocol_folds(cfg), int(cfg.get("seed", 0))
     params = cfg.get("params", {}) or {}
     if cfg.get("device"):  # the workflow's device, for the methods that train a network
         from trimodal.device import pick_device
@@ -206,6 +232,8 @@ def run_pairs(
             (Xs, Xt), ids = align(_load_feature(store_dir, src), _load_feature(store_dir, tgt))
             labels = None
             fset: int | Folds = folds
+            if folds == "split" and lab_index is None:
+                raise NotEvaluated("the split protocol needs a label set with a split column")
             if lab_index is not None:
                 keep = np.isin(ids.astype(str), lab_index.index.to_numpy(dtype=str))
                 Xs, Xt, ids = Xs[keep], Xt[keep], ids[keep]
@@ -234,7 +262,7 @@ def run_pairs(
         except NotEvaluated as e:
             rows += [
                 {"source": src, "target": tgt, "method": m, "loss": lo, "note": e.reason}
-                | {"provenance": prov}
+                | {"protocol": "split" if folds == "split" else "kfold", "provenance": prov}
                 for m, lo in runs
             ]
     df = pd.DataFrame(rows)
@@ -258,6 +286,7 @@ def crossmodal_table(df: pd.DataFrame) -> pd.DataFrame:
     that was not evaluated shows its reason in place of the metrics."""
     cols = [
         ("R@1", 2),
+        ("R@5", 2),
         ("R@10", 2),
         ("median_rank", 1),
         ("mrr", 3),
@@ -274,6 +303,7 @@ def crossmodal_table(df: pd.DataFrame) -> pd.DataFrame:
             "method": str(r["method"]),
             "loss": str(r["loss"]),
             "n": "–" if pd.isna(n) else str(int(n)),
+            "protocol": _protocol_text(r),
         }
         if isinstance(note, str) and note.startswith("not evaluated"):
             row.update({c: (note if j == 0 else "–") for j, (c, _) in enumerate(cols)})
@@ -281,9 +311,20 @@ def crossmodal_table(df: pd.DataFrame) -> pd.DataFrame:
             for c, d in cols:
                 row[c] = f"{_fmt(r[c], d)} ± {_fmt(r[c + '_std'], d)} ({_fmt(r['chance_' + c], d)})"
         rows.append(row)
-    return pd.DataFrame(
-        rows, columns=["#", "source → target", "method", "loss", "n"] + [c for c, _ in cols]
-    )
+    head = ["#", "source → target", "method", "loss", "n", "protocol"]
+    return pd.DataFrame(rows, columns=head + [c for c, _ in cols])
+
+
+def _protocol_text(r) -> str:
+    """Which protocol produced a row's numbers: "k-fold CV (5 folds)" or the official split
+    with its number of test videos (the numbers are then over that one test set, std 0)."""
+    protocol = r.get("protocol", "kfold")
+    protocol = "kfold" if not isinstance(protocol, str) or not protocol else protocol
+    if protocol == "split":
+        n_test = r.get("n_test", float("nan"))
+        return "official split" + ("" if pd.isna(n_test) else f", {int(n_test)} test videos")
+    folds = r.get("folds", float("nan"))
+    return "k-fold CV" + ("" if pd.isna(folds) else f" ({int(folds)} folds)")
 
 
 def crossmodal_table_md(df: pd.DataFrame) -> str:

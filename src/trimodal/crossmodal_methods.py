@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from trimodal.training import train_early_stopping
+from trimodal.training import train_early_stopping, validation_split
 
 LOSSES = ("mse", "contrastive")
 RIDGE_ALPHAS = np.logspace(-2, 5, 15)
@@ -28,18 +28,23 @@ class CrossModalMethod:
     name: str
     fit_fold: Callable[..., tuple[np.ndarray, np.ndarray, dict[str, Any]]]
     losses: tuple[str, ...] = ("mse",)
+    #: early-stops on validation rows: the split protocol hands it the official val videos
+    early_stops: bool = False
 
 
 CROSSMODAL_METHODS: dict[str, CrossModalMethod] = {}
 
 
 def register_crossmodal_method(
-    name: str, fit_fold: Callable[..., Any], losses: Sequence[str] = ("mse",)
+    name: str,
+    fit_fold: Callable[..., Any],
+    losses: Sequence[str] = ("mse",),
+    early_stops: bool = False,
 ) -> None:
     unknown = set(losses) - set(LOSSES)
     if unknown:
         raise ValueError(f"method {name!r}: unknown losses {sorted(unknown)}; known: {LOSSES}")
-    CROSSMODAL_METHODS[name] = CrossModalMethod(name, fit_fold, tuple(losses))
+    CROSSMODAL_METHODS[name] = CrossModalMethod(name, fit_fold, tuple(losses), early_stops)
 
 
 # --------------------------------------------------------------------------- target space
@@ -151,8 +156,11 @@ def fit_neural(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
 
-    idx_tr, idx_va = train_test_split(
-        np.arange(len(Xs)), test_size=float(kw.get("val_size", 0.15)), random_state=seed
+    idx_tr, idx_va = validation_split(  # the split protocol's val videos, when given
+        len(Xs),
+        lambda: train_test_split(
+            np.arange(len(Xs)), test_size=float(kw.get("val_size", 0.15)), random_state=seed
+        ),
     )
     xs_scaler = StandardScaler().fit(Xs[idx_tr])
     to_t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)  # noqa: E731
@@ -249,5 +257,5 @@ def _neural(method: str):
 
 register_crossmodal_method("ridge", _ridge)
 register_crossmodal_method("cca", _cca)
-register_crossmodal_method("mlp", _neural("mlp"), losses=LOSSES)
-register_crossmodal_method("autoencoder", _neural("autoencoder"), losses=LOSSES)
+register_crossmodal_method("mlp", _neural("mlp"), losses=LOSSES, early_stops=True)
+register_crossmodal_method("autoencoder", _neural("autoencoder"), losses=LOSSES, early_stops=True)

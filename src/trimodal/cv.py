@@ -12,6 +12,14 @@ fusion can reuse its base results' folds.
 A label set or feature set that cannot be cross-validated (fewer than two classes among the
 covered videos, too few videos for two folds) raises :class:`NotEvaluated`; the jobs turn it
 into a result marked "not evaluated: <reason>" that the report prints instead of a score.
+
+Two protocols (``classify.cv.protocol``, ``crossmodal.protocol``): ``kfold`` (the above) and
+``split``, the official split of the sheet's ``split`` column (QuerYD's train/val/test lists):
+one "fold" whose test rows are the ``test`` videos (fold 0) and whose training rows are the
+``train`` videos (:data:`TRAIN`); the ``val`` videos (:data:`VAL`) are neither trained on nor
+scored, and serve the learners that early-stop (trimodal.training.validation_split); videos
+without a split value (:data:`UNUSED`) take no part. Pass ``folds="split"`` where a number of
+folds is expected (:func:`label_set_folds`) to get it.
 """
 
 from __future__ import annotations
@@ -21,6 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+#: the protocols a label set or the cross-modal stage can be scored with
+PROTOCOLS = ("kfold", "split")
+#: fold codes of the split protocol's non-test rows (test rows: fold 0)
+TRAIN, VAL, UNUSED = -1, -2, -3
 
 
 class NotEvaluated(ValueError):
@@ -56,10 +69,11 @@ class Folds:
     seed: int
     grouped: bool
     note: str = ""
+    protocol: str = "kfold"
 
     @property
     def n_folds(self) -> int:
-        return int(self.fold.nunique())
+        return int(self.fold[self.fold >= 0].nunique())
 
     def of(self, ids) -> np.ndarray:
         """Test fold of each id (ids outside the label set are an error: they have no fold)."""
@@ -82,11 +96,22 @@ class Folds:
             check_evaluable(y, fold)
         return splits_from_assignment(fold)
 
+    def val_rows(self, ids) -> np.ndarray:
+        """The rows of `ids` that the split protocol keeps for early stopping (none in kfold)."""
+        return np.flatnonzero(self.of(ids) == VAL)
+
 
 def splits_from_assignment(fold) -> list[tuple[int, np.ndarray, np.ndarray]]:
-    """(fold, train rows, test rows) of a stored fold assignment (one test fold per row)."""
+    """(fold, train rows, test rows) of a stored fold assignment (one test fold per row).
+
+    With the split protocol's codes (negative folds), the one test fold trains on the
+    ``train`` rows only (:data:`TRAIN`)."""
     fold = np.asarray(fold)
-    return [(int(f), np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in np.unique(fold)]
+    split = bool((fold < 0).any())
+    return [
+        (int(f), np.flatnonzero(fold == TRAIN if split else fold != f), np.flatnonzero(fold == f))
+        for f in np.unique(fold[fold >= 0])
+    ]
 
 
 def check_evaluable(y, fold) -> None:
@@ -99,13 +124,22 @@ def check_evaluable(y, fold) -> None:
     if len(classes) < 2:
         raise NotEvaluated(f"{_plural(len(classes), 'class')} among the {n} covered videos")
     fold = np.asarray(fold)
-    used = np.unique(fold)
-    if len(used) < 2:
+    used = np.unique(fold[fold >= 0])
+    split = bool((fold < 0).any())
+    if split and not len(used):
+        raise NotEvaluated(f"no test video among the {n} covered videos (split protocol)")
+    if not split and len(used) < 2:
         raise NotEvaluated(
             f"the {n} covered videos fall into {_plural(len(used), 'fold')} (need >= 2)"
         )
     for f in used:
-        train = np.unique(y[fold != f])
+        train = np.unique(y[fold == TRAIN if split else fold != f])
+        if split and len(train) < 2:
+            have = f"only class {train[0]!r}" if len(train) else "no video"
+            raise NotEvaluated(
+                f"the train videos of the split hold {have} ({n} covered videos, "
+                f"{len(classes)} classes)"
+            )
         if len(train) < 2:
             raise NotEvaluated(
                 f"the training rows of fold {f} hold only class {train[0]!r} "
@@ -166,10 +200,36 @@ def make_folds(ids, y=None, groups=None, folds: int = 5, seed: int = 0) -> Folds
     )
 
 
+def split_folds(ids, splits, seed: int = 0) -> Folds:
+    """The split protocol's one fold from each video's official split (train, val, test or
+    empty): test rows fold 0, the others :data:`TRAIN`, :data:`VAL`, :data:`UNUSED`."""
+    ids = np.asarray(ids).astype(str)
+    s = pd.Series(splits, dtype=object).fillna("").astype(str).str.strip().to_numpy(dtype=object)
+    bad = sorted(set(s) - {"train", "val", "test", ""})
+    if bad:
+        raise ValueError(f"split values must be train, val, test or empty, not {bad}")
+    codes = {"test": 0, "train": TRAIN, "val": VAL, "": UNUSED}
+    fold = np.array([codes[v] for v in s], dtype=np.int32)
+    counts = {k: int((s == k).sum()) for k in ("train", "val", "test")}
+    note = "official split: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+    if (s == "").any():
+        note += f", {int((s == '').sum())} without a split (unused)"
+    return Folds(
+        fold=pd.Series(fold, index=pd.Index(ids, name="video_id"), name="fold"),
+        folds_requested=1,
+        seed=seed,
+        grouped=False,
+        note=note,
+        protocol="split",
+    )
+
+
 def label_set_folds(
-    labels: pd.DataFrame, folds: int = 5, seed: int = 0, min_classes: int = 2
+    labels: pd.DataFrame, folds: int | str = 5, seed: int = 0, min_classes: int = 2
 ) -> Folds:
-    """The folds of a label set table (video_id, label[, group]): what every evaluation uses.
+    """The folds of a label set table (video_id, label[, group][, split]): what every
+    evaluation uses. ``folds="split"``: the split protocol (:func:`split_folds`, from the
+    table's ``split`` column).
 
     min_classes: 2 for classification; retrieval (cross-modal mapping) also runs on one class.
     """
@@ -181,8 +241,18 @@ def label_set_folds(
     k = labels["label"].nunique()
     if k < min_classes:
         raise NotEvaluated(f"{_plural(k, 'class')} among the {n} videos of the label set")
+    if folds == "split":
+        if "split" not in labels.columns:
+            raise NotEvaluated("the split protocol needs a split column in the sample sheet")
+        return split_folds(labels["video_id"], labels["split"], seed)
     groups = labels["group"].to_numpy(dtype=object) if "group" in labels.columns else None
-    return make_folds(labels["video_id"], labels["label"], groups, folds, seed)
+    return make_folds(labels["video_id"], labels["label"], groups, int(folds), seed)
+
+
+def protocol_folds(cv: dict) -> int | str:
+    """What to pass as ``folds`` for a ``cv`` config ({protocol, folds, seed}): the number of
+    folds, or "split"."""
+    return "split" if cv.get("protocol", "kfold") == "split" else int(cv.get("folds", 5))
 
 
 def agreed_folds(assignments: dict[str, pd.Series]) -> pd.Series:
@@ -214,11 +284,17 @@ def agreed_folds(assignments: dict[str, pd.Series]) -> pd.Series:
 
 
 __all__ = [
+    "PROTOCOLS",
+    "TRAIN",
+    "UNUSED",
+    "VAL",
     "Folds",
     "NotEvaluated",
     "agreed_folds",
     "check_evaluable",
     "label_set_folds",
     "make_folds",
+    "protocol_folds",
+    "split_folds",
     "splits_from_assignment",
 ]

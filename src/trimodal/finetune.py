@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from trimodal.device import pick_device
-from trimodal.training import train_early_stopping
+from trimodal.training import train_early_stopping, validation_split
 
 
 @contextlib.contextmanager
@@ -135,8 +135,11 @@ class FinetunedTextClassifier(ClassifierMixin, BaseEstimator):
     truncated (the count is ``n_truncated_``): a fine-tuned classifier reads one window.
     ``device`` "auto" takes a GPU when there is one (:func:`trimodal.device.pick_device`).
     After ``fit``: ``train_idx_`` / ``val_idx_`` (rows trained and early-stopped on),
-    ``best_epoch_``, ``train_losses_``, ``val_losses_``.
+    ``best_epoch_``, ``train_losses_``, ``val_losses_``. Under the split protocol
+    (trimodal.cv) it early-stops on the official ``val`` videos instead.
     """
+
+    early_stops = True  # the split protocol hands it the val rows (trimodal.training)
 
     # the fields are the estimator's parameters (get_params reads the generated __init__)
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
@@ -182,7 +185,10 @@ class FinetunedTextClassifier(ClassifierMixin, BaseEstimator):
         self.device_ = pick_device(self.device)
         seed = int(self.random_state)
         with _deterministic(seed, self.num_threads):
-            train_idx, val_idx = _inner_split(np.arange(len(y)), y_int, self.val_fraction, k, seed)
+            train_idx, val_idx = validation_split(
+                len(y),
+                lambda: _inner_split(np.arange(len(y)), y_int, self.val_fraction, k, seed),
+            )
             self.model_ = AutoModelForSequenceClassification.from_pretrained(
                 path,
                 num_labels=k,

@@ -119,7 +119,7 @@ def evaluate_blocks(
     make_estimator,
     features_dir: str | os.PathLike = "results/features",
     label_set: str = "",
-    folds: int = 5,
+    folds: int | str = 5,
     seed: int = 0,
     kind: str = "early",
     classifier_name: str = "",
@@ -165,7 +165,8 @@ def evaluate_blocks(
             label_set=label_set,
             kind=kind,
             modality="+".join(mods),
-            folds_requested=folds,
+            folds_requested=1 if folds == "split" else folds,
+            protocol="split" if folds == "split" else "kfold",
             seed=seed,
             n_missing=n_missing,
         )
@@ -179,7 +180,7 @@ def evaluate_early(
     classifier: str,
     features_dir: str | os.PathLike = "results/features",
     label_set: str = "",
-    folds: int = 5,
+    folds: int | str = 5,
     seed: int = 0,
     **opts: Any,
 ) -> CVResult:
@@ -316,6 +317,20 @@ def late_fusion_from_results(
     name = "+".join(f"{r.feature_set}({r.classifier})" for r in results)
     modality = "+".join(r.modality for r in results)
     provenance = {k: v for r in results for k, v in r.provenance.items()}
+    if any(r.protocol == "split" for r in results):
+        return CVResult.skipped(
+            "not evaluated: late fusion fits on out-of-fold probabilities of the training "
+            "videos; under the split protocol the base results predict the test videos only",
+            feature_set=name,
+            classifier="logreg_meta" if method == "stack" else method,
+            label_set=results[0].label_set,
+            kind=f"late-{method}",
+            modality=modality,
+            folds_requested=1,
+            protocol="split",
+            seed=results[0].seed,
+            provenance=provenance,
+        )
     skipped = [r for r in results if not r.evaluated]
     if skipped:
         r = skipped[0]
@@ -350,7 +365,7 @@ def late_fusion_leaky(
     y,
     ids,
     base: BaseEstimator,
-    folds: int = 5,
+    folds: int | str = 5,
     seed: int = 0,
 ) -> CVResult:
     """The LEAKY setup (for the leakage test only): base models fit on ALL rows, the meta-classifier

@@ -28,7 +28,7 @@ class FusionJob:
     label_set: str
     features_dir: str
     classifier: str
-    folds: int
+    folds: int | str  # a number of folds, or "split" (the split protocol, trimodal.cv)
     seed: int
     options: dict = field(default_factory=dict)
     base_results: list[str] = field(default_factory=list)
@@ -85,7 +85,7 @@ def _intermediate(job: FusionJob):
     )
 
 
-def _check_label_set_folds(results, labels_tsv: str, folds: int, seed: int) -> None:
+def _check_label_set_folds(results, labels_tsv: str, folds: int | str, seed: int) -> None:
     """Base results must have been scored on this label set's folds (not a stale config)."""
     from trimodal.classify import load_labels
     from trimodal.cv import NotEvaluated, agreed_folds, label_set_folds

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from trimodal.device import pick_device
-from trimodal.training import train_early_stopping
+from trimodal.training import train_early_stopping, validation_split
 
 
 class FusionNet(nn.Module):
@@ -70,8 +70,11 @@ class IntermediateFusionClassifier(ClassifierMixin, BaseEstimator):
     block_slices: {name: (start, stop)} column ranges of each modality in X (see
     trimodal.fusion.block_slices). Training: AdamW on class-weighted cross-entropy, inner
     stratified validation split (`val_fraction`), early stopping on validation loss with
-    `patience`, best weights restored. Fixed seeds make a fit reproducible on CPU.
+    `patience`, best weights restored (under the split protocol of trimodal.cv: the official
+    ``val`` videos instead of the inner split). Fixed seeds make a fit reproducible on CPU.
     """
+
+    early_stops = True  # the split protocol hands it the val rows (trimodal.training)
 
     def __init__(
         self,
@@ -144,7 +147,8 @@ class IntermediateFusionClassifier(ClassifierMixin, BaseEstimator):
 
         idx = np.arange(len(yi))
         counts = np.bincount(yi, minlength=len(self.classes_))
-        tr, va = self._inner_split(idx, yi, counts)
+        self.early_stopping_ = "the protocol's validation rows"  # unless _inner_split says
+        tr, va = validation_split(len(yi), lambda: self._inner_split(idx, yi, counts))
         weight = None
         if self.class_weight == "balanced":
             w = compute_class_weight("balanced", classes=np.arange(len(counts)), y=yi[tr])

@@ -158,6 +158,7 @@ def results_table(results: list, circular=()) -> pd.DataFrame:
             "modality": s.get("modality", ""),
             "feature set": s["feature_set"] + mark,
             "classifier": s["classifier"],
+            "protocol": protocol_text(s),
         }
         if not _evaluated(s):  # the reason instead of a score
             rows.append(
@@ -190,6 +191,15 @@ def results_table(results: list, circular=()) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def protocol_text(s: dict[str, Any]) -> str:
+    """Which protocol produced a row's numbers (trimodal.cv): k-fold CV, or the sheet's
+    official split (fit on train, early-stopped on val, scored once on test)."""
+    if s.get("protocol", "kfold") == "split":
+        return "official split (train → test)"
+    n = int(s.get("n_folds", 0) or s.get("folds_requested", 0) or 0)
+    return f"{n}-fold CV" if n else "k-fold CV"
 
 
 def _group(s: dict[str, Any]) -> str:
@@ -390,7 +400,14 @@ def write_report(
             f"Cross-validated scores (mean ± std over folds, in %), {len(scored)} evaluations"
             + (f" ({len(skipped)} not evaluated)" if skipped else "")
             + f", classes: {classes}. "
-            "Majority = DummyClassifier(most_frequent) on the same folds.",
+            "Majority = DummyClassifier(most_frequent) on the same folds. "
+            + (
+                "Rows of the official split (column protocol) were fitted on the sheet's "
+                "train videos, early-stopped on its val videos where a learner early-stops, "
+                "and scored once on its test videos (std 0)."
+                if any(_summary(r).get("protocol") == "split" for r in res)
+                else ""
+            ),
         ),
         ("table", results_table(res, circular)),
     ]

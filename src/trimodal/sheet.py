@@ -33,6 +33,7 @@ damaged cell never stops the corpus.
 from __future__ import annotations
 
 import csv
+import math
 import re
 import unicodedata
 from pathlib import Path
@@ -42,8 +43,14 @@ import pandas as pd
 
 COLUMNS = ["video_id", "video", "ad_audio", "description", "label"]
 REQUIRED = ["video_id", "video"]
+#: optional columns that are checked when present: the description's language (ISO code), the
+#: official split, the time span of a segment row (seconds) and the AD track's time map
+OPTIONAL = ["group", "language", "split", "start", "end", "ad_map"]
+SPLITS = ("train", "val", "test")
+#: media columns whose absent file missing_media: skip turns into error records (stage missing)
+MEDIA_COLUMNS = ("video", "ad_audio")
 #: every column trimodal reads (a header close to one of these gets a did-you-mean)
-KNOWN_COLUMNS = [*COLUMNS, "group"]
+KNOWN_COLUMNS = [*COLUMNS, *OPTIONAL]
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 _ID_RE = re.compile(rf"^{ID_PATTERN}$")
 FLAG_COLUMN = "description_flag"
@@ -224,11 +231,16 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
 
 
 def check_sheet(
-    df: pd.DataFrame, base_dir: str | Path = ".", check_files: bool = True
+    df: pd.DataFrame,
+    base_dir: str | Path = ".",
+    check_files: bool = True,
+    missing_media: str = "error",
 ) -> list[Problem]:
     """Every problem of the rows, as "row N (line L), column C: what is wrong" messages.
 
-    `df` as from :func:`parse_sheet` (index = line number).
+    `df` as from :func:`parse_sheet` (index = line number). ``missing_media="skip"``: an absent
+    video, AD or ad_map file is not a problem (the workflow turns the row's media jobs into error
+    records, stage ``missing``: :func:`absent_media`); an empty video path still is.
     """
     problems = []
     missing_cols = [c for c in REQUIRED if c not in df.columns]
@@ -261,15 +273,74 @@ def check_sheet(
         else:
             seen[vid] = line
         if check_files:
-            for col in ("video", "ad_audio"):
+            for col in (*MEDIA_COLUMNS, "ad_map"):
                 value = str(getattr(row, col, "") or "").strip()
                 if col == "video" and not value:
                     problems.append(Problem(line, f"{where}, column video: empty path"))
                 elif value and not (base / value).exists():
+                    if missing_media == "skip":  # the row's media jobs record it
+                        continue
                     problems.append(
                         Problem(line, f"{where}, column {col}: file does not exist: {value}")
                     )
+        problems += [Problem(line, f"{where}, {p}") for p in _optional_problems(row)]
     return problems
+
+
+def _optional_problems(row) -> list[str]:
+    """The problems of one row's optional columns (split, start, end)."""
+    out = []
+    split = str(getattr(row, "split", "") or "").strip()
+    if split and split not in SPLITS:
+        out.append(f"column split: {split!r} is not one of {', '.join(SPLITS)} (or empty)")
+    bounds = {}
+    for col in ("start", "end"):
+        text = str(getattr(row, col, "") or "").strip()
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            out.append(f"column {col}: {text!r} is not a number of seconds")
+            continue
+        if not math.isfinite(value) or value < 0:
+            out.append(f"column {col}: {text!r} must be a finite number of seconds >= 0")
+            continue
+        bounds[col] = value
+    given = [c for c in ("start", "end") if str(getattr(row, c, "") or "").strip()]
+    if len(given) == 1:
+        missing = "end" if given == ["start"] else "start"
+        out.append(f"column {missing}: empty, but {given[0]} is given (a span needs both)")
+    elif len(bounds) == 2 and not bounds["start"] < bounds["end"]:
+        out.append(
+            f"columns start/end: start {bounds['start']:g} is not before end {bounds['end']:g}"
+        )
+    return out
+
+
+def row_span(row) -> tuple[float, float] | None:
+    """The time span (start, end) in seconds of a checked row (a dict or a Series), or None
+    when the row is its whole video (start and end empty or absent)."""
+    start, end = (str(row.get(c, "") or "").strip() for c in ("start", "end"))
+    if not start and not end:
+        return None
+    return float(start), float(end)
+
+
+def absent_media(df: pd.DataFrame, base_dir: str | Path = ".") -> dict[str, list[str]]:
+    """video_id -> the media columns (video, ad_audio) whose file is absent, for the rows
+    that have any (what ``missing_media: skip`` turns into error records)."""
+    base = Path(base_dir)
+    out: dict[str, list[str]] = {}
+    for vid, row in zip(df["video_id"], df.to_dict("records"), strict=True):
+        cols = [
+            c
+            for c in MEDIA_COLUMNS
+            if str(row.get(c, "") or "").strip() and not (base / str(row[c]).strip()).exists()
+        ]
+        if cols:
+            out[str(vid).strip()] = cols
+    return out
 
 
 def _message(path: str | Path, problems: list[Problem]) -> str:
@@ -295,16 +366,20 @@ def _ranges(numbers: list[int]) -> str:
 
 
 def load_sheet(
-    path: str | Path, base_dir: str | Path = ".", check_files: bool = True
+    path: str | Path,
+    base_dir: str | Path = ".",
+    check_files: bool = True,
+    missing_media: str = "error",
 ) -> pd.DataFrame:
     """Read, check and normalise the sheet: indexed by video_id, the five columns (stripped,
-    "" when absent), any other column of the sheet, and ``description_flag``.
+    "" when absent), any other column of the sheet (the optional ones stripped), and
+    ``description_flag``. ``missing_media``: see :func:`check_sheet`.
 
     Raises one SheetError listing every bad line, unreadable ones and bad rows together.
     """
     df, problems = parse_sheet(path)
     if not any(p.line == 1 for p in problems):  # a bad header leaves no rows to check
-        problems += check_sheet(df, base_dir, check_files)
+        problems += check_sheet(df, base_dir, check_files, missing_media)
     if problems:
         raise SheetError(_message(path, problems))
     flags = df.pop(FLAG_COLUMN)
@@ -313,6 +388,9 @@ def load_sheet(
             df[col] = ""
         df[col] = df[col].fillna("").astype(str).str.strip()
     df["label"] = df["label"].map(normalise_label)
+    for col in OPTIONAL:
+        if col in df.columns:
+            df[col] = df[col].fillna("").astype(str).str.strip()
     df[FLAG_COLUMN] = flags
     return df.set_index("video_id", drop=False)
 

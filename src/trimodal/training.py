@@ -8,9 +8,64 @@ patience count and the restore at the end live here once, so the three cannot dr
 from __future__ import annotations
 
 import copy
+import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger("trimodal")
+
+#: the split protocol's validation rows of the fit in progress (trimodal.cv): a boolean mask
+#: over the rows handed to ``fit``, or None (the learner takes its own inner split)
+_VALIDATION: ContextVar[np.ndarray | None] = ContextVar("trimodal_validation", default=None)
+
+
+@contextmanager
+def given_validation(mask) -> Iterator[None]:
+    """Within this block, a learner that early-stops validates on the rows where `mask` is
+    true (the official ``val`` videos) and trains on the others."""
+    token = _VALIDATION.set(np.asarray(mask, dtype=bool))
+    try:
+        yield
+    finally:
+        _VALIDATION.reset(token)
+
+
+def validation_split(n: int, inner: Callable[[], tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, validation rows) of a fit on `n` rows: the protocol's validation rows
+    when :func:`given_validation` set them, else ``inner()`` (the learner's own split)."""
+    mask = _VALIDATION.get()
+    if mask is None:
+        return inner()
+    if len(mask) != n:  # e.g. a resampler in front of the learner changed the rows
+        log.warning(
+            "the split protocol's %d validation mask rows do not match the %d rows fitted; "
+            "early-stopping on an inner split instead",
+            len(mask),
+            n,
+        )
+        return inner()
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
+def uses_validation(estimator) -> bool:
+    """Whether `estimator` (a pipeline, a resampler or a learner) ends in a learner that
+    early-stops (class attribute ``early_stops``), so that the split protocol hands it the
+    ``val`` rows; the others are fitted on the ``train`` rows only."""
+    seen = 0
+    while seen < 10:
+        seen += 1
+        if hasattr(estimator, "steps"):
+            estimator = estimator.steps[-1][1]
+        elif hasattr(estimator, "estimator") and not getattr(estimator, "early_stops", False):
+            estimator = estimator.estimator
+        else:
+            break
+    return bool(getattr(estimator, "early_stops", False))
 
 
 @dataclass

@@ -34,6 +34,40 @@ class VideoItem:
     ad_probe: dict[str, Any] = field(default_factory=dict)
     #: text inputs produced by other extractors (e.g. transcripts), by source name
     texts: dict[str, str] = field(default_factory=dict)
+    #: (start, end) seconds: the row is that time span of its video (a segment); None = whole.
+    #: Extractors read only the span, and their times are relative to its start.
+    span: tuple[float, float] | None = None
+    #: JSON mapping AD-track time to video time ({"track": [...], "video": [...]} knots)
+    ad_map: str | None = None
+
+    def audio_span(self, source: str) -> tuple[float, float] | None:
+        """The span to read of an audio source ("soundtrack" | "ad_audio"): the row's span, on
+        the AD track's own clock when an ad_map says where video time lies on it."""
+        if self.span is None or source != "ad_audio" or not self.ad_map:
+            return self.span
+        import json
+        from pathlib import Path
+
+        knots = json.loads(Path(self.ad_map).read_text())
+        return track_time(knots, self.span[0]), track_time(knots, self.span[1])
+
+
+def track_time(knots: dict, t: float) -> float:
+    """The earliest time of the AD track that plays at video time `t`, from the piecewise-
+    linear knots {"track": [...], "video": [...]} (video times non-decreasing: the video
+    pauses, video time flat, while an extended clip plays; the clip paused at `t` is included).
+    """
+    track = np.asarray(knots["track"], dtype=np.float64)
+    video = np.asarray(knots["video"], dtype=np.float64)
+    if len(track) == 0:
+        return float(t)
+    i = int(np.searchsorted(video, t, side="left"))
+    if i == 0:
+        return float(track[0] + (t - video[0]))
+    if i == len(video):
+        return float(track[-1] + (t - video[-1]))
+    a, b = video[i - 1], video[i]  # a < t <= b
+    return float(track[i - 1] + (t - a) * (track[i] - track[i - 1]) / (b - a))
 
 
 @dataclass

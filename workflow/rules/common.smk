@@ -2,6 +2,7 @@
 # constraints, and the input functions that map a job to its files).
 import json
 import os
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -13,9 +14,10 @@ from trimodal.codehash import PLUGINS
 from trimodal.codehash import code_hash as _code_hash
 from trimodal.codehash import package_versions
 from trimodal.config_check import check_config, fill_modalities, format_problems
-from trimodal.config_check import circular_pairs, circular_warnings
+from trimodal.config_check import circular_pairs, circular_warnings, sheet_problems
 from trimodal.reuse import across_versions, cache_dir, file_identity, mark_forced
-from trimodal.sheet import ID_PATTERN, SheetError, header_columns, load_sheet
+from trimodal.sheet import ID_PATTERN, SheetError, absent_media, header_columns
+from trimodal.sheet import load_sheet, row_span
 from trimodal.types import FeatureSet
 from trimodal.fusion_kinds import FUSION_KINDS
 from trimodal.plugins import load_plugins
@@ -26,10 +28,14 @@ min_version("9.0")
 
 # The sheet is read first so that the check below knows its columns and labels (a header
 # `Label`, a merge of a label the sheet does not have); its own problems are reported after
-# the configuration's, in the same message.
+# the configuration's, in the same message. `missing_media: skip` keeps a row whose video or
+# AD file is absent (a failed download): its probe and media extractors write error records
+# (stage `missing`), its text features are computed; the absent files are no job's input
+# (Snakemake would look for a rule making them).
+MISSING_MEDIA = config.get("missing_media", "error")
 _sheet_error, samples = None, None
 try:
-    samples = load_sheet(config["samples"])
+    samples = load_sheet(config["samples"], missing_media=MISSING_MEDIA)
 except (SheetError, OSError, KeyError, TypeError) as e:
     _sheet_error = str(e)
 # Every configuration problem (schema, extractor params, names that refer to each other,
@@ -61,11 +67,23 @@ os.environ.setdefault(
 
 # The sheet is checked before any job runs: bad columns, ids, duplicates and missing files
 # stop the run with one message naming every bad line, and no traceback (trimodal.userror).
+ABSENT = absent_media(samples) if MISSING_MEDIA == "skip" else {}
+if ABSENT:
+    print(
+        f"missing_media: skip: {len(ABSENT)} of {len(samples)} row(s) have an absent media "
+        f"file and are skipped by the probe and the media extractors (error records, stage "
+        f"missing; text features still computed), e.g. {', '.join(list(ABSENT)[:5])}",
+        file=sys.stderr,
+    )
 validate(
     samples.drop(columns=["description_flag"]), schema="../schemas/samples.schema.yaml"
 )
+_sheet_problems = sheet_problems(config, samples)  # split protocol, language column
+if _sheet_problems:
+    fail(format_problems(_sheet_problems))
 
 VIDEO_IDS = list(samples.index)
+HAS_SPANS = "start" in samples.columns  # segment rows: a time span of their video
 # plain dicts: input functions run once per job, and pandas .loc is slow at 60k jobs
 ROWS = samples.to_dict("index")
 EXTRACTORS = config["extractors"]
@@ -126,6 +144,9 @@ def extract_params(name):
         packages=extractor_packages(spec["kind"]),
         device=config.get("device", "auto"),
     )
+    # a segment's span (batched jobs carry it in their `batch` param)
+    if HAS_SPANS and not is_batched(name):
+        params["span"] = lambda wc: span_param(wc.video_id).get("span")
     if reads_description(name) and not is_batched(name):
         # the description is a param of text jobs only: editing one reruns that video's
         # text features; media paths are inputs, so they need no param (batched jobs carry
@@ -205,12 +226,19 @@ def probe_dep(video_id):
     return probe_file(video_id)
 
 
+def present(video_id, col):
+    """The row's file in `col` when it is an input (given, and not absent under
+    missing_media: skip), else None."""
+    path = ROWS[video_id].get(col) or None
+    return None if col in ABSENT.get(video_id, ()) else path
+
+
 def probe_batch_inputs(wildcards):
     return sorted(
         {
             f
             for vid in PROBE_BATCHES[wildcards.batch]
-            for f in (ROWS[vid]["video"], ROWS[vid]["ad_audio"])
+            for f in (present(vid, "video"), present(vid, "ad_audio"))
             if f
         }
     )
@@ -241,9 +269,17 @@ def probe_batch_params(wildcards):
             "ad_audio": ROWS[vid]["ad_audio"] or None,
             "output": probe_file(vid),
             "identity": media_identity(vid),
+            **span_param(vid),
         }
         for vid in PROBE_BATCHES[wildcards.batch]
     ]
+
+
+def span_param(video_id):
+    """{"span": [start, end]} for a segment row (a time span of its video), else {}: a param
+    of its probe and extract jobs, so editing a span reruns that row only."""
+    span = row_span(ROWS[video_id])
+    return {"span": list(span)} if span else {}
 
 
 def batch_dir(name, batch):
@@ -277,9 +313,19 @@ def _video_inputs(name, video_id):
     files = {"probe": probe_file(video_id)}
     modality = EXTRACTORS[name]["modality"]
     if modality == "video" or modality == "audio":
-        deps["video"] = files["video"] = row["video"]
+        files["video"] = row["video"]
+        # an absent file (missing_media: skip) is no input
+        if present(video_id, "video"):
+            deps["video"] = row["video"]
     if modality == "audio" and row["ad_audio"]:
-        deps["ad_audio"] = files["ad_audio"] = row["ad_audio"]
+        files["ad_audio"] = row["ad_audio"]
+        if present(video_id, "ad_audio"):
+            deps["ad_audio"] = row["ad_audio"]
+    reads_ad = EXTRACTORS[name].get("params", {}).get("source") == "ad_audio"
+    if modality == "audio" and reads_ad and row.get("ad_map") and row["ad_audio"]:
+        files["ad_map"] = row["ad_map"]
+        if os.path.exists(row["ad_map"]):
+            deps["ad_map"] = row["ad_map"]
     for source, producer in text_source_extractors(name).items():
         deps[f"text_{source}"] = video_dep(producer, video_id)
         files[f"text_{source}"] = video_file(producer, video_id)
@@ -319,6 +365,7 @@ def batch_params(name):
                 "video_id": vid,
                 "files": _video_inputs(name, vid)[1],
                 "output": video_file(name, vid),
+                **span_param(vid),
             }
             if text:
                 entry["description"] = ROWS[vid]["description"]
@@ -517,13 +564,14 @@ def report_inputs():
 
 
 def label_rows(wildcards):
-    """What a label set reads of the sheet: the label (and group) column of every row, and the
-    descriptions only for a zero-shot set; editing another column reruns no label job.
+    """What a label set reads of the sheet: the label, group and split columns of every row,
+    the language column of a `language: {column: ...}` filter, and the descriptions only for
+    a zero-shot set; editing another column reruns no label job.
     """
     spec = config["labels"]["sets"][wildcards.label_set]
-    cols = ["label", "group"] + (
-        ["description"] if spec.get("from") == "zeroshot" else []
-    )
+    cols = ["label", "group", "split"]
+    cols += [c for c in [(spec.get("language") or {}).get("column")] if c]
+    cols += ["description"] if spec.get("from") == "zeroshot" else []
     return {vid: [row.get(c, "") for c in cols] for vid, row in ROWS.items()}
 
 

@@ -30,7 +30,8 @@ else:
 
     rule probe:
         input:
-            video=lambda wc: ROWS[wc.video_id]["video"],
+            # an absent file (missing_media: skip) is no input: its probe says so
+            video=lambda wc: present(wc.video_id, "video") or [],
         output:
             "results/probe/{video_id}.json",
         log:
@@ -47,5 +48,9 @@ else:
             ad_audio=lambda wc: ROWS[wc.video_id]["ad_audio"] or None,
             identity=lambda wc: media_identity(wc.video_id),
             code=code_hash("trimodal.stages.probe"),
+            extra=lambda wc: {
+                "video": ROWS[wc.video_id]["video"],
+                **span_param(wc.video_id),
+            },
         script:
             "../scripts/probe.py"

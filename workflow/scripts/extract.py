@@ -42,5 +42,6 @@ with job_log(snakemake.log[0]):
                 files=dict(p.files),
                 output=snakemake.output[0],
                 description=p.get("description"),
+                span=p.get("span"),
                 **common,
             )

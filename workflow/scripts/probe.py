@@ -11,9 +11,11 @@ with job_log(snakemake.log[0]):
         Path(snakemake.output[0]).mkdir(parents=True, exist_ok=True)
         probe_batch(list(snakemake.params.videos))
     else:
+        extra = dict(snakemake.params.extra)
         probe_video(
             snakemake.wildcards.video_id,
-            snakemake.input.video,
+            extra["video"],
             snakemake.params.ad_audio,
             snakemake.output[0],
+            span=extra.get("span"),
         )

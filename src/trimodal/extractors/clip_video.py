@@ -40,6 +40,8 @@ class ClipEmbeddingExtractor(Extractor):
         self._torch = torch
 
     def extract(self, item: VideoItem) -> Features:
+        if item.span is not None:  # key frames are chosen over the whole file
+            raise ExtractionError("segment rows (start/end) are not supported by clip_video")
         self.ensure_loaded()
         seed = int(self.param("seed"))
         n_uniform = int(self.param("n_uniform"))

@@ -82,6 +82,7 @@ class CutsExtractor(Extractor):
             max_frames=self.param("max_frames"),
             size=int(self.param("short_side")),
             backend=self.param("backend"),
+            span=item.span,  # a segment row: its span only, times from its start
         )
         cuts, times, indices = detect_cuts(
             sampler,

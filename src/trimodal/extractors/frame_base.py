@@ -103,6 +103,7 @@ class FrameExtractor(Extractor):
             max_frames=self.param("max_frames"),
             size=self.decode_size(),
             backend=self.param("backend"),
+            span=item.span,  # a segment row: its span only, times from its start
         )
         outputs, times, indices = [], [], []
         batches = prefetch(batched(sampler, batch_size))  # decode overlaps the model

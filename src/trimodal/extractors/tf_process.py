@@ -18,10 +18,11 @@ import numpy as np
 from trimodal.media.audio import stream_audio
 
 
-def write_waveform(dest: str, path: str, chunk_s: float, stats: dict) -> None:
-    """The decoded 16 kHz mono audio of `path` as raw float32, streamed: bounded memory."""
+def write_waveform(dest: str, path: str, chunk_s: float, stats: dict, span=None) -> None:
+    """The decoded 16 kHz mono audio of `path` (of its `span`, a segment's (start, end)
+    seconds, when given) as raw float32, streamed: bounded memory."""
     with open(dest, "wb") as f:
-        for chunk in stream_audio(path, chunk_s=chunk_s, stats=stats):
+        for chunk in stream_audio(path, chunk_s=chunk_s, stats=stats, span=span):
             f.write(np.ascontiguousarray(chunk, dtype=np.float32).tobytes())
 
 

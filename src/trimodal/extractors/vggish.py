@@ -149,16 +149,17 @@ class VggishExtractor(Extractor):
         self.net.load_state_dict(state)
         self.net.eval().to(self.device)
 
-    def _patches(self, path: str, stats: dict):
+    def _patches(self, path: str, stats: dict, span=None):
         hop = int(round(float(self.params["hop"]) * SAMPLE_RATE))
-        chunks = stream_audio(path, chunk_s=float(self.params["chunk_s"]), stats=stats)
+        chunk_s = float(self.params["chunk_s"])
+        chunks = stream_audio(path, chunk_s=chunk_s, stats=stats, span=span)
         yield from stream_patches(chunks, "vggish", hop, batch=int(self.params["batch_size"]))
 
-    def _embed_torch(self, path: str, stats: dict):
+    def _embed_torch(self, path: str, stats: dict, span=None):
         torch = self.torch
         starts, out = [], []
         with torch.inference_mode():
-            for s, p in self._patches(path, stats):
+            for s, p in self._patches(path, stats, span):
                 x = torch.from_numpy(p[:, None]).to(self.device)
                 out.append(self.net(x).float().cpu().numpy())
                 starts.append(s)
@@ -169,13 +170,13 @@ class VggishExtractor(Extractor):
         run_tf_script("vggish_tf.py", args, self.params, "VGGish")
         return np.load(out)
 
-    def _embed_tf(self, path: str, stats: dict):
+    def _embed_tf(self, path: str, stats: dict, span=None):
         local = Path(str(self.tf_model)).exists()
         with tempfile.TemporaryDirectory(prefix="vggish_tf_") as tmp:
             out = os.path.join(tmp, "out.npy")
             if local:  # a SavedModel taking patches: our preprocessing, any hop
                 starts, patches = [], []
-                for s, p in self._patches(path, stats):
+                for s, p in self._patches(path, stats, span):
                     starts.append(s)
                     patches.append(p)
                 if not patches:
@@ -184,17 +185,18 @@ class VggishExtractor(Extractor):
                 return starts, [self._run_tf(os.path.join(tmp, "in.npy"), out, "patches")]
             # the Hub model frames the waveform itself (0.96 s, no overlap): stream it to disk
             wave = os.path.join(tmp, "in.f32")
-            write_waveform(wave, path, float(self.params["chunk_s"]), stats)
+            write_waveform(wave, path, float(self.params["chunk_s"]), stats, span)
             emb = self._run_tf(wave, out, "waveform")
             return [np.arange(len(emb)) * 15360], [emb]
 
     def extract(self, item: VideoItem) -> Features:
         path, _ = source_path(item, self.params["source"])
+        span = item.audio_span(self.params["source"])  # a segment row: times from its start
         stats: dict = {}
         if self.params["backend"] == "tf":
-            starts, out = self._embed_tf(path, stats)
+            starts, out = self._embed_tf(path, stats, span)
         else:
-            starts, out = self._embed_torch(path, stats)
+            starts, out = self._embed_torch(path, stats, span)
         if not out or not sum(len(o) for o in out):
             raise ExtractionError("audio too short for one VGGish window", stage="extract")
         emb = np.concatenate(out).astype(np.float32)

@@ -109,7 +109,11 @@ class WhisperExtractor(Extractor):
         language = self.params["language"] or None
         lang_prob = float("nan")
         rows = []
-        for start, audio in rechunk(stream_audio(path, chunk_s=30.0, stats=stats), chunk):
+        # a segment row: only its span is transcribed, segment times from the span's start
+        audio_in = stream_audio(
+            path, chunk_s=30.0, stats=stats, span=item.audio_span(self.params["source"])
+        )
+        for start, audio in rechunk(audio_in, chunk):
             segments, info = self.model.transcribe(
                 audio,
                 beam_size=int(self.params["beam_size"]),

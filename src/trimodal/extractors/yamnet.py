@@ -246,11 +246,11 @@ class YamnetExtractor(Extractor):
             maps = [Path(resolve_model(PACKAGED_YAMNET)) / "yamnet_class_map.csv"]
         return load_class_names(maps[0])
 
-    def _run_tf(self, path: str, stats: dict):
+    def _run_tf(self, path: str, stats: dict, span=None):
         """(scores (n, 521), embeddings (n, d), class names or None) from the TF subprocess."""
         with tempfile.TemporaryDirectory(prefix="yamnet_tf_") as tmp:
             wave, out = os.path.join(tmp, "in.f32"), os.path.join(tmp, "out.npz")
-            write_waveform(wave, path, float(self.params["chunk_s"]), stats)
+            write_waveform(wave, path, float(self.params["chunk_s"]), stats, span)
             args = [wave, out, "--model", str(self.tf_model)]
             args += ["--slice-windows", str(int(self.params["slice_windows"]))]
             args += ["--threads", str(int(self.params["threads"]))]
@@ -262,7 +262,7 @@ class YamnetExtractor(Extractor):
     def _extract_tf(self, item: VideoItem) -> Features:
         path, _ = source_path(item, self.params["source"])
         stats: dict = {}
-        scores, emb, names = self._run_tf(path, stats)
+        scores, emb, names = self._run_tf(path, stats, item.audio_span(self.params["source"]))
         if not len(scores):
             raise ExtractionError("audio too short for one window", stage="extract")
         if names is None:
@@ -338,7 +338,8 @@ class YamnetExtractor(Extractor):
         path, _ = source_path(item, self.params["source"])
         hop = int(round(float(self.params["hop"]) * SAMPLE_RATE))
         stats: dict = {}
-        chunks = stream_audio(path, chunk_s=float(self.params["chunk_s"]), stats=stats)
+        span = item.audio_span(self.params["source"])  # a segment row: times from its start
+        chunks = stream_audio(path, chunk_s=float(self.params["chunk_s"]), stats=stats, span=span)
         starts, scores = [], []
         for s, patches in progress(
             stream_patches(chunks, "yamnet", hop), f"{item.video_id} yamnet"

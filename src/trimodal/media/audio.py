@@ -31,8 +31,15 @@ def stream_audio(
     sr: int = SAMPLE_RATE,
     chunk_s: float = 30.0,
     stats: dict[str, Any] | None = None,
+    span: tuple[float, float] | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the first audio stream of `path` as mono float32 chunks of about `chunk_s` seconds.
+
+    span: (start, end) seconds of a segment row: only the resampled samples
+    ``round(start * sr) <= n < round(end * sr)`` of the decoded stream are yielded (the same
+    samples as slicing the whole decoded signal; decoding runs through the samples before the
+    span and stops at its end), so every time an extractor computes from them is relative to
+    the span's start.
 
     A corrupt packet is skipped (its count goes to ``stats["decode_errors"]``) and decoding goes
     on, so a partly damaged file keeps what could be decoded; ``stats`` (when given) also gets
@@ -62,6 +69,8 @@ def stream_audio(
         parts: list[np.ndarray] = []
         n_buf = 0
         last_error = ""
+        lo, hi = (round(float(t) * sr) for t in span) if span is not None else (0, None)
+        pos = 0  # samples of the decoded stream before `a` below
 
         def frames() -> Iterator:
             nonlocal last_error
@@ -79,10 +88,17 @@ def stream_audio(
                 last_error = str(e)
                 yield None
 
+        done = False
         for frame in frames():
             for out in resampler.resample(frame):
                 a = out.to_ndarray().reshape(-1)
+                if span is not None:  # keep the part of `a` inside [lo, hi)
+                    start, pos = pos, pos + a.size
+                    a = a[max(0, lo - start) : max(0, hi - start)]
+                    done = pos >= hi
                 if not a.size:
+                    if done:
+                        break
                     continue
                 parts.append(a.astype(np.float32, copy=False))
                 n_buf += a.size
@@ -92,6 +108,10 @@ def stream_audio(
                     yield buf[:chunk]
                     rest = buf[chunk:]
                     parts, n_buf = ([rest] if rest.size else []), rest.size
+                if done:
+                    break
+            if done:
+                break
         if n_buf:
             yield np.concatenate(parts)
     stats["duration_decoded"] = stats["n_samples"] / sr
@@ -101,6 +121,8 @@ def stream_audio(
     )
     if stats["n_samples"] == 0:
         reason = "undecodable audio: no sample decoded"
+        if span is not None and not stats["decode_errors"]:
+            reason = f"no audio sample in the segment {span[0]:g}-{span[1]:g} s"
         raise ExtractionError(f"{reason} ({last_error})" if last_error else reason, "decode")
 
 

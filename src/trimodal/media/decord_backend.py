@@ -18,8 +18,8 @@ from trimodal.media.sampling import (
     Frame,
     declared_duration,
     pick_indices,
+    span_times,
     target_size,
-    target_times,
 )
 
 #: indices per decord get_batch call: bounds memory at CHUNK decoded frames
@@ -74,7 +74,7 @@ def read_decord(s) -> Iterator[Frame]:
         if len(idx) < len(s.indices):
             s.stats.update(stopped_early=True, error=f"only {n} frames")
     else:
-        times = target_times(duration, s.fps, s.n_frames, s.max_frames)
+        times, duration = span_times(s, duration)
         keep = times <= ts[-1] + END_TOLERANCE_S
         if not keep.all():
             s.stats.update(

@@ -50,6 +50,7 @@ class FrameSampler:
         backend: str = "auto",
         indices=None,
         seek: bool = True,
+        span=None,
     ):
         if not path or not os.path.exists(str(path)):
             raise ExtractionError(f"video file not found: {path}", stage="decode")
@@ -64,6 +65,11 @@ class FrameSampler:
         self.seek = bool(seek)
         #: explicit frame indices to read instead of times (sorted, distinct)
         self.indices = None if indices is None else np.unique(np.asarray(indices, dtype=np.int64))
+        #: (start, end) seconds of a segment row: frames sampled inside it only, their times
+        #: relative to its start (indices stay the video's frame numbers)
+        self.span = None if span is None else (float(span[0]), float(span[1]))
+        if self.span is not None and self.indices is not None:
+            raise ValueError("a span samples by time, not by frame indices")
         self.stats: dict = {"n_sampled": 0, "backend": "", "stopped_early": False, "error": ""}
         self._it: Iterator[Frame] | None = None
 
@@ -115,8 +121,11 @@ class FrameSampler:
             raise ExtractionError(f"no decodable video frame: {reason}", stage="decode")
 
     def emit(self, frame: Frame) -> Frame:
-        """Count a frame a back-end hands out (``stats["n_sampled"]``)."""
+        """Count a frame a back-end hands out (``stats["n_sampled"]``); a span's frame gets its
+        time from the span's start."""
         self.stats["n_sampled"] += 1
+        if self.span is not None:
+            frame = frame._replace(time=frame.time - self.span[0])
         return frame
 
 
@@ -128,9 +137,13 @@ def sample_frames(
     size=None,
     backend: str = "auto",
     seek: bool = True,
+    span=None,
 ) -> FrameSampler:
-    """Iterate sampled frames of a video (see module doc); read ``.stats`` after iterating."""
-    return FrameSampler(path, fps, n_frames, max_frames, size, backend, seek=seek)
+    """Iterate sampled frames of a video (see module doc); read ``.stats`` after iterating.
+
+    span: (start, end) seconds: sample that part only (the fps grid from its start; n_frames
+    and max_frames over its length); frame times are relative to its start."""
+    return FrameSampler(path, fps, n_frames, max_frames, size, backend, seek=seek, span=span)
 
 
 def frames_at(path, indices, size=None, backend: str = "auto") -> FrameSampler:

@@ -18,8 +18,8 @@ from trimodal.media.sampling import (
     END_TOLERANCE_S,
     Frame,
     declared_duration,
+    span_times,
     target_size,
-    target_times,
 )
 from trimodal.types import ExtractionError
 
@@ -53,8 +53,8 @@ def read_pyav(s) -> Iterator[Frame]:
             s.stats.update(duration=duration, n_targets=len(s.indices))
             yield from _pyav_indices(s, container, stream)
             return
-        times = target_times(duration, s.fps, s.n_frames, s.max_frames)
-        s.stats.update(duration=duration, n_targets=len(times))
+        times, length = span_times(s, duration)
+        s.stats.update(duration=length, n_targets=len(times))
         yield from _pyav_stream(s, container, stream, times)
 
 
@@ -168,7 +168,12 @@ def _pyav_stream(s, container, stream, times: np.ndarray) -> Iterator[Frame]:
             if k >= len(times):
                 break
             prev = (index, t, vf)
-            if can_seek and gop and times[k] - t > max(gop, SEEK_MIN_GAP_S):
+            # a segment's span far into the video: seek to it before the keyframe interval
+            # is known (the seek lands on the keyframe before it, so no frame is missed)
+            jump = max(gop, SEEK_MIN_GAP_S) if gop else None
+            if jump is None and getattr(s, "span", None) is not None and not n_seeks:
+                jump = SEEK_MIN_GAP_S
+            if can_seek and jump is not None and times[k] - t > jump:
                 target = int((times[k] + t0) / stream.time_base)
                 container.seek(target, stream=stream, backward=True, any_frame=False)
                 decoder[0] = container.decode(stream)

@@ -55,6 +55,17 @@ def target_times(
     return np.arange(n) / fps
 
 
+def span_times(s, duration: float) -> tuple[np.ndarray, float]:
+    """Sampling times of FrameSampler `s` (seconds from the first frame) and the length they
+    cover: the whole video, or only the sampler's span (start, end) of a segment row, its
+    grid starting at the span's start (the sampler reports times relative to it)."""
+    if s.span is None:
+        return target_times(duration, s.fps, s.n_frames, s.max_frames), duration
+    start, end = (float(x) for x in s.span)
+    length = max(min(end, duration) - start, 1e-3)
+    return start + target_times(length, s.fps, s.n_frames, s.max_frames), length
+
+
 def pick_indices(frame_times: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Index of the frame shown at each time (last frame with timestamp <= t)."""
     idx = np.searchsorted(frame_times, times + 1e-6, side="right") - 1

@@ -27,6 +27,7 @@ def classify_one(
     `ovr_linear_svc` with `rebalance: true`, and the configured fine-tuning is `finetune`).
     """
     from trimodal.classify import evaluate_feature_set
+    from trimodal.cv import protocol_folds
 
     options = dict(options)
     base = options.pop("base", classifier)
@@ -36,7 +37,7 @@ def classify_one(
         base,
         features_dir=Path(store_path).parent,
         label_set=label_set,
-        folds=int(cv.get("folds", 5)),
+        folds=protocol_folds(cv),  # a number of folds, or "split" (trimodal.cv)
         seed=int(cv.get("seed", 0)),
         **options,
     )

@@ -123,11 +123,16 @@ def extract_one(
         label=row.get("label") or None,
         probe=probes.get("video") or {},
         ad_probe=probes.get("ad_audio") or {},
+        span=_span(row.get("span") or probes.get("span")),
+        ad_map=row.get("ad_map") or None,
     )
     header = {"extractor": extractor, "kind": kind, "modality": modality, "params": params}
     error = None
     need = _needs_media(modality, params)
-    if need == "video" and not item.probe.get("ok"):
+    unusable = _unusable(need, item)
+    if unusable is not None:  # an absent file (missing_media: skip), a span outside the video
+        error = unusable
+    elif need == "video" and not item.probe.get("ok"):
         error = ("probe", f"video unreadable: {item.probe.get('reason', 'unknown')}")
     elif need == "ad_audio" and not item.ad_audio:
         error = (ABSENT, "no ad_audio track in the sample sheet")
@@ -240,6 +245,8 @@ def _compute(ex, item: VideoItem, extractor: str, output: str, header: dict, par
     if error is not None:
         store.write_video_file(output, video_id, header, error=error)
     else:
+        if item.span is not None and need is not None:  # its times are relative to this
+            features.attrs.update(span_start=item.span[0], span_end=item.span[1])
         store.write_video_file(output, video_id, header, features=features)
     return error, reusable
 
@@ -295,20 +302,52 @@ def _own_inputs(item: VideoItem, need: str | None, modality: str, params: dict) 
         }
     media = item.ad_audio if need == "ad_audio" else item.video
     probe = item.ad_probe if need == "ad_audio" else item.probe
-    return {"media": file_identity(media), "probe": probe}
+    own = {"media": file_identity(media), "probe": probe}
+    if item.span is not None:  # a segment row: its span (and where it lies on the AD track)
+        own["span"] = list(item.span)
+        if need == "ad_audio" and item.ad_map:
+            own["ad_map"] = file_identity(item.ad_map)
+    return own
+
+
+def _span(value) -> tuple[float, float] | None:
+    return None if not value else (float(value[0]), float(value[1]))
+
+
+def _unusable(need: str | None, item: VideoItem) -> tuple[str, str] | None:
+    """The error record of a media extractor on a row whose file is absent (stage missing)
+    or whose segment does not lie inside its video (stage span); None otherwise."""
+    if need is None:
+        return None
+    probe = item.ad_probe if need == "ad_audio" else item.probe
+    if probe.get("stage") == "missing":
+        return "missing", f"{need} file absent: {probe.get('path')}"
+    if item.probe.get("stage") == "span":
+        return "span", item.probe.get("reason", "segment outside the video")
+    if need == "ad_audio" and item.span and item.ad_map and not os.path.exists(item.ad_map):
+        return "missing", f"ad_map file absent: {item.ad_map}"  # where the span lies on it
+    return None
 
 
 def extract_files(
-    video_id: str, files: dict, output: str, description: str | None = None, **common
+    video_id: str,
+    files: dict,
+    output: str,
+    description: str | None = None,
+    span=None,
+    **common,
 ) -> bool:
-    """:func:`extract_one` from a job's named input files (probe, video, ad_audio,
-    text_<source>); `common`: the rest of extract_one's arguments."""
+    """:func:`extract_one` from a job's named input files (probe, video, ad_audio, ad_map,
+    text_<source>); span: (start, end) of a segment row; `common`: the rest of extract_one's
+    arguments."""
     return extract_one(
         video_id=video_id,
         row={
             "video": files.get("video"),
             "ad_audio": files.get("ad_audio"),
+            "ad_map": files.get("ad_map"),
             "description": description,
+            "span": span,
         },
         probe_json=files["probe"],
         output=output,

@@ -25,7 +25,8 @@ def make_label_set(
     """results/labels/<set>.tsv (video_id, label) from the sheet's labels or by zero-shot.
 
     spec: from ("label" | "zeroshot"), merge {old: new}, min_count, language
-    {keep: [en], min_probability} (needs a Whisper store), and for zero-shot: backend,
+    {keep: [en], min_probability} (needs a Whisper store) or {column: language, keep: [en]}
+    (the sheet's column; an empty cell is an unknown language, kept), and for zero-shot: backend,
     model, candidates {label: description}, strategy, dominant, threshold.
     """
     from trimodal.labels import base_labels, merge_classes
@@ -37,6 +38,8 @@ def make_label_set(
         meta = store.load_meta(language_store).reset_index()
         languages = meta[[c for c in ("video_id", "language", "language_probability") if c in meta]]
     lang = spec.get("language", {}) or {}
+    if lang.get("column"):  # the language is a column of the sheet (e.g. QuerYD's importer)
+        languages = sheet_languages(df, lang["column"])
     labels = base_labels(
         df,
         languages=languages,
@@ -85,6 +88,9 @@ def make_label_set(
     if "group" in df.columns:  # clips cut from one source item stay in one CV fold
         groups = df.set_index("video_id")["group"]
         labels["group"] = groups.reindex(labels["video_id"]).fillna("").to_numpy(dtype=object)
+    if "split" in df.columns:  # the official split, for the split protocol (trimodal.cv)
+        splits = df.set_index("video_id")["split"]
+        labels["split"] = splits.reindex(labels["video_id"]).fillna("").to_numpy(dtype=object)
     min_count = int(spec.get("min_count", 2))
     counts = labels["label"].value_counts()
     dropped = counts[counts < min_count]
@@ -101,3 +107,17 @@ def make_label_set(
     write_table(output, labels, sep="\t", index=False)
     log.info("label set: %d videos, classes %s", len(labels), dict(labels["label"].value_counts()))
     return labels
+
+
+def sheet_languages(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    """(video_id, language) from a column of the sheet, for :func:`trimodal.labels.base_labels`
+    (a sheet's language is given, not detected: probability 1)."""
+    if column not in df.columns:
+        have = [c for c in df.columns if c != "description_flag"]
+        raise ValueError(f"language column {column!r} is not in the sample sheet; it has {have}")
+    return pd.DataFrame(
+        {
+            "video_id": df["video_id"].astype(str),
+            "language": df[column].fillna("").astype(str).str.strip(),
+        }
+    )

@@ -149,7 +149,8 @@ def collect_failures(
         for media in ("video", "ad_audio"):
             p = info.get(media)
             if p and not p.get("ok"):
-                rows.append((info["video_id"], "probe", media, p.get("reason", "")))
+                stage = p.get("stage", "probe")  # missing (absent file), span (segment)
+                rows.append((info["video_id"], stage, media, p.get("reason", "")))
     for extractor, path in sorted(stores.items()):
         for r in store.load_failures(path).itertuples(index=False):
             if r.stage != ABSENT:  # a missing optional input is a coverage gap, not a failure
