@@ -507,7 +507,6 @@ def import_queryd(
     wav_dir = _find(root, "wav-files", kind="dir")
     listing = _video_listing(videos)
     pk = {k: read_pickle(_find(root, names), rep) for k, names in PICKLES.items()}
-    split_file = _find(root, "test_list.txt")
     seg_pkl = None
     if segments:
         seg_pkl = (
@@ -516,16 +515,17 @@ def import_queryd(
         if seg_pkl is None or not seg_pkl.is_file():
             rep.problem("", SEGMENTS_PKL, "--segments given but the segments pickle is absent")
             seg_pkl = None
-    if split_file is not None and seg_pkl is not None and split_file.parent == seg_pkl.parent:
-        split_file = next(  # those lists are the segments' own: look for the videos' elsewhere
-            (
-                d / "test_list.txt"
-                for d in [root, *sorted(p for p in root.iterdir() if p.is_dir())]
-                if (d / "test_list.txt").is_file() and d != seg_pkl.parent
-            ),
-            None,
-        )
-    splits = read_split_lists(split_file.parent if split_file else None)
+    # the videos' split lists: the first folder holding them that is not QuerYDSegments' (its
+    # lists have the same names but hold segment ids)
+    split_dir = next(
+        (
+            d
+            for d in [root, *sorted(p for p in root.iterdir() if p.is_dir())]
+            if (d / "test_list.txt").is_file() and not (d / SEGMENTS_PKL).is_file()
+        ),
+        None,
+    )
+    splits = read_split_lists(split_dir)
     user_labels = read_labels(Path(labels) if labels else None, rep)
 
     listed = set(ids)
