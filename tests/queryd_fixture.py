@@ -20,7 +20,8 @@ Cases (ytid: what it exercises):
 - ``badJSON0008``: a JSON that does not parse; video present; val.
 - pickle keys ``video-notListed9`` (no video), a segment of an unlisted video.
 - ``plain<k>`` (``n_plain`` of them): video, JSON with one inline clip, alternating categories,
-  splits cycling train/train/val/test: enough labelled rows for classification.
+  splits cycling train/test/train/train/test/val (both labels in train and in test): enough
+  labelled rows for classification.
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ def build_queryd(
         spec = [ClipSpec(0.5, f"Scene number {k + 1} shows a small {['dog', 'drum'][k % 2]}.")]
         jsons[ytid] = _record(ytid, cats[k % 2], 4.0, add_clips(ytid, spec))
         add_captions(ytid, spec)
-        split[ytid] = ["train", "train", "val", "test"][k % 4]
+        split[ytid] = ["train", "test", "train", "train", "test", "val"][k % 6]
     raw[f"video-{UNLISTED}"] = [["no", "video"]]
 
     (root / "relevant-video-links-v2.txt").write_text(
