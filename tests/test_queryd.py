@@ -177,6 +177,7 @@ def test_place_inline_extended_and_the_map():
         v = next(c.start for c in clips if c.path.name == name)
         assert f(p, knots) == pytest.approx(v)
     assert f([4.5, 6.9], knots) == pytest.approx([4.0, 4.0])  # the video pauses
+    assert f([7.5, 8.5], knots) == pytest.approx([5.5, 6.0])  # shifted speech at its pace
     assert f(30.0, knots) == pytest.approx(30.0)  # caught up by the end
     assert ad_track.video_to_track(5.0, knots) == pytest.approx(7.0)
 

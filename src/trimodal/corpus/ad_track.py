@@ -17,9 +17,11 @@ track keeps the video's clock wherever no extended clip intervenes.
 The time map (``<track>.map.json``: ``{"track": [...], "video": [...]}``, piecewise-linear
 knots, both nondecreasing) takes track time back to video time: a knot (track start, video
 start) per clip, plus (track end, video start) after an extended clip (the track runs while the
-video stands still). Between knots it is linear (a silent gap after a pause lets the video catch
-up); past the last knot it runs at slope 1; where two knots share a track time (a shifted clip
-starts the instant a pause ends) the later one holds from that instant on. So every clip's
+video stands still) and (track end, video start + length) after a shifted inline clip (its
+speech runs at the video's pace; cut short where the next clip starts on the video's clock).
+Between knots it is linear (a silent gap after a pause lets the video catch up); past the last
+knot it runs at slope 1; where two knots share a track time (a shifted clip starts the instant
+a pause ends) the later one holds from that instant on. So every clip's
 speech maps to its own ``start_time``, and :func:`track_to_video` is what ``trimodal.timeline``
 uses to put the AD track's transcript segments at video time.
 
@@ -79,16 +81,22 @@ def place(
     order = sorted(range(len(clips)), key=lambda i: (float(clips[i].start), i))
     placed: list[Placed] = []
     knots = [(0.0, 0.0)]
-    queue_end = 0.0
+    queue_end, shifted_end = 0.0, False
     for i in order:
         c, length = clips[i], float(lengths[i])
         v = max(0.0, float(c.start))
         t = max(v, queue_end)
+        if shifted_end and knots[-1][1] > v:  # the shifted clip before ends, on the video's
+            knots[-1] = (knots[-1][0], v)  # clock, where this one starts
         knots.append((t, v))
+        shifted_end = False
         if c.extended or t > v:
             queue_end = t + length
         if c.extended:
             knots.append((t + length, v))
+        elif t > v:
+            knots.append((t + length, v + length))
+            shifted_end = True
         placed.append(Placed(c, t, length))
     return placed, knots
 
