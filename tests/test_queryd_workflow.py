@@ -124,3 +124,15 @@ def test_split_protocol_scores_the_test_split_only(run):
         assert set(np.unique(r.fold)) == {0}
     summary = (wd / "results" / "report" / "youtube" / "summary.md").read_text()
     assert "split" in summary.lower()
+
+
+def test_imported_sheet_plans_with_todays_workflow(tmp_path):
+    """Without the contract's new keys: the imported sheet (failed downloads dropped) passes
+    the sheet schema and trimodal.sheet, extra columns included, and the workflow plans."""
+    from tests.workflow_project import planned_jobs
+
+    qf.build_queryd(tmp_path / "download", segments=False)
+    videos, _ = queryd.import_queryd(tmp_path / "download", tmp_path / "import", drop_missing=True)
+    wd = make_project(tmp_path / "project", videos, SMALL_EXTRACTORS)
+    jobs = planned_jobs(wd)
+    assert jobs["probe"] == 1 and jobs["extract_effnet"] == 1 and jobs["store"] == 3

@@ -130,7 +130,7 @@ def _find(root: Path, names: tuple[str, ...] | str, kind: str = "file") -> Path 
     for name in names:
         for d in dirs:
             p = d / name
-            if (p.is_file() if kind == "file" else p.is_dir()):
+            if p.is_file() if kind == "file" else p.is_dir():
                 return p
     return None
 
@@ -388,7 +388,9 @@ def assemble(
             continue
         path = folder / f"audio-{name}" if folder else None
         if path is None or not path.is_file():
-            rep.problem(ytid, "clip", f"clip listed but absent: wav-files/video-{ytid}/audio-{name}")
+            rep.problem(
+                ytid, "clip", f"clip listed but absent: wav-files/video-{ytid}/audio-{name}"
+            )
             rep.counts["clips_missing"] += 1
             continue
         try:
@@ -419,9 +421,7 @@ def _duration(result: dict | None, video: Path, ok: bool) -> float | None:
     return None
 
 
-def segment_rows(
-    seg_path: Path, by_ytid: dict[str, dict], times: dict, rep: Report
-) -> list[dict]:
+def segment_rows(seg_path: Path, by_ytid: dict[str, dict], times: dict, rep: Report) -> list[dict]:
     """One row per QuerYDSegments caption, with its clip's span and its video's columns."""
     data = read_pickle(seg_path, rep)
     splits = read_split_lists(seg_path.parent)
@@ -635,9 +635,7 @@ def import_queryd(
         rows = segment_rows(seg_pkl, {r["group"]: r for r in rows}, pk["times"], rep)
     df = pd.DataFrame([{k: r[k] for k in SHEET_COLUMNS} for r in rows], columns=SHEET_COLUMNS)
     rep.counts["rows"] = len(df)
-    rep.counts["rows_missing_video"] = int(
-        sum(1 for r in rows if not Path(r["video"]).is_file())
-    )
+    rep.counts["rows_missing_video"] = int(sum(1 for r in rows if not Path(r["video"]).is_file()))
     out.mkdir(parents=True, exist_ok=True)
     write_table(out / "videos.tsv", df, sep="\t", index=False, lineterminator="\n")
     report = {
@@ -664,7 +662,9 @@ def summary(report: dict) -> str:
         f"problems: {len(report['problems'])}",
     ]
     if report.get("mode") == "segments":
-        lines.insert(2, f"segments: {c.get('segments', 0)} (unusable {c.get('segments_unusable', 0)})")
+        lines.insert(
+            2, f"segments: {c.get('segments', 0)} (unusable {c.get('segments_unusable', 0)})"
+        )
     return "\n".join(lines)
 
 
