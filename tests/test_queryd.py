@@ -120,6 +120,12 @@ def test_zip_json_and_drop_missing(tmp_path):
     assert {"id": qf.FAILED, "reason": "no video file (--drop-missing)"} in report["unusable"]
 
 
+def test_label_from_the_category_id_when_the_name_is_absent():
+    assert queryd._label_of({"category_id": "15"}) == "Pets & Animals"
+    assert queryd._label_of({"category_id": 10, "category": "Musique"}) == "Musique"
+    assert queryd._label_of({"category_id": 999}) == queryd._label_of({}) == ""
+
+
 def test_bad_inputs_are_reported_not_fatal(tmp_path):
     qf.build_queryd(tmp_path / "d", segments=False)
     (tmp_path / "d" / "times_captions_combined_filtered-v2.pkl").write_bytes(b"not a pickle")

@@ -32,7 +32,8 @@ Rows:
   written (absent: run with ``missing_media: skip``, or import with ``--drop-missing``).
 - ``description``: the video's transcribed descriptions from the captions pickle, in time
   order, else the clips' transcript sentences from the JSON, in time order.
-- ``label``: the JSON's ``category`` when present, else the ``--labels`` table (``ytid`` or
+- ``label``: the JSON's ``category`` when present (or the name of its ``category_id``), else
+  the ``--labels`` table (``ytid`` or
   ``video-<ytid>``, tab, label), else empty.
 - ``language``: from ``languages.json``; ``""`` (unknown) for a video in the non-English list
   that languages.json does not name; else the description's ``language`` from the JSON; else
@@ -356,13 +357,27 @@ def json_description(ad: dict | None) -> str:
     return " ".join(p[2] for p in sorted(parts, key=lambda p: p[:2]))
 
 
+#: YouTube's video category ids (videoCategories), for a record with an id but no name
+YOUTUBE_CATEGORIES = {
+    1: "Film & Animation", 2: "Autos & Vehicles", 10: "Music", 15: "Pets & Animals",
+    17: "Sports", 18: "Short Movies", 19: "Travel & Events", 20: "Gaming", 21: "Videoblogging",
+    22: "People & Blogs", 23: "Comedy", 24: "Entertainment", 25: "News & Politics",
+    26: "Howto & Style", 27: "Education", 28: "Science & Technology",
+    29: "Nonprofits & Activism",
+}  # fmt: skip
+
+
 def _label_of(result: dict | None) -> str:
+    """The category name of a YouDescribe video record, else the name of its category id."""
     if not result:
         return ""
     cat = result.get("category")
     if isinstance(cat, dict):
         cat = cat.get("title") or cat.get("name")
-    return _clean(cat) if cat else ""
+    if cat:
+        return _clean(cat)
+    cid = _num(result.get("category_id"))
+    return YOUTUBE_CATEGORIES.get(int(cid), "") if cid is not None else ""
 
 
 def assemble(
