@@ -162,6 +162,13 @@ def test_segments(tmp_path):
     assert set(df[df["group"] == qf.DASH]["split"]) == {"test"}
     # one video's segments share its video file and AD track
     assert full["video"].nunique() == 1 and full["ad_audio"].nunique() == 1
+    # a span past the video's end (as its JSON gives it) is cut there, and said so
+    path = tmp_path / "d" / "describe-api-results" / f"assets-{qf.FULL}.json"
+    path.write_text(path.read_text().replace('"duration": 12.0', '"duration": 10.5'))
+    df, report = queryd.import_queryd(tmp_path / "d", tmp_path / "o2", segments=True)
+    last = df.set_index("video_id").loc[f"video-{qf.FULL}__{0x5F03:024x}"]
+    assert (last["start"], last["end"]) == ("9.500", "10.500")
+    assert any("cut to the video's 10.5 s" in p["reason"] for p in report["problems"])
 
 
 # --------------------------------------------------------------------------- AD tracks
@@ -330,3 +337,13 @@ def test_whisper_hears_each_clip_at_its_video_time(corpus):
             rec,
             list(zip(mids, inside, strict=True)),
         )
+
+
+def test_ad_track_stereo_clip_at_the_track_rate_is_downmixed(tmp_path):
+    t = np.arange(SR) / SR
+    left, right = 0.5 * np.sin(2 * np.pi * 440 * t), 0.1 * np.sin(2 * np.pi * 440 * t)
+    sf.write(tmp_path / "st.wav", np.stack([left, right], axis=1), SR)
+    info = ad_track.build_track([ad_track.Clip(tmp_path / "st.wav", 0.25)], tmp_path / "t.wav")
+    x, _ = sf.read(tmp_path / "t.wav")
+    assert info["duration"] == pytest.approx(1.25) and len(x) == round(1.25 * SR)
+    np.testing.assert_allclose(x[SR // 4 :], (left + right) / 2, atol=1e-4)

@@ -446,7 +446,7 @@ def segment_rows(seg_path: Path, by_ytid: dict[str, dict], times: dict, rep: Rep
         sid = str(key).removeprefix("video-")
         ytid = next((y for y in ytids if sid.startswith(f"{y}-")), None)
         if ytid is None:
-            rep.problem(sid, SEGMENTS_PKL, "segment of a video that is not listed")
+            rep.problem(sid, SEGMENTS_PKL, "segment of a video that is not listed or imported")
             rep.counts["segments_unusable"] += 1
             continue
         base = by_ytid[ytid]
@@ -471,6 +471,14 @@ def segment_rows(seg_path: Path, by_ytid: dict[str, dict], times: dict, rep: Rep
             rep.problem(sid, SEGMENTS_PKL, "no time span for this segment (clip not in the JSON)")
             rep.counts["segments_unusable"] += 1
             continue
+        duration = base.get("_duration")
+        if duration and span[1] > duration:
+            if span[0] >= duration:
+                rep.problem(sid, SEGMENTS_PKL, f"span {span} starts after the video ({duration} s)")
+                rep.counts["segments_unusable"] += 1
+                continue
+            rep.problem(sid, SEGMENTS_PKL, f"span end {span[1]} cut to the video's {duration} s")
+            span = (span[0], duration)
         vid = f"{video_id_of(ytid)}__{_SAFE.sub('_', clip_id)}"
         if vid in seen:
             rep.problem(sid, SEGMENTS_PKL, f"segment id {vid} would be used twice")
@@ -612,11 +620,10 @@ def import_queryd(
         split = splits.get(ytid, "")
         c[f"split_{split or 'none'}"] += 1
         ad_audio = ad_map = ""
+        duration = _duration(result, video, status == "ok") if clips or seg_pkl else None
         if clips and build_ad:
             try:
-                ad_audio, ad_map, _ = assemble(
-                    ytid, ad, wav_dir, out, sr, _duration(result, video, status == "ok"), rep
-                )
+                ad_audio, ad_map, _ = assemble(ytid, ad, wav_dir, out, sr, duration, rep)
             except Exception as e:  # one bad track must not stop the corpus
                 rep.problem(ytid, "ad_track", f"{type(e).__name__}: {e}")
                 c["ad_tracks_failed"] += 1
@@ -644,6 +651,7 @@ def import_queryd(
                 "end": "",
                 "ad_map": ad_map,
                 "_clips": clips,
+                "_duration": duration,
             }
         )
     if seg_pkl is not None:
