@@ -87,8 +87,8 @@ def test_failed_download_is_skipped_in_failures_tsv_and_keeps_its_text(run):
     vid = f"video-{qf.FAILED}"
     mine = failures[failures["video_id"] == vid]
     assert set(mine["stage"]) == {"missing"}, mine
-    assert {"effnet", "yamnet"} <= set(mine["extractor"])
-    assert "sbert_desc" not in set(mine["extractor"])
+    assert {"effnet", "yamnet"} <= set(mine["where"])  # the extractors (and the probe)
+    assert "sbert_desc" not in set(mine["where"])
     _, ids = store.load_pooled(wd / "results" / "features" / "sbert_desc.h5", "mean")
     assert vid in set(ids)
     # nothing else is missing
