@@ -10,7 +10,9 @@ extractors reading only a segment row's [start, end) with times relative to its 
 
 One project keeps it small: the video rows of the import, the segment rows of a `--segments`
 import (their labels blanked so the label set stays the videos'), and one segment cut out with
-ffmpeg (lossless: FFV1 video, PCM audio) as a whole-video row to compare features with.
+ffmpeg as a whole-video row to compare features with: FFV1 video (the decoded pixels kept) and
+float PCM audio resampled to 16 kHz before the cut (output -ss trims after the filters), as the
+extractors resample the whole stream from its start.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def run(tmp_path_factory):
     cut = root / "cut.mkv"
     subprocess.run(
         ["ffmpeg", "-v", "error", "-y", "-i", seg["video"], "-ss", seg["start"], "-to",
-         seg["end"], "-c:v", "ffv1", "-c:a", "pcm_s16le", str(cut)],
+         seg["end"], "-c:v", "ffv1", "-af", "aresample=16000", "-c:a", "pcm_f32le", str(cut)],
         check=True,
     )  # fmt: skip
     ref = pd.DataFrame([{**{c: "" for c in queryd.SHEET_COLUMNS},
