@@ -16,13 +16,19 @@ A bin with no data has NaN values (and empty text). Stores with neither windows 
 the video (pooled-only text embeddings, clip-level ViViT) are listed in `skipped`. The AD track
 is a second audio track of the same video, so its transcript shares the video's clock. Example
 in docs/timeline.md.
+
+An AD track assembled from clips (trimodal.corpus.ad_track, the QuerYD importer) runs ahead of
+the video where an ``extended`` clip paused it; give its time map (the sheet's ``ad_map``) as
+``ad_map`` and the windows and segments of every store read from the AD track (``params.source
+== "ad_audio"``, or the names in ``ad_stores``) are moved from track time to video time first.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,12 +160,14 @@ def _entry(path: str | os.PathLike, video_id: str) -> dict | None:
     """modality, windows/times and segments of one video in a store or a per-video file."""
     with h5py.File(path, "r") as h5:
         modality = str(h5.attrs.get("modality", ""))
+        source = _source(h5.attrs.get("params"))
         if "video_ids" not in h5:  # a per-video file
             if str(h5.attrs.get("video_id")) != video_id or not h5.attrs.get("ok"):
                 return None
             data = store.read_video_file(path)
             return {
                 "modality": modality,
+                "source": source,
                 "windows": data.get("windows"),
                 "times": data.get("times"),
                 "segments": data["tables"].get("segments"),
@@ -168,13 +176,41 @@ def _entry(path: str | os.PathLike, video_id: str) -> dict | None:
             return None
         has_windows = f"windows/{video_id}" in h5
         has_segments = "tables/segments" in h5
-    out = {"modality": modality, "windows": None, "times": None, "segments": None}
+    out = {"modality": modality, "source": source, "windows": None, "times": None}
+    out["segments"] = None
     if has_windows:
         out["windows"], out["times"] = store.load_windows(path, video_id)
     if has_segments:
         seg = store.load_table(path, "segments")
         out["segments"] = seg[seg["video_id"] == video_id].drop(columns="video_id")
     return out
+
+
+def _source(params) -> str:
+    """The ``source`` param of a store's extractor ("" when it has none)."""
+    if isinstance(params, bytes):
+        params = params.decode()
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            return ""
+    return str(params.get("source", "")) if isinstance(params, dict) else ""
+
+
+def _to_video_clock(e: dict, ad_map) -> dict:
+    """Windows and segments of an AD-track store moved from track time to video time."""
+    from trimodal.corpus.ad_track import track_to_video
+
+    e = dict(e)
+    if e.get("times") is not None:
+        e["times"] = track_to_video(e["times"], ad_map)
+    if e.get("segments") is not None:
+        seg = e["segments"].copy()
+        seg["start"] = track_to_video(seg["start"].to_numpy(dtype=float), ad_map)
+        seg["end"] = track_to_video(seg["end"].to_numpy(dtype=float), ad_map)
+        e["segments"] = seg
+    return e
 
 
 def _stores(stores: Mapping[str, str | os.PathLike] | str | os.PathLike) -> dict[str, Path]:
@@ -188,16 +224,29 @@ def timeline(
     stores: Mapping[str, str | os.PathLike] | str | os.PathLike = "results/features",
     step: float = 1.0,
     duration: float | None = None,
+    ad_map: str | os.PathLike | Mapping | None = None,
+    ad_stores: Iterable[str] | None = None,
 ) -> Timeline:
     """Every extractor's data for one video on one clock (see the module doc).
 
     stores: name -> store (results/features/<name>.h5) or per-video file, or a folder of stores.
     duration: the clock's end (e.g. the probe's duration); by default the latest window or
     segment end over all tracks.
+    ad_map: the time map of the video's assembled AD track (a ``.map.json`` path or its dict);
+    it moves the stores read from the AD track (source ``ad_audio``, or named in `ad_stores`)
+    to the video's clock.
     """
+    if ad_map is not None and not isinstance(ad_map, Mapping):
+        from trimodal.corpus.ad_track import load_map
+
+        ad_map = load_map(ad_map)
     entries, skipped = {}, {}
     for name, path in _stores(stores).items():
         e = _entry(path, video_id)
+        if e is not None and ad_map is not None:
+            on_ad = e["source"] == "ad_audio" if ad_stores is None else name in set(ad_stores)
+            if on_ad:
+                e = _to_video_clock(e, ad_map)
         if e is None:
             skipped[name] = "no record for this video"
         elif e["segments"] is not None and e["windows"] is None:

@@ -1,0 +1,142 @@
+"""End to end: a QuerYD download folder (tests/queryd_fixture.py) imported and run through the
+workflow with `missing_media: skip`, segment rows and the official-split protocol.
+
+Relies on issue 22's contract (CONTRACT_22.md) for the workflow side: the sheet columns
+`language`, `split`, `start`, `end`, `ad_map`; `missing_media: skip` (error records of stage
+`missing` in results/failures.tsv, text features still computed, the dry run says how many rows
+were skipped); the label-set option `language: {column: language, keep: [en]}`; `classify.cv:
+{protocol: split}` (one "fold": fit on train, score on test; the report names the protocol);
+extractors reading only a segment row's [start, end) with times relative to its start.
+
+One project keeps it small: the video rows of the import, the segment rows of a `--segments`
+import (their labels blanked so the label set stays the videos'), and one segment cut out with
+ffmpeg as a whole-video row to compare features with: FFV1 video (the decoded pixels kept) and
+float PCM audio resampled to 16 kHz before the cut (output -ss trims after the filters), as the
+extractors resample the whole stream from its start.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests import queryd_fixture as qf
+from tests.workflow_project import SMALL_EXTRACTORS, make_project, snakemake
+from trimodal import store
+from trimodal.classify import CVResult
+from trimodal.corpus import queryd
+
+pytestmark = pytest.mark.slow
+
+N_PLAIN = 8  # plain videos: splits train, train, val, test, ...; labels alternate
+SEGMENT = f"video-{qf.FULL}__{0x5F01:024x}"  # the extended clip's segment: 4.000-6.341 s
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("queryd_wf")
+    qf.build_queryd(root / "download", n_plain=N_PLAIN)
+    videos, report = queryd.import_queryd(
+        root / "download", root / "import", labels=root / "download" / "labels.tsv"
+    )
+    segments, seg_report = queryd.import_queryd(root / "download", root / "seg", segments=True)
+    segments = segments.assign(label="", split="")
+    seg = segments.set_index("video_id").loc[SEGMENT]
+    cut = root / "cut.mkv"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", seg["video"], "-ss", seg["start"], "-to",
+         seg["end"], "-c:v", "ffv1", "-af", "aresample=16000", "-c:a", "pcm_f32le", str(cut)],
+        check=True,
+    )  # fmt: skip
+    ref = pd.DataFrame([{**{c: "" for c in queryd.SHEET_COLUMNS},
+                         "video_id": "cut_reference", "video": str(cut)}])  # fmt: skip
+    sheet = pd.concat([videos, segments, ref], ignore_index=True)
+    wd = make_project(
+        root / "project",
+        sheet,
+        SMALL_EXTRACTORS,
+        feature_sets=("sbert_desc:mean", "yamnet:mean", "effnet:mean"),
+    )
+    cfg_path = wd / "config" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["missing_media"] = "skip"
+    cfg["labels"]["sets"] = {
+        "youtube": {"from": "label", "min_count": 2,
+                    "language": {"column": "language", "keep": ["en"]}}
+    }  # fmt: skip
+    cfg["classify"]["cv"] = {"protocol": "split", "seed": 0}
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    dry = snakemake(wd, "--dry-run")
+    snakemake(wd, timeout=1800)
+    return wd, videos, report, dry
+
+
+def test_dry_run_says_how_many_rows_are_skipped(run):
+    _, videos, report, dry = run
+    assert report["counts"]["rows_missing_video"] == 1
+    text = dry.stdout + dry.stderr
+    assert re.search(r"skip\w*\D{0,60}\b1\b|\b1\b\D{0,60}skip", text, re.I), text[-3000:]
+
+
+def test_failed_download_is_skipped_in_failures_tsv_and_keeps_its_text(run):
+    wd, _, _, _ = run
+    failures = pd.read_csv(wd / "results" / "failures.tsv", sep="\t", dtype=str)
+    vid = f"video-{qf.FAILED}"
+    mine = failures[failures["video_id"] == vid]
+    assert set(mine["stage"]) == {"missing"}, mine
+    assert {"effnet", "yamnet"} <= set(mine["where"])  # the extractors (and the probe)
+    assert "sbert_desc" not in set(mine["where"])
+    _, ids = store.load_pooled(wd / "results" / "features" / "sbert_desc.h5", "mean")
+    assert vid in set(ids)
+    # nothing else is missing
+    assert set(failures.loc[failures["stage"] == "missing", "video_id"]) == {vid}
+
+
+def test_segment_features_equal_those_of_the_span_cut_out_with_ffmpeg(run):
+    wd, _, _, _ = run
+    for name, atol in (("effnet", 1e-4), ("yamnet", 0.02)):
+        path = wd / "results" / "features" / f"{name}.h5"
+        a, ta = store.load_windows(path, SEGMENT)
+        b, tb = store.load_windows(path, "cut_reference")
+        assert a.shape == b.shape, name
+        np.testing.assert_allclose(ta, tb, atol=0.05, err_msg=name)  # relative to the span
+        np.testing.assert_allclose(a, b, atol=atol, rtol=0, err_msg=name)
+    # and not those of the whole video
+    whole, _ = store.load_windows(wd / "results" / "features" / "effnet.h5", f"video-{qf.FULL}")
+    seg, _ = store.load_windows(wd / "results" / "features" / "effnet.h5", SEGMENT)
+    assert len(whole) > len(seg)
+
+
+def test_split_protocol_scores_the_test_split_only(run):
+    wd, videos, _, _ = run
+    labels = pd.read_csv(wd / "results" / "labels" / "youtube.tsv", sep="\t", dtype=str)
+    assert f"video-{qf.FRENCH}" not in set(labels["video_id"])  # language filter
+    v = videos.set_index("video_id")
+    english = v[(v["label"] != "") & (v["language"] == "en")]
+    for fs, missing in (("sbert_desc:mean", set()), ("effnet:mean", {f"video-{qf.FAILED}"})):
+        r = CVResult.from_h5(wd / "results" / "classify" / "youtube" / fs / "ovr_linear_svc.h5")
+        assert r.evaluated and r.n_folds == 1, (fs, r.not_evaluated)
+        want = set(english.index[english["split"] == "test"]) - missing
+        assert set(r.ids) == want, fs
+        assert set(np.unique(r.fold)) == {0}
+    summary = (wd / "results" / "report" / "youtube" / "summary.md").read_text()
+    # the report names the protocol ("splitting" is in every report already)
+    pattern = r"protocol[^\n]{0,40}\bsplit\b|\bsplit\b[^\n]{0,20}protocol|official split"
+    assert re.search(pattern, summary, re.I), summary[:3000]
+
+
+def test_imported_sheet_plans_with_todays_workflow(tmp_path):
+    """Without the contract's new keys: the imported sheet (failed downloads dropped) passes
+    the sheet schema and trimodal.sheet, extra columns included, and the workflow plans."""
+    from tests.workflow_project import planned_jobs
+
+    qf.build_queryd(tmp_path / "download", segments=False)
+    videos, _ = queryd.import_queryd(tmp_path / "download", tmp_path / "import", drop_missing=True)
+    wd = make_project(tmp_path / "project", videos, SMALL_EXTRACTORS)
+    jobs = planned_jobs(wd)
+    assert jobs["probe"] == 1 and jobs["extract_effnet"] == 1 and jobs["store"] == 3
