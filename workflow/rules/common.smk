@@ -10,6 +10,7 @@ from snakemake.utils import min_version, validate
 from trimodal.batching import batch_size, make_batches
 from trimodal.codehash import PLUGINS
 from trimodal.codehash import code_hash as _code_hash
+from trimodal.device import plan_uses_cuda, visible_gpus
 from trimodal.config_check import check_config, fill_modalities, format_problems
 from trimodal.reuse import file_identity
 from trimodal.sheet import ID_PATTERN, SheetError, load_sheet
@@ -52,6 +53,8 @@ VIDEO_IDS = list(samples.index)
 # plain dicts: input functions run once per job, and pandas .loc is slow at 60k jobs
 ROWS = samples.to_dict("index")
 EXTRACTORS = config["extractors"]
+# kinds that never run on a GPU (no model, or an onnxruntime CPU session)
+CPU_ONLY_KINDS = {"text_raw", "yamnet"}
 
 
 def extractors_of(modality):
@@ -83,6 +86,47 @@ def extractor_code(kind):
     ):  # a plug-in extractor: its own file counts too
         PLUGINS.add(source)
     return code_hash(source, "trimodal.stages.extract")
+
+
+# GPUs as a resource (trimodal.device): on a plan that will run on CUDA, a job whose work goes
+# to the GPU declares gpu=1 (the SLURM plugin maps it to --gpus); locally they are capped at
+# the machine's GPUs unless --resources gpu=N says otherwise, and each job claims one free GPU
+# at its start. A GPU job that runs out of memory fails and is retried with half the batch
+# (GPU_RETRIES times). A plan without CUDA declares nothing.
+GPU_RETRIES = 2
+PLAN_GPUS = visible_gpus()
+if PLAN_GPUS and "gpu" not in workflow.global_resources:
+    workflow.register_resource("gpu", len(PLAN_GPUS))
+
+
+def gpu_resources(device, uses_gpu=True):
+    """Resources of a job that runs on `device` (config value) when it uses a GPU at all."""
+    if not (uses_gpu and plan_uses_cuda(device)):
+        return {}
+    return {"gpu": 1, "gpu_attempt": lambda wc, attempt: attempt}
+
+
+def extract_gpu(name):
+    spec = EXTRACTORS[name]
+    uses = spec["kind"] not in CPU_ONLY_KINDS and not str(
+        spec.get("model") or ""
+    ).endswith("onnx")
+    return gpu_resources(config.get("device", "auto"), uses)
+
+
+def learner_gpu(uses_gpu, device="auto"):
+    """Resources of a learner job: gpu=1 where `uses_gpu(wildcards)` (a network that takes
+    the GPU with its default device "auto"), 0 for the others; nothing without CUDA."""
+    if not plan_uses_cuda(device):
+        return {}
+    return {
+        "gpu": lambda wc: int(uses_gpu(wc)),
+        "gpu_attempt": lambda wc, attempt: attempt,
+    }
+
+
+def gpu_retries(resources):
+    return GPU_RETRIES if resources else 0
 
 
 def extract_params(name):

@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import traceback
 from functools import cache
 from typing import Any
 
 from trimodal import store
-from trimodal.device import pick_device
+from trimodal.device import gpu_out_of_memory, pick_device
 from trimodal.extractors.base import build_extractor
 from trimodal.limits import time_limit
 from trimodal.models import describe_model
 from trimodal.probe import read_probe
 from trimodal.reuse import ResultCache, file_identity, result_key
+from trimodal.threads import torch_threads
 from trimodal.types import ExtractionError, VideoItem
 
 log = logging.getLogger("trimodal")
@@ -58,6 +60,8 @@ def _extractor(kind: str, model: str | None, params: dict, device: str):
     if key not in _EXTRACTORS:
         ex = build_extractor(kind, model, params, device=device)
         ex.ensure_loaded()  # raises on a broken model: a config problem, not a bad video
+        if "torch" in sys.modules:  # loaded with the model: the job's threads, both pools
+            torch_threads()
         _EXTRACTORS[key] = ex
     return _EXTRACTORS[key]
 
@@ -176,6 +180,8 @@ def extract_one(
         error = (e.stage, e.reason)
         reusable = e.stage not in _TRANSIENT
     except Exception as e:  # noqa: BLE001 - one bad video must never kill the run
+        if gpu_out_of_memory(e):  # the job fails: Snakemake retries it with a smaller batch
+            raise
         log.error("%s: %s failed:\n%s", video_id, extractor, traceback.format_exc())
         error = ("extract", f"{type(e).__name__}: {e}")
         reusable = False
