@@ -97,6 +97,9 @@ GPU_RETRIES = 2
 PLAN_GPUS = visible_gpus()
 if PLAN_GPUS and "gpu" not in workflow.global_resources:
     workflow.register_resource("gpu", len(PLAN_GPUS))
+if PLAN_GPUS or "gpu" in workflow.global_resources:
+    _gpu_cap = workflow.global_resources.get("gpu")
+    logger.info(f"GPU jobs: at most {getattr(_gpu_cap, 'value', _gpu_cap)} at a time")
 
 
 def gpu_resources(device, uses_gpu=True):
