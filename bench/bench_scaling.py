@@ -44,8 +44,9 @@ def unpack(commit: str, dest: Path) -> Path:
 
 
 def make(wd: Path, code: Path, videos: int) -> list[str]:
-    """A project with the demo's first `videos` rows and the shipped extractors; its rules."""
-    cfg = yaml.safe_load((code / "config" / "config.yaml").read_text())
+    """A project with the demo's first `videos` rows and this checkout's shipped config (the
+    same work for both codes: only the runtimes' threads differ); its extract rules."""
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     sheet = pd.read_csv(ROOT / "config" / "videos.tsv", sep="\t", dtype=str, keep_default_na=False)
     sheet = sheet.head(videos).copy()
     for col in ("video", "ad_audio"):
@@ -106,11 +107,15 @@ def table(results: dict, n: int) -> str:
         cells = []
         for code, jobs in heads:
             r = results[f"{code}-{jobs}"]["extractors"].get(name)
-            cells.append("–" if r is None else f"{r['cpu_per_video_s']:.3f} ({r['job_wall_s']:.0f} s)")
+            cells.append(
+                "–" if r is None else f"{r['cpu_per_video_s']:.3f} ({r['job_wall_s']:.0f} s)"
+            )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     total = [sum(r["cpu_s"] for r in results[f"{c}-{j}"]["extractors"].values()) for c, j in heads]
     sec = results[f"after-{n}"]["video_s"]
-    lines.append("| **all, CPU-s per video-s** | " + " | ".join(f"**{t / sec:.3f}**" for t in total) + " |")
+    lines.append(
+        "| **all, CPU-s per video-s** | " + " | ".join(f"**{t / sec:.3f}**" for t in total) + " |"
+    )
     lines.append("| wall of the call (s) | " + " | ".join(
         f"{results[f'{c}-{j}']['wall_s']:.0f}" for c, j in heads) + " |")  # fmt: skip
     return "\n".join(lines)

@@ -168,9 +168,8 @@ def test_prefetch_thread_only_with_a_second_thread(job_env, n):
 
 
 def test_blas_pools_follow_the_job(job_env):
-    from threadpoolctl import threadpool_info
-
     import numpy  # noqa: F401 - loads its BLAS
+    from threadpoolctl import threadpool_info
 
     th.use_threads(1)
     assert all(p["num_threads"] == 1 for p in threadpool_info())
