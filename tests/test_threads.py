@@ -95,6 +95,31 @@ def test_pyav_decodes_with_the_jobs_threads(n, mimetype_clips):
     assert out.split()[1] == str(n)
 
 
+@pytest.mark.parametrize("n", [1, 2])
+def test_decord_decodes_with_the_jobs_threads(n, mimetype_clips):
+    """decord does not report its thread count: the value its reader was built with is read
+    by a wrapper around the real class."""
+    pytest.importorskip("decord")
+    clip = next(mimetype_clips.glob("*.mp4"))
+    out = _in_job(
+        n,
+        f"""
+        import decord
+        real = decord.VideoReader
+        seen = []
+        def spy(*a, **k):
+            seen.append(k["num_threads"])
+            return real(*a, **k)
+        decord.VideoReader = spy
+        from trimodal.media.frames import sample_frames
+        frames = list(sample_frames({str(clip)!r}, fps=1.0, max_frames=2, size=64,
+                                    backend="decord"))
+        print(len(frames), *sorted(set(seen)))
+        """,
+    )
+    assert out.split()[1:] == [str(n)]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("n", [1, 2])
 def test_yolo_onnxruntime_session_runs_the_jobs_threads(n):
