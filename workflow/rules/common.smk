@@ -95,9 +95,10 @@ def extractor_code(kind):
 # (GPU_RETRIES times). A plan without CUDA declares nothing.
 GPU_RETRIES = 2
 PLAN_GPUS = visible_gpus()
-if PLAN_GPUS and "gpu" not in workflow.global_resources:
+if PLAN_GPUS and workflow.local_exec and "gpu" not in workflow.global_resources:
+    # local runs only: on a cluster the scheduler gives each job its GPUs
     workflow.register_resource("gpu", len(PLAN_GPUS))
-if PLAN_GPUS or "gpu" in workflow.global_resources:
+if "gpu" in workflow.global_resources:
     _gpu_cap = workflow.global_resources.get("gpu")
     logger.info(f"GPU jobs: at most {getattr(_gpu_cap, 'value', _gpu_cap)} at a time")
 
