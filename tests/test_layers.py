@@ -11,7 +11,7 @@ from trimodal.codehash import ROOT, _direct_imports
 #: layer of each module, bottom (0) to top; a module may import only from its layer or below
 LAYERS = {
     0: ["types", "atomic", "progress", "pooling", "device", "batching", "codehash", "reuse", "models",
-        "userror", "joblog", "retrieval", "sheet", "training", "plugins"],
+        "userror", "joblog", "retrieval", "sheet", "training", "plugins", "threads"],
     1: ["media", "media.*", "audio_features", "keyframes", "text_sources",
         "store", "limits", "probe"],
     2: ["extractors", "extractors.*", "cv", "classify", "labels", "zeroshot", "fusion_net",

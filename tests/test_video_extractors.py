@@ -116,9 +116,11 @@ def test_yolo_person_detector_on_real_images(person_yolo):
     assert os.environ["YOLO_OFFLINE"] == "1"
 
 
-def test_yolo_onnx_runtime_matches_pytorch_and_keeps_the_jobs_threads(person_yolo):
+def test_yolo_onnx_runtime_matches_pytorch_and_keeps_the_jobs_threads(person_yolo, monkeypatch):
     """The CPU default (onnxruntime, exported once into the model cache) finds the same boxes."""
     import torch
+
+    monkeypatch.setenv("TRIMODAL_THREADS", "2")  # a job's threads (trimodal.threads)
 
     assert person_yolo.runtime == "onnx"  # "auto" on CPU
     assert Path(person_yolo.yolo.ckpt_path or person_yolo.yolo.model_name).suffix == ".onnx"

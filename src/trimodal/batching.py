@@ -21,6 +21,7 @@ result (:mod:`trimodal.reuse`), so a batch's granularity costs a job start, not 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 TARGET_JOBS = 32
@@ -42,3 +43,18 @@ def batch_size(setting: int | str | None, n_videos: int) -> int:
 def make_batches(ids: Sequence[str], size: int) -> dict[str, list[str]]:
     """Batch name (b00000, b00001, ...) -> its consecutive ids."""
     return {f"b{k // size:05d}": list(ids[k : k + size]) for k in range(0, len(ids), size)}
+
+
+#: set by a retried GPU job (its attempt): frames / chunks per forward pass are divided by it
+SHRINK_ENV = "TRIMODAL_BATCH_SHRINK"
+
+
+def model_batch(batch_size: int) -> int:
+    """A model's batch size in this job: the configured one, halved for each retry of a GPU job
+    that ran out of memory (``TRIMODAL_BATCH_SHRINK``), at least 1."""
+    return max(1, int(batch_size) // max(1, int(os.environ.get(SHRINK_ENV) or 1)))
+
+
+def shrink_for_attempt(attempt: int | None) -> None:
+    """Record a job's attempt (1 first) as the divisor :func:`model_batch` applies."""
+    os.environ[SHRINK_ENV] = str(2 ** max(0, int(attempt or 1) - 1))

@@ -17,6 +17,9 @@ rule classify:
         "../../envs/ml.yaml"
     threads: 1
     resources:
+        **learner_gpu(
+            lambda wc: classify_options(wc.classifier).get("base") == "finetune"
+        ),
         mem_mb=2000,
         runtime=30,
     params:

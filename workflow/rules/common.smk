@@ -13,6 +13,7 @@ from trimodal.batching import batch_size, make_batches
 from trimodal.codehash import PLUGINS
 from trimodal.codehash import code_hash as _code_hash
 from trimodal.codehash import package_versions
+from trimodal.device import plan_uses_cuda, visible_gpus
 from trimodal.config_check import check_config, fill_modalities, format_problems
 from trimodal.config_check import circular_pairs, circular_warnings, sheet_problems
 from trimodal.reuse import across_versions, cache_dir, file_identity, mark_forced
@@ -87,6 +88,8 @@ HAS_SPANS = "start" in samples.columns  # segment rows: a time span of their vid
 # plain dicts: input functions run once per job, and pandas .loc is slow at 60k jobs
 ROWS = samples.to_dict("index")
 EXTRACTORS = config["extractors"]
+# kinds that never run on a GPU (no model, or an onnxruntime CPU session)
+CPU_ONLY_KINDS = {"text_raw", "yamnet"}
 
 
 def extractors_of(modality):
@@ -130,6 +133,51 @@ def extractor_packages(kind):
     from trimodal.extractors.base import extractor_target
 
     return package_versions(extractor_target(kind)[0])
+
+
+# GPUs as a resource (trimodal.device): on a plan that will run on CUDA, a job whose work goes
+# to the GPU declares gpu=1 (the SLURM plugin maps it to --gpus); locally they are capped at
+# the machine's GPUs unless --resources gpu=N says otherwise, and each job claims one free GPU
+# at its start. A GPU job that runs out of memory fails and is retried with half the batch
+# (GPU_RETRIES times). A plan without CUDA declares nothing.
+GPU_RETRIES = 2
+PLAN_GPUS = visible_gpus()
+if PLAN_GPUS and workflow.local_exec and "gpu" not in workflow.global_resources:
+    # local runs only: on a cluster the scheduler gives each job its GPUs
+    workflow.register_resource("gpu", len(PLAN_GPUS))
+if "gpu" in workflow.global_resources:
+    _gpu_cap = workflow.global_resources.get("gpu")
+    logger.info(f"GPU jobs: at most {getattr(_gpu_cap, 'value', _gpu_cap)} at a time")
+
+
+def gpu_resources(device, uses_gpu=True):
+    """Resources of a job that runs on `device` (config value) when it uses a GPU at all."""
+    if not (uses_gpu and plan_uses_cuda(device)):
+        return {}
+    return {"gpu": 1, "gpu_attempt": lambda wc, attempt: attempt}
+
+
+def extract_gpu(name):
+    spec = EXTRACTORS[name]
+    uses = spec["kind"] not in CPU_ONLY_KINDS and not str(
+        spec.get("model") or ""
+    ).endswith("onnx")
+    return gpu_resources(config.get("device", "auto"), uses)
+
+
+def learner_gpu(uses_gpu, device="auto"):
+    """Resources of a learner job: gpu=1 where `uses_gpu(wildcards)` (a network that takes
+    the GPU with its default device "auto"), 0 for the others; nothing without CUDA."""
+    if not plan_uses_cuda(device):
+        return {}
+    return {
+        "gpu": lambda wc: int(uses_gpu(wc)),
+        "gpu_attempt": lambda wc, attempt: attempt,
+    }
+
+
+def gpu_retries(resources):
+    return GPU_RETRIES if resources else 0
 
 
 def extract_params(name):

@@ -24,10 +24,12 @@ for _name, _spec in EXTRACTORS.items():
                 f"logs/extract/{_name}/{{video_id}}.log",
             benchmark:
                 f"benchmarks/extract/{_name}/{{video_id}}.tsv"
+            retries: gpu_retries(extract_gpu(_name))
             conda:
                 f"../../envs/{_spec['modality']}.yaml"
             threads: extract_resources(_name, "threads", 1)
             resources:
+                **extract_gpu(_name),
                 mem_mb=extract_resources(_name, "mem_mb", 2000),
                 runtime=runtime_from_probe(_name),
                 video_timeout_s=extract_resources(
@@ -52,10 +54,12 @@ for _name, _spec in EXTRACTORS.items():
                 f"logs/extract/{_name}/batches/{{batch}}.log",
             benchmark:
                 f"benchmarks/extract/{_name}/batches/{{batch}}.tsv"
+            retries: gpu_retries(extract_gpu(_name))
             conda:
                 f"../../envs/{_spec['modality']}.yaml"
             threads: extract_resources(_name, "threads", 1)
             resources:
+                **extract_gpu(_name),
                 mem_mb=extract_resources(_name, "mem_mb", 2000),
                 runtime=runtime_from_probe(_name),
                 video_timeout_s=extract_resources(

@@ -19,6 +19,7 @@ rule fuse:
         "../../envs/ml.yaml"
     threads: 1
     resources:
+        **learner_gpu(lambda wc: wc.kind == "intermediate"),
         mem_mb=2000,
         runtime=30,
     params:

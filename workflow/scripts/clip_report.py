@@ -1,8 +1,10 @@
 """Snakemake adapter: the CLIP stage's table in the cross-modal report."""
 
 from trimodal.joblog import job_log
+from trimodal.threads import start_job
 
 with job_log(snakemake.log[0]):
+    start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
     from trimodal.clip_stage import write_clip_report
 
     write_clip_report(

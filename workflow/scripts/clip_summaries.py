@@ -1,8 +1,10 @@
 """Snakemake adapter: every description cut to the CLIP model's 77-token context."""
 
 from trimodal.joblog import job_log
+from trimodal.threads import start_job
 
 with job_log(snakemake.log[0]):
+    start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
     from trimodal.clip_stage import make_summaries
 
     make_summaries(

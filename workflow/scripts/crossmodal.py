@@ -3,8 +3,10 @@
 from pathlib import Path
 
 from trimodal.joblog import job_log
+from trimodal.threads import start_job
 
 with job_log(snakemake.log[0]):
+    start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
     from trimodal.stages.crossmodal import crossmodal_pair
 
     crossmodal_pair(

@@ -4,14 +4,18 @@
 from pathlib import Path
 
 from trimodal.joblog import job_log
+from trimodal.threads import start_job
 
 with job_log(snakemake.log[0]):
+    start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
+    from trimodal.batching import shrink_for_attempt
     from trimodal.limits import memory_limit
     from trimodal.reuse import across_versions, cache_dir
     from trimodal.stages.extract import CURRENT, extract_batch, extract_files
 
     p = snakemake.params
     res = snakemake.resources
+    shrink_for_attempt(res.get("gpu_attempt"))  # a GPU job's retry: half the batch
     common = dict(
         extractor=p.extractor,
         kind=p.kind,

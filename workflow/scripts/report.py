@@ -3,8 +3,10 @@
 from pathlib import Path
 
 from trimodal.joblog import job_log
+from trimodal.threads import start_job
 
 with job_log(snakemake.log[0]):
+    start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
     from trimodal.stages.report import make_report
 
     make_report(

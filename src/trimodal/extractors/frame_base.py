@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from trimodal.batching import model_batch
 from trimodal.extractors.base import DECODE_BACKEND, MAX_FRAMES, Extractor, Param
 from trimodal.media.frames import Frame, prefetch, sample_frames
 from trimodal.probe import is_partial
@@ -106,6 +107,7 @@ class FrameExtractor(Extractor):
             span=item.span,  # a segment row: its span only, times from its start
         )
         outputs, times, indices = [], [], []
+        batch_size = model_batch(batch_size)  # halved on each retry after a GPU OOM
         batches = prefetch(batched(sampler, batch_size))  # decode overlaps the model
         for batch in progress(batches, f"{item.video_id} {label}", unit="batch"):
             outputs.append(self.process(batch))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from trimodal.batching import model_batch
 from trimodal.device import pick_device
 from trimodal.extractors.base import (
     POOLED,
@@ -147,7 +148,7 @@ class SbertExtractor(Extractor):
         pieces, times, n_tokens = self.chunks(text)
         windows = self.model.encode(
             pieces,
-            batch_size=int(self.param("batch_size")),
+            batch_size=model_batch(int(self.param("batch_size"))),
             normalize_embeddings=bool(self.param("normalize")),
             convert_to_numpy=True,
             show_progress_bar=False,

@@ -30,6 +30,7 @@ import pandas as pd
 from trimodal.extractors.base import AUDIO_SOURCE, Extractor, Features, Param, VideoItem
 from trimodal.media.audio import SAMPLE_RATE, source_path, stream_audio
 from trimodal.models import resolve_model
+from trimodal.threads import job_threads
 
 
 def rechunk(chunks, size: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -63,7 +64,7 @@ class WhisperExtractor(Extractor):
         "beam_size": Param(int, 1, "decoding beam", ge=1),
         "language": Param(str, None, "language code (null: detected on the first chunk)"),
         "compute_type": Param(str, "int8", "CTranslate2 compute type", choices=COMPUTE_TYPES),
-        "threads": Param(int, 0, "CPU threads (0: CTranslate2 default)", ge=0),
+        "threads": Param(int, 0, "CPU threads (0: the job's threads)", ge=0),
         "chunk_s": Param(float, 600.0, "seconds transcribed per call", gt=0),
         # faster-whisper's default falls back to sampling at rising temperatures on hard audio;
         # its sampler cannot be seeded from here, so the same clip gave "Yang Qin." or
@@ -99,7 +100,7 @@ class WhisperExtractor(Extractor):
             resolve_model(self.model_spec),
             device=device,
             compute_type=self.params["compute_type"],
-            cpu_threads=int(self.params["threads"]),
+            cpu_threads=int(self.params["threads"]) or job_threads(),
         )
 
     def extract(self, item: VideoItem) -> Features:

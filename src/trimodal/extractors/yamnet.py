@@ -60,6 +60,7 @@ from trimodal.media.audio import source_path, stream_audio
 from trimodal.models import is_packaged, resolve_model
 from trimodal.pooling import pool_all
 from trimodal.progress import progress
+from trimodal.threads import job_threads, ort_options
 
 PACKAGED_YAMNET = "packaged:yamnet-int8-onnx"
 TF_HUB_YAMNET = "https://tfhub.dev/google/yamnet/1"
@@ -158,7 +159,7 @@ class YamnetExtractor(Extractor):
         "source": AUDIO_SOURCE,
         "top_k": Param(int, 5, "class names in the text output and top table", ge=1),
         "hop": Param(float, 0.48, "seconds between window starts (TF: 0.48 only)", gt=0),
-        "threads": Param(int, 1, "onnxruntime / TensorFlow threads (0: library default)", ge=0),
+        "threads": Param(int, 0, "onnxruntime / TensorFlow threads (0: the job's threads)", ge=0),
         "chunk_s": Param(float, 30.0, "seconds of audio decoded at a time", gt=0),
         # TF back-end only
         "tf_python": Param(str, None, "Python with TensorFlow (default $TRIMODAL_TF_PYTHON)"),
@@ -200,11 +201,10 @@ class YamnetExtractor(Extractor):
         if not maps:
             raise FileNotFoundError(f"yamnet_class_map.csv not found next to {self.onnx_path}")
         self.class_names = load_class_names(maps[0])
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(self.params["threads"])
-        opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(
-            str(self.onnx_path), opts, providers=["CPUExecutionProvider"]
+            str(self.onnx_path),
+            ort_options(int(self.params["threads"]) or None),
+            providers=["CPUExecutionProvider"],
         )
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
@@ -253,7 +253,7 @@ class YamnetExtractor(Extractor):
             write_waveform(wave, path, float(self.params["chunk_s"]), stats, span)
             args = [wave, out, "--model", str(self.tf_model)]
             args += ["--slice-windows", str(int(self.params["slice_windows"]))]
-            args += ["--threads", str(int(self.params["threads"]))]
+            args += ["--threads", str(int(self.params["threads"]) or job_threads())]
             run_tf_script("yamnet_tf.py", args, self.params, "YAMNet")
             with np.load(out) as d:
                 names = [str(n) for n in d["class_names"]] if "class_names" in d.files else None

@@ -37,6 +37,7 @@ from trimodal.extractors.base import (
 )
 from trimodal.extractors.frame_base import FRAME_PARAMS, FrameExtractor
 from trimodal.models import model_cache, resolve_model
+from trimodal.threads import job_threads, ort_options, torch_threads
 
 DEFAULT_MODEL = "packaged:yolov8-person"
 
@@ -52,15 +53,25 @@ def ultralytics_offline() -> None:
 
 @contextmanager
 def keep_torch_threads():
-    """Undo ultralytics' thread reset: its device selection sets torch to cpu_count - 1 threads
-    (1 on a 2-core machine), ignoring the job's `threads`."""
+    """The job's threads in ultralytics' calls: its device selection sets torch to
+    cpu_count - 1 threads (1 on a 2-core machine), and the onnxruntime session it builds on
+    first use gets no options (every core, spin-waiting); here that session gets
+    :func:`trimodal.threads.ort_options` and torch is set back to the job's count."""
     import torch
+    from ultralytics.nn.backends import onnx as backend
 
-    threads = torch.get_num_threads()
+    torch_threads()
+    init = backend.ONNXBackend.__init__
+
+    def with_options(self, *args, session_options=None, **kwargs):
+        init(self, *args, session_options=session_options or ort_options(), **kwargs)
+
+    backend.ONNXBackend.__init__ = with_options
     try:
         yield
     finally:
-        torch.set_num_threads(threads)
+        backend.ONNXBackend.__init__ = init
+        torch.set_num_threads(job_threads())
 
 
 def load_yolo(spec: str, runtime: str = "torch"):

@@ -21,6 +21,7 @@ from trimodal.media.sampling import (
     span_times,
     target_size,
 )
+from trimodal.threads import job_threads
 
 #: indices per decord get_batch call: bounds memory at CHUNK decoded frames
 DECORD_CHUNK = 8
@@ -52,7 +53,7 @@ def read_decord(s) -> Iterator[Frame]:
     ``s.stats`` and counts each frame with ``s.emit``. Raises where decord cannot read."""
     import decord
 
-    vr0 = decord.VideoReader(s.path, ctx=decord.cpu(0), num_threads=1)
+    vr0 = decord.VideoReader(s.path, ctx=decord.cpu(0), num_threads=job_threads())
     n = len(vr0)
     if n == 0:
         raise RuntimeError("decord sees zero frames")
@@ -67,7 +68,7 @@ def read_decord(s) -> Iterator[Frame]:
     wh = {"width": tsize[0], "height": tsize[1]} if tsize is not None else {}
     del vr0
 
-    vr = decord.VideoReader(s.path, ctx=decord.cpu(0), num_threads=1, **wh)
+    vr = decord.VideoReader(s.path, ctx=decord.cpu(0), num_threads=job_threads(), **wh)
     duration = declared_duration(s.path) or float(ts[-1] + 1.0 / fps_avg)
     if s.indices is not None:
         idx = s.indices[(s.indices >= 0) & (s.indices < n)]

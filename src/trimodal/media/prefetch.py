@@ -6,14 +6,20 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 
+from trimodal.threads import job_threads
 
-def prefetch(items: Iterable, depth: int = 1) -> Iterator:
+
+def prefetch(items: Iterable, depth: int | None = None) -> Iterator:
     """Yield from `items` while a background thread already produces the next `depth` items.
 
     With batches of sampled frames, decoding the next batch (PyAV and decord release the GIL)
     overlaps the model's work on this one; memory grows by `depth` batches only. Exceptions
-    raised while producing are re-raised here; closing early stops the producer.
+    raised while producing are re-raised here; closing early stops the producer. The default
+    depth is 1 when the job has a second thread for the producer, else 0 (no thread: a
+    1-thread job decodes and runs the model in turn).
     """
+    if depth is None:
+        depth = 1 if job_threads() > 1 else 0
     if depth <= 0:
         yield from items
         return

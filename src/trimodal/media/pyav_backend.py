@@ -21,6 +21,7 @@ from trimodal.media.sampling import (
     span_times,
     target_size,
 )
+from trimodal.threads import job_threads
 from trimodal.types import ExtractionError
 
 log = logging.getLogger("trimodal.media.frames")
@@ -48,6 +49,7 @@ def read_pyav(s) -> Iterator[Frame]:
             raise ExtractionError("no video stream", stage="decode")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.thread_count = job_threads()  # 0 (FFmpeg's default) is one per core
         duration = declared_duration(s.path) or _count_duration(s, stream)
         if s.indices is not None:
             s.stats.update(duration=duration, n_targets=len(s.indices))

@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import traceback
 from functools import cache
 from typing import Any
 
 from trimodal import store
 from trimodal.codehash import package_versions
-from trimodal.device import pick_device
+from trimodal.device import gpu_out_of_memory, pick_device
 from trimodal.extractors.base import build_extractor, extractor_target
 from trimodal.models import describe_model
 from trimodal.probe import partial_reason, read_probe
 from trimodal.reuse import ResultCache, file_identity, result_key
+from trimodal.threads import torch_threads
 from trimodal.types import ExtractionError, VideoItem
 
 log = logging.getLogger("trimodal")
@@ -68,6 +70,8 @@ def _extractor(kind: str, model: str | None, params: dict, device: str):
     if key not in _EXTRACTORS:
         ex = build_extractor(kind, model, params, device=device)
         ex.ensure_loaded()  # raises on a broken model: a config problem, not a bad video
+        if "torch" in sys.modules:  # loaded with the model: the job's threads, both pools
+            torch_threads()
         _EXTRACTORS[key] = ex
     return _EXTRACTORS[key]
 
@@ -205,14 +209,14 @@ def extract_one(
     counts["computed"] += 1
     if timeout_s:  # in a child the job can kill, even inside native code
         error, reusable = run_killable(
-            lambda: _compute(ex, item, extractor, output, header, partial_decode),
+            lambda: _compute(ex, item, extractor, output, header, partial_decode, need),
             timeout_s,
             f"{extractor} on {video_id}",
         )
         if error is not None and error[0] == "timeout":
             store.write_video_file(output, video_id, header, error=error)
     else:
-        error, reusable = _compute(ex, item, extractor, output, header, partial_decode)
+        error, reusable = _compute(ex, item, extractor, output, header, partial_decode, need)
     if error is not None:
         counts["errors"] += 1
         log.warning("%s: %s: error record (%s: %s)", video_id, extractor, *error)
@@ -223,8 +227,11 @@ def extract_one(
     return error is None
 
 
-def _compute(ex, item: VideoItem, extractor: str, output: str, header: dict, partial_decode):
-    """Extract one video and write its file: (error or None, reusable)."""
+def _compute(
+    ex, item: VideoItem, extractor: str, output: str, header: dict, partial_decode, need
+):
+    """Extract one video and write its file: (error or None, reusable). `need`: the media it
+    reads (a segment's feature times are relative to its span)."""
     video_id = item.video_id
     error, reusable = None, True
     try:
@@ -233,6 +240,8 @@ def _compute(ex, item: VideoItem, extractor: str, output: str, header: dict, par
         error = (e.stage, e.reason)
         reusable = e.stage not in _TRANSIENT
     except Exception as e:  # noqa: BLE001 - one bad video must never kill the run
+        if gpu_out_of_memory(e):  # the job fails: Snakemake retries it with a smaller batch
+            raise
         log.error("%s: %s failed:\n%s", video_id, extractor, traceback.format_exc())
         error = ("extract", f"{type(e).__name__}: {e}")
         reusable = False
