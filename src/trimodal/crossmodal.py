@@ -44,7 +44,12 @@ import pandas as pd
 from trimodal.atomic import save_figure
 from trimodal.crossmodal_methods import CROSSMODAL_METHODS, LOSSES
 from trimodal.cv import Folds, NotEvaluated, label_set_folds, make_folds, splits_from_assignment
-from trimodal.retrieval import METRICS, metrics_from_similarity, retrieval_metrics
+from trimodal.retrieval import (
+    METRICS,
+    RANKINGS,
+    corrected_similarity,
+    metrics_from_similarity,
+)
 
 
 def crossmodal_cv(
@@ -57,9 +62,18 @@ def crossmodal_cv(
     seed: int = 0,
     labels: Sequence | None = None,
     groups: Sequence | None = None,
+    rankings: Sequence[str] = ("cosine",),
+    hub_k: int = 10,
+    beta: float = 20.0,
     **kw,
 ) -> dict[str, Any]:
     """Cross-validated cross-modal retrieval of one (source, target) pair; mean and std.
+
+    rankings: how test items are ranked for a test query (:data:`trimodal.retrieval.RANKINGS`:
+    plain cosine, or a hubness correction computed from the training fold only, with `hub_k`
+    neighbours for CSLS and inverse temperature `beta` for the query-bank normalisations). The
+    mapping is fitted once per fold; the result's metrics are those of the first ranking, and
+    ``by_ranking`` holds the same summary for each ranking.
 
     folds: the label set's :class:`~trimodal.cv.Folds` (restricted here to `ids`), or a number
     of folds made on these rows by :func:`trimodal.cv.make_folds` (stratified by `labels`,
@@ -95,15 +109,26 @@ def crossmodal_cv(
         raise NotEvaluated(
             f"{len(Xs)} videos in {len(splits)} folds: retrieval needs two folds of two videos"
         )
-    per_fold = []
+    rankings = tuple(rankings)
+    unknown = set(rankings) - set(RANKINGS)
+    if unknown or not rankings:
+        raise ValueError(f"rankings must be among {RANKINGS}, got {list(rankings)}")
+    per_fold: dict[str, list] = {r: [] for r in rankings}
     for fold, tr, te in splits:
-        Q, K, info = spec.fit_fold(Xs[tr], Xt[tr], Xs[te], Xt[te], loss, seed + fold, kw)
-        m = retrieval_metrics(Q, K, None if lab is None else lab[te])
-        m.update({f"fit_{k}": v for k, v in info.items()})
-        m["fold"] = fold
-        per_fold.append(m)
-    out = summarise_folds(
-        per_fold,
+        # the training rows go through the fitted mapping too (the fit sees them only as
+        # training rows): their queries and items are the bank of the hubness corrections
+        both = np.concatenate([tr, te])
+        Q, K, info = spec.fit_fold(Xs[tr], Xt[tr], Xs[both], Xt[both], loss, seed + fold, kw)
+        n_tr = len(tr)
+        for ranking in rankings:
+            S = corrected_similarity(
+                Q[n_tr:], K[n_tr:], Q[:n_tr], K[:n_tr], ranking, k=hub_k, beta=beta
+            )
+            m = metrics_from_similarity(S, None if lab is None else lab[te])
+            m.update({f"fit_{k}": v for k, v in info.items()})
+            m["fold"] = fold
+            per_fold[ranking].append(m)
+    head = dict(
         method=method,
         loss=loss,
         folds=len(splits),
@@ -111,6 +136,9 @@ def crossmodal_cv(
         d_source=Xs.shape[1],
         d_target=Xt.shape[1],
     )
+    by_ranking = {r: summarise_folds(per_fold[r], ranking=r, **head) for r in rankings}
+    out = dict(by_ranking[rankings[0]])
+    out["by_ranking"] = by_ranking
     out["fold"] = assign
     return out
 
@@ -174,7 +202,9 @@ def run_pairs(
     """Every pair x method x loss of the config; one row each, metrics beside their chance.
 
     pairs_config: either a list of {source: "extractor:pooling", target: "extractor:pooling"} or
-    a dict {pairs: [...], methods: [...], losses: [...], folds, seed, params: {method: {kw}}}.
+    a dict {pairs: [...], methods: [...], losses: [...], rankings: [...], hub_k, beta, folds, seed,
+    params: {method: {kw}}}: one row per pair x method x loss x ranking (the mapping is fitted
+    once for all rankings; `selected` says what each fold's fit chose).
     With a label set (labels_df: video_id, label[, group]) retrieval runs on its videos and on
     its folds (:func:`trimodal.cv.label_set_folds`: the folds of every other evaluation, groups
     kept on one side); without, on every shared video with folds made on them. A pair that
@@ -186,6 +216,8 @@ def run_pairs(
     losses = cfg.get("losses", ["mse"])
     folds, seed = int(cfg.get("folds", 5)), int(cfg.get("seed", 0))
     params = cfg.get("params", {}) or {}
+    rankings = list(cfg.get("rankings", ["cosine"]))
+    hub = {k: cfg[k] for k in ("hub_k", "beta") if k in cfg}
     lab_index = None
     if labels_df is not None:
         lab_index = labels_df.drop_duplicates("video_id").set_index("video_id")
@@ -216,11 +248,18 @@ def run_pairs(
                     folds=fset,
                     seed=seed,
                     labels=labels,
+                    rankings=rankings,
+                    **hub,
                     **params.get(method, {}),
                 )
-                res.pop("per_fold")
                 assign = res.pop("fold")
-                rows.append({"source": src, "target": tgt, **res, "note": "", "provenance": prov})
+                for ranking, r in res.pop("by_ranking").items():
+                    r = dict(r)
+                    per_fold = r.pop("per_fold")
+                    rows.append(
+                        {"source": src, "target": tgt, **r, "note": "", "provenance": prov}
+                        | {"selected": _selected(per_fold)}
+                    )
             fold_rows.append(
                 pd.DataFrame(
                     {"source": src, "target": tgt, "video_id": ids.astype(str), "fold": assign}
@@ -229,8 +268,9 @@ def run_pairs(
         except NotEvaluated as e:
             rows += [
                 {"source": src, "target": tgt, "method": m, "loss": lo, "note": e.reason}
-                | {"provenance": prov}
+                | {"ranking": rk, "provenance": prov}
                 for m, lo in runs
+                for rk in rankings
             ]
     df = pd.DataFrame(rows)
     if not with_folds:
@@ -239,6 +279,20 @@ def run_pairs(
     return df, (
         pd.concat(fold_rows, ignore_index=True) if fold_rows else pd.DataFrame(columns=cols)
     )
+
+
+def _selected(per_fold: list[dict[str, Any]]) -> str:
+    """What each fold's fit chose (alpha, method, temperature...), e.g. "alpha=100 | alpha=10"."""
+    parts = []
+    for f in per_fold:
+        chosen = {k[4:]: v for k, v in f.items() if k.startswith("fit_")}
+        keep = {k: v for k, v in chosen.items() if k not in ("epochs", "val_loss", "best_epoch")}
+        parts.append(", ".join(f"{k}={_short(v)}" for k, v in keep.items()) or "-")
+    return " | ".join(parts)
+
+
+def _short(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
 # --------------------------------------------------------------------------- report helpers
