@@ -79,3 +79,40 @@ def test_crossmodal_cv_scores_every_ranking_on_one_fit():
     assert out["ranking"] == "cosine" and out["R@1"] == out["by_ranking"]["cosine"]["R@1"]
     for r in out["by_ranking"].values():
         assert r["R@1"] > r["chance_R@1"] and "n10_skew" in r and "never_retrieved" in r
+
+
+def test_auto_mapping_is_chosen_inside_the_training_folds():
+    from trimodal.crossmodal_methods import CROSSMODAL_METHODS, register_crossmodal_method
+
+    rng = np.random.default_rng(0)
+    Xs = rng.normal(size=(60, 8))
+    Xt = Xs @ rng.normal(size=(8, 6)) + 0.3 * rng.normal(size=(60, 6))
+    seen = []
+
+    def spy(Xs_tr, Xt_tr, Xs_te, Xt_te, loss, seed, kw):  # a useless candidate that records
+        seen.append({tuple(r) for r in Xs_tr})
+        return rng.normal(size=(len(Xs_te), 3)), rng.normal(size=(len(Xs_te), 3)), {}
+
+    register_crossmodal_method("spy", spy)
+    try:
+        out = crossmodal_cv(Xs, Xt, None, "auto", folds=3, candidates=["spy", "ridge"])
+    finally:
+        del CROSSMODAL_METHODS["spy"]
+    chose = [f["fit_chose"] for f in out["per_fold"]]
+    assert chose == ["ridge"] * 3  # the linear map wins the inner CV over noise
+    assert out["R@1"] > 3 * out["chance_R@1"]
+    test_rows = [{tuple(Xs[i]) for i in np.flatnonzero(out["fold"] == f)} for f in range(3)]
+    # 3 inner fits per outer fold, each on training rows of that outer fold only
+    assert len(seen) == 9
+    for j, rows in enumerate(seen):
+        assert rows.isdisjoint(test_rows[j // 3])
+
+
+def test_contrastive_temperature_is_learnt():
+    from trimodal.crossmodal_methods import fit_neural
+
+    rng = np.random.default_rng(0)
+    Xs = rng.normal(size=(80, 8))
+    Xt = np.tanh(Xs @ rng.normal(size=(8, 6)))
+    _, info = fit_neural(Xs, Xt, "mlp", "contrastive", temperature="learn", max_epochs=30)
+    assert 0.01 <= info["temperature"] <= 1.0 and info["temperature"] != pytest.approx(0.07)
