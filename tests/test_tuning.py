@@ -100,3 +100,37 @@ def test_run_cv_records_the_choice_per_fold_and_the_fixed_default(tmp_path):
     text = back.summary()["selected"]
     assert text == selected_text(r.selection) and "inner 3-fold balanced_accuracy over C" in text
     assert "fixed_balanced_accuracy_mean" in back.summary()
+
+
+def test_config_check_names_a_malformed_search_space():
+    from trimodal.config_check import check_config
+
+    config = {
+        "classify": {
+            "label_sets": [],
+            "feature_sets": [],
+            "classifiers": ["ovr_linear_svc"],
+            "options": {"ovr_linear_svc": {"search": {"C": 1}}},
+        },
+        "fusion": {"sets": {"s": {"feature_sets": [], "options": {"meta_search": []}}}},
+    }
+    problems = check_config(config, schema=None)
+    assert any("classify.options.ovr_linear_svc.search.C: give a non-empty list" in p for p in problems)
+    assert any("fusion.sets.s.options.meta_search: give a mapping" in p for p in problems)
+
+
+def test_report_shows_the_chosen_settings_and_the_gain(tmp_path):
+    from trimodal.report import write_report
+
+    rng = np.random.default_rng(0)
+    y = np.array(["a", "b", "c"] * 20, dtype=object)
+    X = rng.normal(size=(60, 8)) + (y[:, None] == "a") * 1.5
+    ids = np.array([f"v{i}" for i in range(60)], dtype=object)
+    est = NestedSearch(make_classifier("ovr_linear_svc"), {"C": [0.01, 1.0]})
+    r = run_cv(X, y, ids, est, folds=3, feature_set="f:mean", label_set="L",
+               classifier_name="ovr_linear_svc")
+    text = (write_report([r], tmp_path, "L")["markdown"]).read_text()
+    assert "Model selection (nested)" in text
+    assert "inner 3-fold balanced_accuracy over C: [0.01, 1.0]" in text
+    gain = 100 * (np.mean(r.scores["balanced_accuracy"]) - np.mean(r.scores["fixed_balanced_accuracy"]))
+    assert f"{gain:+.1f}" in text
