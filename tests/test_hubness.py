@@ -116,3 +116,37 @@ def test_contrastive_temperature_is_learnt():
     Xt = np.tanh(Xs @ rng.normal(size=(8, 6)))
     _, info = fit_neural(Xs, Xt, "mlp", "contrastive", temperature="learn", max_epochs=30)
     assert 0.01 <= info["temperature"] <= 1.0 and info["temperature"] != pytest.approx(0.07)
+
+
+def test_report_has_a_row_per_ranking_what_was_selected_and_the_hubness_figure(tmp_path):
+    from pathlib import Path
+
+    from tests.test_crossmodal import _pair, _write_store
+    from trimodal.crossmodal import run_pairs
+    from trimodal.stages.crossmodal import crossmodal_summary
+
+    Xs, Xt = _pair("linear", n=60)
+    ids = np.array([f"v{i:03d}" for i in range(60)], dtype=object)
+    _write_store(tmp_path / "aud.h5", ids, Xs)
+    _write_store(tmp_path / "txt.h5", ids, Xt)
+    cfg = {
+        "pairs": [{"source": "aud:mean", "target": "txt:mean"}],
+        "methods": ["ridge", "auto"],
+        "rankings": ["cosine", "csls", "qbnorm"],
+        "params": {"auto": {"candidates": ["ridge", "cca"]}},
+        "folds": 3,
+    }
+    df = run_pairs(cfg, tmp_path, None)
+    assert list(zip(df["method"], df["ranking"], strict=True)) == [
+        (m, r) for m in ("ridge", "auto") for r in ("cosine", "csls", "qbnorm")
+    ]
+    assert df["selected"].str.contains("alpha=").all()
+    assert df[df["method"] == "auto"]["selected"].str.contains("chose=").all()
+    df.to_csv(tmp_path / "pair.tsv", sep="\t", index=False)
+    names = {"table": "crossmodal.md", "csv": "crossmodal.csv", "heatmap": "heatmap.png",
+             "hubness": "hubness.png"}  # fmt: skip
+    out = {k: str(tmp_path / "rep" / f) for k, f in names.items()}
+    crossmodal_summary([str(tmp_path / "pair.tsv")], out)
+    md = Path(out["table"]).read_text()
+    assert "## Hubness" in md and "| csls |" in md and "n10_skew" in md
+    assert Path(out["hubness"]).stat().st_size > 5000

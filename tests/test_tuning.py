@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV
 from sklearn.tree import DecisionTreeClassifier
 
 from trimodal.classify import CVResult, make_classifier, run_cv, selected_text
@@ -76,7 +76,9 @@ def test_inner_folds_are_grouped_when_groups_exist():
 
 def test_short_names_resolve_inside_pipelines_and_wrappers():
     est = make_classifier("ovr_linear_svc", rebalance=True)
-    assert resolve_space(est, {"C": [1, 10]}) == {"estimator__clf__estimator__estimator__C": [1, 10]}
+    assert resolve_space(est, {"C": [1, 10]}) == {
+        "estimator__clf__estimator__estimator__C": [1, 10]
+    }
     with pytest.raises(ValueError, match="no parameter"):
         resolve_space(est, {"nonsense": [1]})
 
@@ -93,7 +95,9 @@ def test_run_cv_records_the_choice_per_fold_and_the_fixed_default(tmp_path):
     assert len(r.scores["fixed_balanced_accuracy"]) == 3
     # the fixed default is the estimator at its own settings, on the same folds
     fixed = run_cv(X, y, ids, make_classifier("ovr_linear_svc"), folds=3)
-    np.testing.assert_allclose(r.scores["fixed_balanced_accuracy"], fixed.scores["balanced_accuracy"])
+    np.testing.assert_allclose(
+        r.scores["fixed_balanced_accuracy"], fixed.scores["balanced_accuracy"]
+    )
     r.to_h5(tmp_path / "r.h5")
     back = CVResult.from_h5(tmp_path / "r.h5")
     assert back.selection == r.selection
@@ -115,7 +119,9 @@ def test_config_check_names_a_malformed_search_space():
         "fusion": {"sets": {"s": {"feature_sets": [], "options": {"meta_search": []}}}},
     }
     problems = check_config(config, schema=None)
-    assert any("classify.options.ovr_linear_svc.search.C: give a non-empty list" in p for p in problems)
+    assert any(
+        "classify.options.ovr_linear_svc.search.C: give a non-empty list" in p for p in problems
+    )
     assert any("fusion.sets.s.options.meta_search: give a mapping" in p for p in problems)
 
 
@@ -127,10 +133,20 @@ def test_report_shows_the_chosen_settings_and_the_gain(tmp_path):
     X = rng.normal(size=(60, 8)) + (y[:, None] == "a") * 1.5
     ids = np.array([f"v{i}" for i in range(60)], dtype=object)
     est = NestedSearch(make_classifier("ovr_linear_svc"), {"C": [0.01, 1.0]})
-    r = run_cv(X, y, ids, est, folds=3, feature_set="f:mean", label_set="L",
-               classifier_name="ovr_linear_svc")
+    r = run_cv(
+        X,
+        y,
+        ids,
+        est,
+        folds=3,
+        feature_set="f:mean",
+        label_set="L",
+        classifier_name="ovr_linear_svc",
+    )
     text = (write_report([r], tmp_path, "L")["markdown"]).read_text()
     assert "Model selection (nested)" in text
     assert "inner 3-fold balanced_accuracy over C: [0.01, 1.0]" in text
-    gain = 100 * (np.mean(r.scores["balanced_accuracy"]) - np.mean(r.scores["fixed_balanced_accuracy"]))
+    gain = 100 * (
+        np.mean(r.scores["balanced_accuracy"]) - np.mean(r.scores["fixed_balanced_accuracy"])
+    )
     assert f"{gain:+.1f}" in text

@@ -493,7 +493,9 @@ class _Checker:
             for i, fs in enumerate(_list(spec.get("feature_sets"))):
                 self.check_feature_set(key_path("fusion", "sets", name, "feature_sets", i), fs, why)
             for key in ("search", "meta_search"):
-                self.check_search(("fusion", "sets", name, "options"), _dict(spec.get("options")), key)
+                self.check_search(
+                    ("fusion", "sets", name, "options"), _dict(spec.get("options")), key
+                )
             clf = spec.get("classifier", "ovr_linear_svc")
             if not isinstance(clf, str):
                 continue

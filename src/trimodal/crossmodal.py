@@ -45,9 +45,11 @@ from trimodal.atomic import save_figure
 from trimodal.crossmodal_methods import CROSSMODAL_METHODS, LOSSES
 from trimodal.cv import Folds, NotEvaluated, label_set_folds, make_folds, splits_from_assignment
 from trimodal.retrieval import (
+    HUB_K,
     METRICS,
     RANKINGS,
     corrected_similarity,
+    k_occurrence,
     metrics_from_similarity,
 )
 
@@ -125,6 +127,7 @@ def crossmodal_cv(
                 Q[n_tr:], K[n_tr:], Q[:n_tr], K[:n_tr], ranking, k=hub_k, beta=beta
             )
             m = metrics_from_similarity(S, None if lab is None else lab[te])
+            m["k_occurrence"] = k_occurrence(S, min(HUB_K, len(te) - 1)).tolist()
             m.update({f"fit_{k}": v for k, v in info.items()})
             m["fold"] = fold
             per_fold[ranking].append(m)
@@ -253,12 +256,17 @@ def run_pairs(
                     **params.get(method, {}),
                 )
                 assign = res.pop("fold")
-                for ranking, r in res.pop("by_ranking").items():
+                for r in res.pop("by_ranking").values():  # one row per ranking
                     r = dict(r)
                     per_fold = r.pop("per_fold")
                     rows.append(
                         {"source": src, "target": tgt, **r, "note": "", "provenance": prov}
                         | {"selected": _selected(per_fold)}
+                        | {
+                            "k_occurrence": json.dumps(
+                                [c for f in per_fold for c in f["k_occurrence"]]
+                            )
+                        }
                     )
             fold_rows.append(
                 pd.DataFrame(
@@ -312,6 +320,8 @@ def crossmodal_table(df: pd.DataFrame) -> pd.DataFrame:
         ("mrr", 3),
         ("diversity", 2),
         ("label_agreement", 2),
+        ("n10_skew", 2),
+        ("never_retrieved", 2),
     ]
     rows = []
     for i, (_, r) in enumerate(df.iterrows()):
@@ -322,17 +332,22 @@ def crossmodal_table(df: pd.DataFrame) -> pd.DataFrame:
             "source → target": f"{r['source']} → {r['target']}",
             "method": str(r["method"]),
             "loss": str(r["loss"]),
+            "ranking": str(r.get("ranking", "cosine")),
             "n": "–" if pd.isna(n) else str(int(n)),
         }
         if isinstance(note, str) and note.startswith("not evaluated"):
             row.update({c: (note if j == 0 else "–") for j, (c, _) in enumerate(cols)})
         else:
             for c, d in cols:
+                if c not in r or pd.isna(r[c]):  # a table written before the column existed
+                    row[c] = "–"
+                    continue
                 row[c] = f"{_fmt(r[c], d)} ± {_fmt(r[c + '_std'], d)} ({_fmt(r['chance_' + c], d)})"
+        sel = r.get("selected", "")
+        row["selected per fold"] = sel if isinstance(sel, str) and sel else "–"
         rows.append(row)
-    return pd.DataFrame(
-        rows, columns=["#", "source → target", "method", "loss", "n"] + [c for c, _ in cols]
-    )
+    head = ["#", "source → target", "method", "loss", "ranking", "n"]
+    return pd.DataFrame(rows, columns=head + [c for c, _ in cols] + ["selected per fold"])
 
 
 def crossmodal_table_md(df: pd.DataFrame) -> str:
@@ -394,6 +409,76 @@ def crossmodal_heatmap(df: pd.DataFrame, out_png: str | os.PathLike) -> Path:
     return out
 
 
+def hubness_figure(df: pd.DataFrame, out_png: str | os.PathLike) -> Path:
+    """Per pair (one row of panels): the k-occurrence (N_10) distribution of the test items
+    under plain cosine and under each correction, for the pair's best method by cosine MRR;
+    then R@1 and R@10 bars per method and ranking, chance marked by a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scored = df[df["R@1"].notna()] if "R@1" in df else df.iloc[:0]
+    if "ranking" not in scored:
+        scored = scored.assign(ranking="cosine")
+    pairs = list(scored.groupby(["source", "target"], sort=True))
+    fig, axes = plt.subplots(
+        max(len(pairs), 1), 3, figsize=(15, 3.2 * max(len(pairs), 1)), squeeze=False
+    )
+    for (src, tgt), rows in pairs:
+        ax_h, ax_1, ax_10 = axes[pairs.index(((src, tgt), rows))]
+        rows = rows.assign(run=rows["method"].astype(str) + "/" + rows["loss"].astype(str))
+        rankings = list(dict.fromkeys(rows["ranking"]))
+        cos = rows[rows["ranking"] == rankings[0]]
+        best = cos.sort_values("mrr").iloc[-1]["run"]
+        for ranking in rankings:
+            hit = rows[(rows["run"] == best) & (rows["ranking"] == ranking)]
+            if (
+                "k_occurrence" not in hit
+                or hit.empty
+                or not isinstance(hit.iloc[0]["k_occurrence"], str)
+            ):
+                continue
+            occ = np.asarray(json.loads(hit.iloc[0]["k_occurrence"]))
+            skew = hit.iloc[0]["n10_skew"]
+            ax_h.hist(
+                occ,
+                bins=np.arange(occ.max() + 2) - 0.5,
+                histtype="step",
+                lw=1.5,
+                label=f"{ranking} (skew {skew:.2f})",
+            )
+        ax_h.set_xlabel("N_10 (queries that rank the item in their top 10)")
+        ax_h.set_ylabel("test items")
+        ax_h.set_title(f"{src} → {tgt}\nk-occurrence, {best}", fontsize=9)
+        ax_h.legend(fontsize=7)
+        runs = list(dict.fromkeys(rows["run"]))
+        width = 0.8 / len(rankings)
+        for ax, metric in ((ax_1, "R@1"), (ax_10, "R@10")):
+            for j, ranking in enumerate(rankings):
+                part = rows[rows["ranking"] == ranking].set_index("run").reindex(runs)
+                ax.bar(
+                    np.arange(len(runs)) + (j - (len(rankings) - 1) / 2) * width,
+                    part[metric].to_numpy(dtype=float),
+                    width,
+                    yerr=part[f"{metric}_std"].to_numpy(dtype=float),
+                    label=ranking,
+                )
+            ax.axhline(float(rows[f"chance_{metric}"].mean()), color="k", ls="--", lw=1)
+            ax.text(len(runs) - 0.5, float(rows[f"chance_{metric}"].mean()), " chance", fontsize=7)
+            ax.set_xticks(range(len(runs)), runs, rotation=30, ha="right", fontsize=7)
+            ax.set_ylabel(metric)
+            ax.set_ylim(0, 1)
+            ax.set_title(f"{metric} per method and ranking", fontsize=9)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_figure(fig, out, dpi=100)
+    plt.close(fig)
+    return out
+
+
 __all__ = [
     "LOSSES",
     "crossmodal_cv",
@@ -403,5 +488,6 @@ __all__ = [
     "crossmodal_table_md",
     "row_provenance",
     "crossmodal_heatmap",
+    "hubness_figure",
     "metrics_from_similarity",
 ]

@@ -11,8 +11,8 @@ the names without loading them. A new method is one :func:`register_crossmodal_m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 

@@ -67,7 +67,6 @@ def _early(job: FusionJob):
 def _intermediate(job: FusionJob):
     from trimodal.fusion import evaluate_blocks
     from trimodal.fusion_net import IntermediateFusionClassifier
-
     from trimodal.tuning import nested
 
     options = dict(job.options)
