@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import GridSearchCV
+from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from trimodal.classify import CVResult, make_classifier, run_cv, selected_text
 from trimodal.cv import make_folds
@@ -150,3 +152,9 @@ def test_report_shows_the_chosen_settings_and_the_gain(tmp_path):
         np.mean(r.scores["balanced_accuracy"]) - np.mean(r.scores["fixed_balanced_accuracy"])
     )
     assert f"{gain:+.1f}" in text
+
+
+@pytest.mark.slow  # ~50 s: each check fits a grid search
+@parametrize_with_checks([NestedSearch(LogisticRegression(), {"C": [0.1, 1.0]}, inner_folds=2)])
+def test_nested_search_passes_sklearn_estimator_checks(estimator, check):
+    check(estimator)

@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
+from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 INNER_FOLDS = 3
@@ -93,7 +95,15 @@ class NestedSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.compare_default = compare_default
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator).input_tags
+        tags.input_tags.sparse = inner.sparse
+        tags.input_tags.allow_nan = inner.allow_nan
+        return tags
+
     def fit(self, X, y, groups=None):
+        check_classification_targets(y)
         space = resolve_space(self.estimator, dict(self.search or {}))
         short = {full: key for key, full in zip(self.search or {}, space, strict=True)}
         cv = inner_cv(y, groups, self.inner_folds, self.seed)
