@@ -49,7 +49,9 @@ def classify_part(cfg, features, labels_tsv, label_set):
     folds, seed = int(cv.get("folds", 5)), int(cv.get("seed", 0))
     options = cfg["classify"].get("options", {})
     print("\n## Classifiers: fixed default vs nested selection (balanced accuracy %, same folds)\n")
-    print("| feature set | classifier | fixed | nested | gain | C chosen per fold | CPU s fixed / nested |")
+    print(
+        "| feature set | classifier | fixed | nested | gain | C chosen per fold | CPU s fixed / nested |"
+    )
     print("|---|---|---|---|---|---|---|")
     cpu_fixed = cpu_nested = 0.0
     fixed_results: dict[str, object] = {}
@@ -123,7 +125,9 @@ def crossmodal_part(cfg, features, labels_tsv):
     t2 = cpu()
     print("\n## Cross-modal: plain cosine vs hubness corrections (mean over folds)\n")
     print(f"{cm.get('folds', 5)} folds, label set {cm.get('label_set')}; chance in brackets.\n")
-    print("| pair | method/loss | ranking | R@1 | R@10 | diversity | N10 skew | never retrieved | selected per fold |")
+    print(
+        "| pair | method/loss | ranking | R@1 | R@10 | diversity | N10 skew | never retrieved | selected per fold |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for _, r in df.iterrows():
         if isinstance(r.get("note"), str) and r["note"]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import GridSearchCV
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -158,3 +158,11 @@ def test_report_shows_the_chosen_settings_and_the_gain(tmp_path):
 @parametrize_with_checks([NestedSearch(LogisticRegression(), {"C": [0.1, 1.0]}, inner_folds=2)])
 def test_nested_search_passes_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_rows_without_a_group_are_groups_of_their_own():
+    from trimodal.tuning import group_keys
+
+    assert group_keys(["", None, ""]) is None
+    keys = group_keys(["g1", "", "g1", ""])
+    assert keys[0] == keys[2] and len({keys[1], keys[3], keys[0]}) == 3

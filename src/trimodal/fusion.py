@@ -312,6 +312,7 @@ def late_fusion_from_results(
     folds: int | None = None,
     seed: int = 0,
     search: dict | None = None,
+    groups: pd.Series | None = None,
 ) -> CVResult:
     """Late fusion of single-modality CV results (their OOF probabilities and labels), tested
     on the folds the base results were scored on (which must agree on their shared videos).
@@ -350,6 +351,7 @@ def late_fusion_from_results(
         method=method,
         label_set=results[0].label_set,
         search=search,
+        groups=groups,
     )
     out.modality = modality
     out.feature_set = name

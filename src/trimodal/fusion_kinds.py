@@ -106,6 +106,16 @@ def _check_label_set_folds(results, labels_tsv: str, folds: int, seed: int) -> N
     agreed_folds({"the label set": fset.fold, **named})
 
 
+def _groups(labels_tsv: str):
+    """The label set's groups (video id -> group), or None when it has none."""
+    from trimodal.classify import load_labels
+
+    labels = load_labels(labels_tsv)
+    if "group" not in labels.columns:
+        return None
+    return labels.drop_duplicates("video_id").set_index("video_id")["group"]
+
+
 def _late(method: str) -> Callable[[FusionJob], Any]:
     def run(job: FusionJob):
         from trimodal.classify import CVResult
@@ -120,6 +130,7 @@ def _late(method: str) -> Callable[[FusionJob], Any]:
             folds=job.folds,
             seed=job.seed,
             search=job.options.get("meta_search") if method == "stack" else None,
+            groups=_groups(job.labels_tsv),  # the meta-model's inner CV keeps groups together
         )
         result.kind = f"late-{method}"
         return result

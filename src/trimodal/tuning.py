@@ -47,6 +47,19 @@ def resolve_space(estimator: BaseEstimator, space: dict[str, list]) -> dict[str,
     return out
 
 
+def group_keys(groups) -> np.ndarray | None:
+    """Group of each row as a string; a row without a group (empty) is a group of its own.
+    None when no row has a group."""
+    if groups is None:
+        return None
+    g = np.asarray(groups, dtype=object)
+    g = np.array(["" if v is None or v != v else str(v).strip() for v in g], dtype=object)
+    if not (g != "").any():
+        return None
+    own = np.array([f"\x00row{i}" for i in range(len(g))], dtype=object)
+    return np.where(g == "", own, g)
+
+
 def inner_cv(y, groups=None, folds: int = INNER_FOLDS, seed: int = 0):
     """Stratified (grouped when `groups` is given) inner folds, as many as the smallest class
     (or its groups) allows, at most `folds`; None when fewer than 2 are possible."""
@@ -104,6 +117,7 @@ class NestedSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y, groups=None):
         check_classification_targets(y)
+        groups = group_keys(groups)
         space = resolve_space(self.estimator, dict(self.search or {}))
         short = {full: key for key, full in zip(self.search or {}, space, strict=True)}
         cv = inner_cv(y, groups, self.inner_folds, self.seed)
