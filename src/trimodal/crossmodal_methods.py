@@ -173,7 +173,10 @@ def fit_neural(
     if temperature == "learn":  # a learnt log-temperature (CLIP's), from 0.07, within [0.01, 1]
         learnt = torch.nn.Module()
         learnt.log_t = torch.nn.Parameter(torch.tensor(math.log(0.07), device=device))
-        opt.add_param_group({"params": [learnt.log_t], "weight_decay": 0.0})
+        # a faster step for the one scalar: at the weights' lr it barely leaves its start
+        # in the few hundred steps early stopping allows here
+        t_lr = 10 * float(kw.get("lr", 1e-3))
+        opt.add_param_group({"params": [learnt.log_t], "weight_decay": 0.0, "lr": t_lr})
         temperature = lambda: learnt.log_t.exp().clamp(0.01, 1.0)  # noqa: E731
     else:
         temperature = float(temperature)
@@ -216,7 +219,7 @@ def fit_neural(
         "val_loss": run.best_val,
     }
     if learnt is not None and loss == "contrastive":
-        info["temperature"] = float(temperature())
+        info["temperature"] = float(temperature().detach())
     return predict, info
 
 
