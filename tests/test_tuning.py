@@ -166,3 +166,34 @@ def test_rows_without_a_group_are_groups_of_their_own():
     assert group_keys(["", None, ""]) is None
     keys = group_keys(["g1", "", "g1", ""])
     assert keys[0] == keys[2] and len({keys[1], keys[3], keys[0]}) == 3
+
+
+def test_late_stack_meta_search_is_nested_and_keeps_groups():
+    import pandas as pd
+
+    from tests.test_fusion import three_modalities
+    from trimodal.fusion import late_fusion_from_results
+
+    blocks, y, ids = three_modalities(120)
+    results = [
+        run_cv(X, y, ids, "logreg", folds=4, seed=0, feature_set=m, modality=m)
+        for m, (X, _) in blocks.items()
+    ]
+    groups = pd.Series([f"g{i // 2}" for i in range(len(ids))], index=ids)  # pairs of clips
+    out = late_fusion_from_results(results, "stack", search={"C": [0.01, 1.0]}, groups=groups)
+    per_fold = out.selection["per_fold"]
+    assert len(per_fold) == 4 and all(f["params"]["C"] in (0.01, 1.0) for f in per_fold)
+    assert len(out.scores["fixed_balanced_accuracy"]) == 4
+    assert "inner 3-fold balanced_accuracy over C" in out.summary()["selected"]
+
+
+def test_nested_search_splits_by_group_when_given_groups():
+    X, y, _ = _noise(48)
+    X = np.column_stack([np.arange(len(X)), X])
+    groups = np.array([f"g{i // 4}" for i in range(len(X))])  # 12 groups of 4 rows
+    _Spy.seen = []
+    NestedSearch(_Spy(), {"c": [1.0, 2.0, 3.0]}).fit(X, y, groups=groups)
+    all_rows = set(range(len(X)))
+    for seen in _Spy.seen[:9]:  # the inner fits (then the refit and the default on all rows)
+        held_out = all_rows - seen
+        assert held_out and set(groups[list(seen)]).isdisjoint(groups[list(held_out)])
