@@ -17,7 +17,7 @@ LAYERS = {
     2: ["extractors", "extractors.*", "cv", "classify", "labels", "zeroshot", "fusion_net",
         "finetune", "fusion", "crossmodal", "classifiers", "estimators", "crossmodal_methods",
         "clip_match", "summarize", "text2image",
-        "distinct_frames", "timeline", "report", "config_check", "fusion_kinds", "corpus", "corpus.*"],
+        "distinct_frames", "timeline", "report", "config_check", "fusion_kinds", "corpus", "corpus.*", "tuning"],
     3: ["stages", "stages.*", "clip_stage"],
 }  # fmt: skip
 

@@ -32,6 +32,7 @@ from trimodal.cv import Folds, NotEvaluated, label_set_folds, make_folds
 from trimodal.estimators import decision_proba, to_dense, unit_rows
 from trimodal.store import STR, atomic_h5, load_pooled, load_text, store_attrs
 from trimodal.training import given_validation, uses_validation
+from trimodal.tuning import INNER_FOLDS, NestedSearch, nested
 from trimodal.types import FeatureSet
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,20 @@ def make_classifier(
 # --------------------------------------------------------------------------- CV result
 
 
+def selected_text(selection: dict[str, Any]) -> str:
+    """The chosen settings per outer fold, e.g. "C=1 | C=10 | C=1 (inner 3-fold
+    balanced_accuracy over C: [0.1, 1, 10])"; empty for fixed settings."""
+    if not selection:
+        return ""
+    folds = []
+    for f in selection.get("per_fold", []):
+        chosen = ", ".join(f"{k}={v}" for k, v in f.get("params", {}).items())
+        folds.append(chosen or "default")
+    space = "; ".join(f"{k}: {v}" for k, v in selection.get("space", {}).items())
+    how = f"inner {selection.get('inner_folds')}-fold {selection.get('scoring')} over {space}"
+    return f"{' | '.join(folds)} ({how})"
+
+
 _STR_ATTRS = (
     "feature_set",
     "classifier",
@@ -139,6 +154,9 @@ class CVResult:
     protocol: str = "kfold"
     # what produced each input: feature set -> provenance of its store (:func:`read_provenance`)
     provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # nested model selection (trimodal.tuning): space, inner folds, scoring, and per outer
+    # fold the chosen setting and its inner score; empty when the settings were fixed
+    selection: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -186,7 +204,8 @@ class CVResult:
             "seed": int(self.seed),
             "n_missing": int(self.n_missing),
         }
-        for m in (*METRICS, *(f"baseline_{m}" for m in METRICS)):
+        fixed = (f"fixed_{m}" for m in METRICS if f"fixed_{m}" in self.scores)
+        for m in (*METRICS, *(f"baseline_{m}" for m in METRICS), *fixed):
             v = np.asarray(self.scores.get(m, []), dtype=float)
             out[f"{m}_mean"] = float(v.mean()) if len(v) else float("nan")
             out[f"{m}_std"] = float(v.std()) if len(v) else float("nan")
@@ -195,6 +214,7 @@ class CVResult:
         out["fit_time_s_total"] = float(t.sum())
         out["note"] = self.note
         out["not_evaluated"] = self.not_evaluated
+        out["selected"] = selected_text(self.selection)
         prov = list(self.provenance.values())
         out["stores"] = "+".join(str(p.get("store", "")) for p in prov)
         out["models"] = "+".join(str(p.get("model", "")) or "-" for p in prov)
@@ -209,6 +229,7 @@ class CVResult:
                 h5.attrs[key] = int(getattr(self, key))
             h5.attrs["options"] = json.dumps(self.options, sort_keys=True, default=str)
             h5.attrs["provenance"] = json.dumps(self.provenance, sort_keys=True, default=str)
+            h5.attrs["selection"] = json.dumps(self.selection, sort_keys=True, default=str)
             for key in ("classes", "ids", "y_true", "y_pred"):
                 h5.create_dataset(
                     key, data=np.asarray(getattr(self, key)).astype(str).astype(object), dtype=STR
@@ -237,6 +258,7 @@ class CVResult:
                 **{k: int(a[k]) for k in ("n_folds", "folds_requested", "seed", "n_missing")},
                 options=json.loads(a.get("options", "{}")),
                 provenance=json.loads(a.get("provenance", "{}")),
+                selection=json.loads(a.get("selection", "{}")),
             )
 
 
@@ -335,20 +357,26 @@ def run_cv(
     scores: dict[str, list[float]] = {
         key: [] for key in (*METRICS, *(f"baseline_{m}" for m in METRICS), "fit_time_s")
     }
+    selection: dict[str, Any] = {}
+    g = None if groups is None else np.asarray(groups, dtype=object)
     for f, tr, te in splits:
         est = clone(template)
         t0 = time.perf_counter()
+        nested = isinstance(est, NestedSearch)
+        rows = np.concatenate([tr, val]) if len(val) else tr
+        fit_kw = {"groups": g[rows]} if nested and g is not None else {}
         if len(val):
-            rows = np.concatenate([tr, val])
             with given_validation(np.isin(rows, val)):
-                est.fit(_take(X, rows), y[rows])
+                est.fit(_take(X, rows), y[rows], **fit_kw)
         else:
-            est.fit(_take(X, tr), y[tr])
+            est.fit(_take(X, tr), y[tr], **fit_kw)
         scores["fit_time_s"].append(time.perf_counter() - t0)
         y_pred[te] = np.asarray(est.predict(_take(X, te))).astype(str)
         proba[te] = _proba_in(est, _take(X, te), classes)
         fold_of[te] = f
         score_fold(scores, y[tr], y[te], y_pred[te], classes)
+        if nested:
+            _record_selection(selection, est, f, scores, _take(X, te), y[te], classes)
     if fset.protocol == "split":  # predictions exist for the test videos only
         tested = fold_of >= 0
         ids, y, y_pred, proba, fold_of = (a[tested] for a in (ids, y, y_pred, proba, fold_of))
@@ -376,7 +404,28 @@ def run_cv(
             for k, v in (opts if options is None else options).items()
             if isinstance(v, (str, int, float, bool))
         },
+        selection=selection,
     )
+
+
+def _record_selection(selection, est: NestedSearch, fold, scores, X_te, y_te, classes) -> None:
+    """One outer fold of a nested search: the chosen setting, and the fixed default's scores
+    on the same test rows (``fixed_<metric>``), for the gain of the search."""
+    if not selection:
+        selection.update(
+            space=dict(est.search or {}),
+            inner_folds=est.inner_folds,
+            scoring=est.scoring,
+            per_fold=[],
+        )
+    selection["per_fold"].append(
+        {"fold": int(fold), "params": est.best_params_, "inner_score": est.inner_score_}
+        | ({"note": est.note_} if est.note_ else {})
+    )
+    if est.default_ is not None:
+        pred = np.asarray(est.default_.predict(X_te)).astype(str)
+        for m, v in _fold_scores(y_te, pred, classes).items():
+            scores.setdefault(f"fixed_{m}", []).append(v)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -496,6 +545,7 @@ def evaluate_feature_set(
     """
     labels_df = labels if isinstance(labels, pd.DataFrame) else load_labels(labels)
     label_set = label_set or ("" if isinstance(labels, pd.DataFrame) else Path(labels).stem)
+    search, inner_folds = opts.pop("search", None), int(opts.pop("inner_folds", INNER_FOLDS))
     kind = CLASSIFIERS.get(classifier)
     if feature_set.endswith(":text") and not (kind and kind.raw_text):
         opts.setdefault("text", "tfidf")  # the vectorizer in front (raw-text models read it)
@@ -506,7 +556,7 @@ def evaluate_feature_set(
         X, ids, modality = load_feature_set(feature_set, features_dir)
         n_missing = coverage(ids, labels_df)["n_missing_features"]
         fset = label_set_folds(labels_df, folds, seed)
-        X, y, ids, _ = align(X, ids, labels_df)
+        X, y, ids, groups = align(X, ids, labels_df)
         template = make_classifier(classifier, seed=seed, **opts)
         # the model at the end of the pipeline, inside the resampler when rebalanced
         model = getattr(template, "estimator", template)[-1]
@@ -516,8 +566,9 @@ def evaluate_feature_set(
             X,
             y,
             ids,
-            template,
+            nested(template, search, seed=seed, inner_folds=inner_folds),
             folds=fset,
+            groups=groups,
             feature_set=feature_set,
             label_set=label_set,
             modality=modality,

@@ -18,6 +18,7 @@ from typing import Any
 
 from trimodal.classifiers import CLASSIFIERS, vector_classifiers
 from trimodal.crossmodal_methods import CROSSMODAL_METHODS, LOSSES
+from trimodal.retrieval import RANKINGS
 
 #: the schema next to the workflow this package belongs to (common.smk passes its own)
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -131,6 +132,7 @@ def _allowed(options) -> str:
 REGISTRIES = {
     "crossmodal_methods": lambda: list(CROSSMODAL_METHODS),
     "crossmodal_losses": lambda: list(LOSSES),
+    "crossmodal_rankings": lambda: list(RANKINGS),
 }
 
 
@@ -621,6 +623,7 @@ class _Checker:
                 )
         bases = sorted(CLASSIFIERS)
         for name, opts in self.options.items():
+            self.check_search(("classify", "options", name), _dict(opts), "search")
             base = _dict(opts).get("base", name)
             if isinstance(base, str) and base not in bases:
                 where = ("classify", "options", name, *(["base"] if "base" in _dict(opts) else []))
@@ -642,6 +645,21 @@ class _Checker:
         )
         if problem:
             self.add(problem)
+
+    def check_search(self, where: tuple, opts: dict, key: str) -> None:
+        """A search space (trimodal.tuning): a mapping of parameter -> non-empty list."""
+        if key not in opts:
+            return
+        space = opts[key]
+        if not isinstance(space, dict) or not space:
+            self.add(f"{key_path(*where, key)}: give a mapping parameter -> list of values")
+            return
+        for param, values in space.items():
+            if not isinstance(values, list) or not values:
+                self.add(
+                    f"{key_path(*where, key, param)}: give a non-empty list of values, "
+                    f"got {values!r}"
+                )
 
     def check_fusion(self) -> None:
         from trimodal.fusion_kinds import FUSION_KINDS
@@ -670,6 +688,10 @@ class _Checker:
             )
             for i, fs in enumerate(_list(spec.get("feature_sets"))):
                 self.check_feature_set(key_path("fusion", "sets", name, "feature_sets", i), fs, why)
+            for key in ("search", "meta_search"):
+                self.check_search(
+                    ("fusion", "sets", name, "options"), _dict(spec.get("options")), key
+                )
             clf = spec.get("classifier", "ovr_linear_svc")
             if not isinstance(clf, str):
                 continue

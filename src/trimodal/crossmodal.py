@@ -53,7 +53,14 @@ from trimodal.cv import (
     protocol_folds,
     splits_from_assignment,
 )
-from trimodal.retrieval import METRICS, metrics_from_similarity, retrieval_metrics
+from trimodal.retrieval import (
+    HUB_K,
+    METRICS,
+    RANKINGS,
+    corrected_similarity,
+    k_occurrence,
+    metrics_from_similarity,
+)
 from trimodal.training import given_validation
 
 
@@ -67,9 +74,18 @@ def crossmodal_cv(
     seed: int = 0,
     labels: Sequence | None = None,
     groups: Sequence | None = None,
+    rankings: Sequence[str] = ("cosine",),
+    hub_k: int = 10,
+    beta: float = 20.0,
     **kw,
 ) -> dict[str, Any]:
     """Cross-validated cross-modal retrieval of one (source, target) pair; mean and std.
+
+    rankings: how test items are ranked for a test query (:data:`trimodal.retrieval.RANKINGS`:
+    plain cosine, or a hubness correction computed from the training fold only, with `hub_k`
+    neighbours for CSLS and inverse temperature `beta` for the query-bank normalisations). The
+    mapping is fitted once per fold; the result's metrics are those of the first ranking, and
+    ``by_ranking`` holds the same summary for each ranking.
 
     folds: the label set's :class:`~trimodal.cv.Folds` (restricted here to `ids`), or a number
     of folds made on these rows by :func:`trimodal.cv.make_folds` (stratified by `labels`,
@@ -112,23 +128,35 @@ def crossmodal_cv(
         raise NotEvaluated(
             f"{len(Xs)} videos in {len(splits)} folds: retrieval needs two folds of two videos"
         )
+    rankings = tuple(rankings)
+    unknown = set(rankings) - set(RANKINGS)
+    if unknown or not rankings:
+        raise ValueError(f"rankings must be among {RANKINGS}, got {list(rankings)}")
     val = np.flatnonzero(assign == VAL)
-    per_fold = []
+    per_fold: dict[str, list] = {r: [] for r in rankings}
     for fold, tr, te in splits:
+        # the training rows go through the fitted mapping too (the fit sees them only as
+        # training rows): their queries and items are the bank of the hubness corrections
+        both = np.concatenate([tr, te])
         if split and spec.early_stops and len(val):  # early-stop on the official val videos
             fit_rows = np.concatenate([tr, val])
             with given_validation(np.isin(fit_rows, val)):
                 Q, K, info = spec.fit_fold(
-                    Xs[fit_rows], Xt[fit_rows], Xs[te], Xt[te], loss, seed + fold, kw
+                    Xs[fit_rows], Xt[fit_rows], Xs[both], Xt[both], loss, seed + fold, kw
                 )
         else:
-            Q, K, info = spec.fit_fold(Xs[tr], Xt[tr], Xs[te], Xt[te], loss, seed + fold, kw)
-        m = retrieval_metrics(Q, K, None if lab is None else lab[te])
-        m.update({f"fit_{k}": v for k, v in info.items()})
-        m["fold"] = fold
-        per_fold.append(m)
-    out = summarise_folds(
-        per_fold,
+            Q, K, info = spec.fit_fold(Xs[tr], Xt[tr], Xs[both], Xt[both], loss, seed + fold, kw)
+        n_tr = len(tr)
+        for ranking in rankings:
+            S = corrected_similarity(
+                Q[n_tr:], K[n_tr:], Q[:n_tr], K[:n_tr], ranking, k=hub_k, beta=beta
+            )
+            m = metrics_from_similarity(S, None if lab is None else lab[te])
+            m["k_occurrence"] = k_occurrence(S, min(HUB_K, len(te) - 1)).tolist()
+            m.update({f"fit_{k}": v for k, v in info.items()})
+            m["fold"] = fold
+            per_fold[ranking].append(m)
+    head = dict(
         method=method,
         loss=loss,
         protocol=fset.protocol,
@@ -137,6 +165,9 @@ def crossmodal_cv(
         d_source=Xs.shape[1],
         d_target=Xt.shape[1],
     )
+    by_ranking = {r: summarise_folds(per_fold[r], ranking=r, **head) for r in rankings}
+    out = dict(by_ranking[rankings[0]])
+    out["by_ranking"] = by_ranking
     out["fold"] = assign
     return out
 
@@ -200,7 +231,9 @@ def run_pairs(
     """Every pair x method x loss of the config; one row each, metrics beside their chance.
 
     pairs_config: either a list of {source: "extractor:pooling", target: "extractor:pooling"} or
-    a dict {pairs: [...], methods: [...], losses: [...], folds, seed, params: {method: {kw}}}.
+    a dict {pairs: [...], methods: [...], losses: [...], rankings: [...], hub_k, beta, folds, seed,
+    params: {method: {kw}}}: one row per pair x method x loss x ranking (the mapping is fitted
+    once for all rankings; `selected` says what each fold's fit chose).
     With a label set (labels_df: video_id, label[, group]) retrieval runs on its videos and on
     its folds (:func:`trimodal.cv.label_set_folds`: the folds of every other evaluation, groups
     kept on one side); without, on every shared video with folds made on them. A pair that
@@ -217,6 +250,8 @@ def run_pairs(
 
         device = pick_device(cfg["device"])
         params = {m: {"device": device, **params.get(m, {})} for m in methods}
+    rankings = list(cfg.get("rankings", ["cosine"]))
+    hub = {k: cfg[k] for k in ("hub_k", "beta") if k in cfg}
     lab_index = None
     if labels_df is not None:
         lab_index = labels_df.drop_duplicates("video_id").set_index("video_id")
@@ -249,11 +284,23 @@ def run_pairs(
                     folds=fset,
                     seed=seed,
                     labels=labels,
+                    rankings=rankings,
+                    **hub,
                     **params.get(method, {}),
                 )
-                res.pop("per_fold")
                 assign = res.pop("fold")
-                rows.append({"source": src, "target": tgt, **res, "note": "", "provenance": prov})
+                for r in res.pop("by_ranking").values():  # one row per ranking
+                    r = dict(r)
+                    per_fold = r.pop("per_fold")
+                    rows.append(
+                        {"source": src, "target": tgt, **r, "note": "", "provenance": prov}
+                        | {"selected": _selected(per_fold)}
+                        | {
+                            "k_occurrence": json.dumps(
+                                [c for f in per_fold for c in f["k_occurrence"]]
+                            )
+                        }
+                    )
             fold_rows.append(
                 pd.DataFrame(
                     {"source": src, "target": tgt, "video_id": ids.astype(str), "fold": assign}
@@ -262,8 +309,10 @@ def run_pairs(
         except NotEvaluated as e:
             rows += [
                 {"source": src, "target": tgt, "method": m, "loss": lo, "note": e.reason}
-                | {"protocol": "split" if folds == "split" else "kfold", "provenance": prov}
+                | {"protocol": "split" if folds == "split" else "kfold", "ranking": rk}
+                | {"provenance": prov}
                 for m, lo in runs
+                for rk in rankings
             ]
     df = pd.DataFrame(rows)
     if not with_folds:
@@ -272,6 +321,20 @@ def run_pairs(
     return df, (
         pd.concat(fold_rows, ignore_index=True) if fold_rows else pd.DataFrame(columns=cols)
     )
+
+
+def _selected(per_fold: list[dict[str, Any]]) -> str:
+    """What each fold's fit chose (alpha, method, temperature...), e.g. "alpha=100 | alpha=10"."""
+    parts = []
+    for f in per_fold:
+        chosen = {k[4:]: v for k, v in f.items() if k.startswith("fit_")}
+        keep = {k: v for k, v in chosen.items() if k not in ("epochs", "val_loss", "best_epoch")}
+        parts.append(", ".join(f"{k}={_short(v)}" for k, v in keep.items()) or "-")
+    return " | ".join(parts)
+
+
+def _short(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
 # --------------------------------------------------------------------------- report helpers
@@ -292,6 +355,8 @@ def crossmodal_table(df: pd.DataFrame) -> pd.DataFrame:
         ("mrr", 3),
         ("diversity", 2),
         ("label_agreement", 2),
+        ("n10_skew", 2),
+        ("never_retrieved", 2),
     ]
     rows = []
     for i, (_, r) in enumerate(df.iterrows()):
@@ -302,6 +367,7 @@ def crossmodal_table(df: pd.DataFrame) -> pd.DataFrame:
             "source → target": f"{r['source']} → {r['target']}",
             "method": str(r["method"]),
             "loss": str(r["loss"]),
+            "ranking": str(r.get("ranking", "cosine")),
             "n": "–" if pd.isna(n) else str(int(n)),
             "protocol": _protocol_text(r),
         }
@@ -309,10 +375,15 @@ def crossmodal_table(df: pd.DataFrame) -> pd.DataFrame:
             row.update({c: (note if j == 0 else "–") for j, (c, _) in enumerate(cols)})
         else:
             for c, d in cols:
+                if c not in r or pd.isna(r[c]):  # a table written before the column existed
+                    row[c] = "–"
+                    continue
                 row[c] = f"{_fmt(r[c], d)} ± {_fmt(r[c + '_std'], d)} ({_fmt(r['chance_' + c], d)})"
+        sel = r.get("selected", "")
+        row["selected per fold"] = sel if isinstance(sel, str) and sel else "–"
         rows.append(row)
-    head = ["#", "source → target", "method", "loss", "n", "protocol"]
-    return pd.DataFrame(rows, columns=head + [c for c, _ in cols])
+    head = ["#", "source → target", "method", "loss", "ranking", "n", "protocol"]
+    return pd.DataFrame(rows, columns=head + [c for c, _ in cols] + ["selected per fold"])
 
 
 def _protocol_text(r) -> str:
@@ -386,6 +457,76 @@ def crossmodal_heatmap(df: pd.DataFrame, out_png: str | os.PathLike) -> Path:
     return out
 
 
+def hubness_figure(df: pd.DataFrame, out_png: str | os.PathLike) -> Path:
+    """Per pair (one row of panels): the k-occurrence (N_10) distribution of the test items
+    under plain cosine and under each correction, for the pair's best method by cosine MRR;
+    then R@1 and R@10 bars per method and ranking, chance marked by a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scored = df[df["R@1"].notna()] if "R@1" in df else df.iloc[:0]
+    if "ranking" not in scored:
+        scored = scored.assign(ranking="cosine")
+    pairs = list(scored.groupby(["source", "target"], sort=True))
+    fig, axes = plt.subplots(
+        max(len(pairs), 1), 3, figsize=(15, 3.2 * max(len(pairs), 1)), squeeze=False
+    )
+    for (src, tgt), rows in pairs:
+        ax_h, ax_1, ax_10 = axes[pairs.index(((src, tgt), rows))]
+        rows = rows.assign(run=rows["method"].astype(str) + "/" + rows["loss"].astype(str))
+        rankings = list(dict.fromkeys(rows["ranking"]))
+        cos = rows[rows["ranking"] == rankings[0]]
+        best = cos.sort_values("mrr").iloc[-1]["run"]
+        for ranking in rankings:
+            hit = rows[(rows["run"] == best) & (rows["ranking"] == ranking)]
+            if (
+                "k_occurrence" not in hit
+                or hit.empty
+                or not isinstance(hit.iloc[0]["k_occurrence"], str)
+            ):
+                continue
+            occ = np.asarray(json.loads(hit.iloc[0]["k_occurrence"]))
+            skew = hit.iloc[0]["n10_skew"]
+            ax_h.hist(
+                occ,
+                bins=np.arange(occ.max() + 2) - 0.5,
+                histtype="step",
+                lw=1.5,
+                label=f"{ranking} (skew {skew:.2f})",
+            )
+        ax_h.set_xlabel("N_10 (queries that rank the item in their top 10)")
+        ax_h.set_ylabel("test items")
+        ax_h.set_title(f"{src} → {tgt}\nk-occurrence, {best}", fontsize=9)
+        ax_h.legend(fontsize=7)
+        runs = list(dict.fromkeys(rows["run"]))
+        width = 0.8 / len(rankings)
+        for ax, metric in ((ax_1, "R@1"), (ax_10, "R@10")):
+            for j, ranking in enumerate(rankings):
+                part = rows[rows["ranking"] == ranking].set_index("run").reindex(runs)
+                ax.bar(
+                    np.arange(len(runs)) + (j - (len(rankings) - 1) / 2) * width,
+                    part[metric].to_numpy(dtype=float),
+                    width,
+                    yerr=part[f"{metric}_std"].to_numpy(dtype=float),
+                    label=ranking,
+                )
+            ax.axhline(float(rows[f"chance_{metric}"].mean()), color="k", ls="--", lw=1)
+            ax.text(len(runs) - 0.5, float(rows[f"chance_{metric}"].mean()), " chance", fontsize=7)
+            ax.set_xticks(range(len(runs)), runs, rotation=30, ha="right", fontsize=7)
+            ax.set_ylabel(metric)
+            ax.set_ylim(0, 1)
+            ax.set_title(f"{metric} per method and ranking", fontsize=9)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_figure(fig, out, dpi=100)
+    plt.close(fig)
+    return out
+
+
 __all__ = [
     "LOSSES",
     "crossmodal_cv",
@@ -395,5 +536,6 @@ __all__ = [
     "crossmodal_table_md",
     "row_provenance",
     "crossmodal_heatmap",
+    "hubness_figure",
     "metrics_from_similarity",
 ]

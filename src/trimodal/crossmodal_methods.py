@@ -11,6 +11,7 @@ the names without loading them. A new method is one :func:`register_crossmodal_m
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -121,7 +122,8 @@ class _MapNet:
         return self.decoder(z), self.recon(z)
 
 
-def _loss_fn(loss: str, temperature: float):
+def _loss_fn(loss: str, temperature):
+    """temperature: a number, or a callable returning the (learnt) temperature tensor."""
     torch = _torch()
     F = torch.nn.functional
 
@@ -131,7 +133,7 @@ def _loss_fn(loss: str, temperature: float):
     def info_nce(pred, target):
         p = F.normalize(pred, dim=1)
         t = F.normalize(target, dim=1)
-        logits = p @ t.T / temperature
+        logits = p @ t.T / (temperature() if callable(temperature) else temperature)
         labels = torch.arange(len(p), device=p.device)
         return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
@@ -174,7 +176,19 @@ def fit_neural(
     opt = torch.optim.AdamW(
         params, lr=float(kw.get("lr", 1e-3)), weight_decay=float(kw.get("weight_decay", 1e-4))
     )
-    main_loss = _loss_fn(loss, float(kw.get("temperature", 0.1)))
+    temperature: Any = kw.get("temperature", 0.1)
+    learnt = None
+    if temperature == "learn":  # a learnt log-temperature (CLIP's), from 0.07, within [0.01, 1]
+        learnt = torch.nn.Module()
+        learnt.log_t = torch.nn.Parameter(torch.tensor(math.log(0.07), device=device))
+        # a faster step for the one scalar: at the weights' lr it barely leaves its start
+        # in the few hundred steps early stopping allows here
+        t_lr = 10 * float(kw.get("lr", 1e-3))
+        opt.add_param_group({"params": [learnt.log_t], "weight_decay": 0.0, "lr": t_lr})
+        temperature = lambda: learnt.log_t.exp().clamp(0.01, 1.0)  # noqa: E731
+    else:
+        temperature = float(temperature)
+    main_loss = _loss_fn(loss, temperature)
     recon_weight = float(kw.get("recon_weight", 0.0))
     bs = int(kw.get("batch_size", 64))
     max_epochs, patience = int(kw.get("max_epochs", 300)), int(kw.get("patience", 20))
@@ -196,8 +210,9 @@ def fit_neural(
             total_loss(xtr[batch], ttr[batch]).backward()
             opt.step()
 
+    modules = [*model.modules(), *([learnt] if learnt is not None else [])]
     run = train_early_stopping(
-        model.modules(), train_epoch, lambda: total_loss(xva, tva), max_epochs, patience
+        modules, train_epoch, lambda: total_loss(xva, tva), max_epochs, patience
     )
 
     def predict(X: np.ndarray) -> np.ndarray:
@@ -211,6 +226,8 @@ def fit_neural(
         "epochs": run.epochs_run,
         "val_loss": run.best_val,
     }
+    if learnt is not None and loss == "contrastive":
+        info["temperature"] = float(temperature().detach())
     return predict, info
 
 
@@ -255,7 +272,41 @@ def _neural(method: str):
     return fit_fold
 
 
+AUTO_CANDIDATES = ("ridge", "cca", "mlp:contrastive")
+
+
+def _auto(Xs_tr, Xt_tr, Xs_te, Xt_te, loss, seed, kw):
+    """The mapping chosen inside the training fold: each candidate ("method" or
+    "method:loss", kw ``candidates``; its options under kw[method]) is scored by the mean
+    reciprocal rank of an inner k-fold (kw ``inner_folds``, 3) of the training rows, and the
+    best is refitted on all of them. Nothing of the outer test rows is seen."""
+    from sklearn.model_selection import KFold
+
+    from trimodal.retrieval import cosine_similarity_matrix, true_ranks
+
+    cands = [str(c) for c in kw.get("candidates", AUTO_CANDIDATES)]
+    inner = KFold(int(kw.get("inner_folds", 3)), shuffle=True, random_state=seed)
+    scores = {}
+    for cand in cands:
+        method, _, cand_loss = cand.partition(":")
+        spec, opts = CROSSMODAL_METHODS[method], dict(kw.get(method, {}))
+        mrr = []
+        for i, (a, b) in enumerate(inner.split(Xs_tr)):
+            Q, K, _ = spec.fit_fold(
+                Xs_tr[a], Xt_tr[a], Xs_tr[b], Xt_tr[b], cand_loss or "mse", seed + i, opts
+            )
+            mrr.append(float(np.mean(1.0 / true_ranks(cosine_similarity_matrix(Q, K)))))
+        scores[cand] = float(np.mean(mrr))
+    best = max(cands, key=lambda c: scores[c])  # first of equals: the candidates' order
+    method, _, cand_loss = best.partition(":")
+    Q, K, info = CROSSMODAL_METHODS[method].fit_fold(
+        Xs_tr, Xt_tr, Xs_te, Xt_te, cand_loss or "mse", seed, dict(kw.get(method, {}))
+    )
+    return Q, K, {"chose": best, "inner_mrr": scores[best], **info}
+
+
 register_crossmodal_method("ridge", _ridge)
 register_crossmodal_method("cca", _cca)
 register_crossmodal_method("mlp", _neural("mlp"), losses=LOSSES, early_stops=True)
 register_crossmodal_method("autoencoder", _neural("autoencoder"), losses=LOSSES, early_stops=True)
+register_crossmodal_method("auto", _auto)

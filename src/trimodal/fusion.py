@@ -45,6 +45,7 @@ from trimodal.classify import (
     run_cv,
 )
 from trimodal.cv import Folds, NotEvaluated, agreed_folds, label_set_folds
+from trimodal.tuning import nested
 
 # --------------------------------------------------------------------------- early fusion
 
@@ -143,13 +144,14 @@ def evaluate_blocks(
         X, ids = early_fusion_matrix(blocks)
         n_missing = coverage(ids, labels_df)["n_missing_features"]
         fset = label_set_folds(labels_df, folds, seed)
-        X, y, ids, _ = align(X, ids, labels_df)
+        X, y, ids, groups = align(X, ids, labels_df)
         result = run_cv(
             X,
             y,
             ids,
             make_estimator(block_slices(blocks)),
             folds=fset,
+            groups=groups,
             feature_set="+".join(feature_sets),
             label_set=label_set,
             kind=kind,
@@ -261,6 +263,7 @@ def late_fusion_cv(
     method: str = "stack",
     groups: pd.Series | None = None,
     label_set: str = "",
+    search: dict | None = None,
 ) -> CVResult:
     """Late fusion evaluated by CV on per-modality OOF probabilities.
 
@@ -271,6 +274,8 @@ def late_fusion_cv(
     number of folds made on the shared rows.
     method: "stack" (LogisticRegression meta-classifier), "mean" (average of probabilities) or
     "vote" (majority of per-modality argmax); all three are scored on the same folds.
+    search: a space for the stacking meta-model (e.g. {"C": [0.1, 1, 10]}), searched inside
+    each outer training fold (:class:`trimodal.tuning.NestedSearch`).
     """
     classes = sorted({str(c) for _, cls, _ in oof_probas.values() for c in cls})
     X, ids = _meta_features(oof_probas, classes)
@@ -286,7 +291,7 @@ def late_fusion_cv(
             note="folds of the base results",
         )
     if method == "stack":
-        est: BaseEstimator = meta_classifier(seed)
+        est: BaseEstimator = nested(meta_classifier(seed), search, seed=seed)
         clf_name = "logreg_meta"
     else:
         est, clf_name = _BlockCombiner(len(classes), method), method
@@ -306,7 +311,12 @@ def late_fusion_cv(
 
 
 def late_fusion_from_results(
-    results: list[CVResult], method: str = "stack", folds: int | None = None, seed: int = 0
+    results: list[CVResult],
+    method: str = "stack",
+    folds: int | None = None,
+    seed: int = 0,
+    search: dict | None = None,
+    groups: pd.Series | None = None,
 ) -> CVResult:
     """Late fusion of single-modality CV results (their OOF probabilities and labels), tested
     on the folds the base results were scored on (which must agree on their shared videos).
@@ -352,7 +362,14 @@ def late_fusion_from_results(
     y = pd.concat([pd.Series(r.y_true, index=r.ids) for r in results])
     y = y[~y.index.duplicated()]
     out = late_fusion_cv(
-        oof, y, folds=fold, seed=results[0].seed, method=method, label_set=results[0].label_set
+        oof,
+        y,
+        folds=fold,
+        seed=results[0].seed,
+        method=method,
+        label_set=results[0].label_set,
+        search=search,
+        groups=groups,
     )
     out.modality = modality
     out.feature_set = name

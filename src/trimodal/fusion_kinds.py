@@ -67,14 +67,22 @@ def _early(job: FusionJob):
 def _intermediate(job: FusionJob):
     from trimodal.fusion import evaluate_blocks
     from trimodal.fusion_net import IntermediateFusionClassifier
+    from trimodal.tuning import nested
 
     options = dict(job.options)
+    options.pop("meta_search", None)  # late-stack's
+    search, inner = options.pop("search", None), options.pop("inner_folds", 3)
     device = pick_device(options.pop("device", "auto"))
     return evaluate_blocks(
         job.feature_sets,
         job.labels_tsv,
-        lambda slices: IntermediateFusionClassifier(
-            block_slices=slices, seed=job.seed, device=device, **options
+        lambda slices: nested(
+            IntermediateFusionClassifier(
+                block_slices=slices, seed=job.seed, device=device, **options
+            ),
+            search,
+            seed=job.seed,
+            inner_folds=inner,
         ),
         job.features_dir,
         job.label_set,
@@ -98,6 +106,16 @@ def _check_label_set_folds(results, labels_tsv: str, folds: int | str, seed: int
     agreed_folds({"the label set": fset.fold, **named})
 
 
+def _groups(labels_tsv: str):
+    """The label set's groups (video id -> group), or None when it has none."""
+    from trimodal.classify import load_labels
+
+    labels = load_labels(labels_tsv)
+    if "group" not in labels.columns:
+        return None
+    return labels.drop_duplicates("video_id").set_index("video_id")["group"]
+
+
 def _late(method: str) -> Callable[[FusionJob], Any]:
     def run(job: FusionJob):
         from trimodal.classify import CVResult
@@ -106,7 +124,14 @@ def _late(method: str) -> Callable[[FusionJob], Any]:
         results = [CVResult.from_h5(p) for p in job.base_results]
         if all(r.evaluated for r in results):
             _check_label_set_folds(results, job.labels_tsv, job.folds, job.seed)
-        result = late_fusion_from_results(results, method=method, folds=job.folds, seed=job.seed)
+        result = late_fusion_from_results(
+            results,
+            method=method,
+            folds=job.folds,
+            seed=job.seed,
+            search=job.options.get("meta_search") if method == "stack" else None,
+            groups=_groups(job.labels_tsv),  # the meta-model's inner CV keeps groups together
+        )
         result.kind = f"late-{method}"
         return result
 

@@ -17,7 +17,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from trimodal.device import pick_device
@@ -133,7 +134,13 @@ class IntermediateFusionClassifier(ClassifierMixin, BaseEstimator):
         return idx, idx
 
     def fit(self, X, y):
-        X = np.asarray(X, dtype=np.float32)
+        X, y = validate_data(self, X, y, dtype=np.float32)
+        check_classification_targets(y)
+        if self.block_slices and max(b for _, b in self.block_slices.values()) != X.shape[1]:
+            raise ValueError(
+                f"X has {X.shape[1]} columns but block_slices end at "
+                f"{max(b for _, b in self.block_slices.values())}"
+            )
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         self.device_ = _resolve_device(self.device)
@@ -150,8 +157,11 @@ class IntermediateFusionClassifier(ClassifierMixin, BaseEstimator):
         self.early_stopping_ = "the protocol's validation rows"  # unless _inner_split says
         tr, va = validation_split(len(yi), lambda: self._inner_split(idx, yi, counts))
         weight = None
-        if self.class_weight == "balanced":
-            w = compute_class_weight("balanced", classes=np.arange(len(counts)), y=yi[tr])
+        if self.class_weight is not None:  # "balanced" or {class label: weight}
+            cw = self.class_weight
+            if isinstance(cw, dict):  # keyed by the labels; the loss indexes encoded classes
+                cw = {int(enc.transform([c])[0]): v for c, v in cw.items() if c in self.classes_}
+            w = compute_class_weight(cw, classes=np.arange(len(counts)), y=yi[tr])
             weight = torch.tensor(w, dtype=torch.float32, device=self.device_)
         loss_fn = nn.CrossEntropyLoss(weight=weight)
 
@@ -190,9 +200,11 @@ class IntermediateFusionClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         check_is_fitted(self, "model_")
+        X = validate_data(self, X, dtype=np.float32, reset=False)
         with torch.no_grad():
             logits = self.model_(self._blocks(X))
         return torch.softmax(logits, dim=1).cpu().numpy().astype(np.float64)
 
     def predict(self, X):
+        check_is_fitted(self, "model_")
         return self.classes_[self.predict_proba(X).argmax(axis=1)]

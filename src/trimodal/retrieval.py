@@ -15,7 +15,19 @@ from collections.abc import Sequence
 import numpy as np
 
 KS = (1, 5, 10)
-METRICS = ("R@1", "R@5", "R@10", "median_rank", "mrr", "diversity", "label_agreement")
+HUB_K = 10  # hubness is the skewness of N_10, the k-occurrence at k = 10
+METRICS = (
+    "R@1",
+    "R@5",
+    "R@10",
+    "median_rank",
+    "mrr",
+    "diversity",
+    "label_agreement",
+    "n10_skew",
+    "never_retrieved",
+)
+RANKINGS = ("cosine", "csls", "qbnorm", "isoftmax")
 
 
 def cosine_similarity_matrix(P: np.ndarray, T: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -52,6 +64,11 @@ def chance_levels(n: int, labels: Sequence | None = None) -> dict[str, float]:
     out["mrr"] = float(np.sum(1.0 / np.arange(1, n + 1)) / n)  # H_n / n
     # expected share of distinct items when n queries each pick one of n items at random
     out["diversity"] = 1.0 - (1.0 - 1.0 / n) ** n
+    # a random top-k list: N_k ~ Binomial(n, k/n), skewness (1 - 2p) / sqrt(n p (1 - p))
+    k = min(HUB_K, n - 1) if n > 1 else 1
+    p = k / n
+    out["n10_skew"] = float((1 - 2 * p) / np.sqrt(n * p * (1 - p))) if 0 < p < 1 else 0.0
+    out["never_retrieved"] = float((1.0 - p) ** n)
     if labels is not None:
         _, counts = np.unique(np.asarray(labels, dtype=object).astype(str), return_counts=True)
         p = counts / counts.sum()
@@ -76,6 +93,9 @@ def metrics_from_similarity(S: np.ndarray, labels: Sequence | None = None) -> di
     out["mrr"] = float(np.mean(1.0 / ranks))
     out["n_distinct_nn"] = int(len(np.unique(nn)))
     out["diversity"] = out["n_distinct_nn"] / n
+    occ = k_occurrence(S, min(HUB_K, n - 1))
+    out["n10_skew"] = _skew(occ)
+    out["never_retrieved"] = float(np.mean(occ == 0))
     if labels is not None:
         lab = np.asarray(labels, dtype=object).astype(str)
         if len(lab) != n:
@@ -101,3 +121,79 @@ def retrieval_metrics(
     if P.shape[0] != T.shape[0]:
         raise ValueError(f"{P.shape[0]} predictions for {T.shape[0]} targets")
     return metrics_from_similarity(cosine_similarity_matrix(P, T), labels)
+
+
+# --------------------------------------------------------------------------- hubness
+
+
+def k_occurrence(S: np.ndarray, k: int = HUB_K) -> np.ndarray:
+    """N_k of every item: how many queries have it among their k most similar items (ties
+    broken by index). A hub has a large N_k; an item nobody retrieves has N_k = 0."""
+    S = np.asarray(S, dtype=np.float64)
+    k = max(1, min(int(k), S.shape[1]))
+    top = np.argsort(-S, axis=1, kind="stable")[:, :k]
+    return np.bincount(top.ravel(), minlength=S.shape[1])
+
+
+def _skew(v: np.ndarray) -> float:
+    """Sample skewness (0 for a constant vector: no hubs)."""
+    v = np.asarray(v, dtype=np.float64)
+    sd = v.std()
+    return 0.0 if sd == 0 else float(np.mean((v - v.mean()) ** 3) / sd**3)
+
+
+def _mean_topk(S: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the k largest values of each row."""
+    k = max(1, min(int(k), S.shape[1]))
+    return np.sort(S, axis=1)[:, -k:].mean(axis=1)
+
+
+def corrected_similarity(
+    Q: np.ndarray,
+    K: np.ndarray,
+    bank_Q: np.ndarray | None = None,
+    bank_K: np.ndarray | None = None,
+    ranking: str = "cosine",
+    k: int = HUB_K,
+    beta: float = 20.0,
+) -> np.ndarray:
+    """Similarity of test queries Q (rows) to test items K (columns), with a hubness correction
+    that reads the TRAINING side only (bank_Q: the training fold's queries, i.e. its mapped
+    sources; bank_K: its items, the training targets). No correction looks at other test
+    queries, so a query's ranking does not depend on which other queries are tested with it.
+
+    - ``cosine``: plain cosine.
+    - ``csls`` (Conneau et al. 2018): 2 cos(q, t) - r_K(q) - r_Q(t), r_K(q) the mean cosine of q
+      to its k nearest training items, r_Q(t) that of item t to its k nearest training queries:
+      an item close to many queries (a hub) is penalised.
+    - ``qbnorm`` (Bogolin et al. 2022, dynamic inverted softmax): for a query whose top item is
+      the top item of some bank query (a potential hub), each item's score becomes
+      exp(beta cos(q, t)) / sum over bank queries b of exp(beta cos(b, t)); other queries keep
+      plain cosine. The bank is the training queries, never the test queries.
+    - ``isoftmax`` (inverted softmax, Smith et al. 2017): that normalisation for every query,
+      over the same training-query bank (the original normalises over the test queries, which is
+      transductive; this one is not).
+    """
+    S = cosine_similarity_matrix(Q, K)
+    if ranking == "cosine":
+        return S
+    if bank_Q is None or bank_K is None:
+        raise ValueError(f"ranking {ranking!r} needs the training side (bank_Q, bank_K)")
+    B = cosine_similarity_matrix(bank_Q, K)  # training queries x test items
+    if ranking == "csls":
+        r_q = _mean_topk(cosine_similarity_matrix(Q, bank_K), k)  # per test query
+        r_t = _mean_topk(B.T, k)  # per test item, over the training queries
+        return 2 * S - r_q[:, None] - r_t[None, :]
+    if ranking in ("qbnorm", "isoftmax"):
+        # log of exp(beta S) / sum_b exp(beta B): same ranking, no overflow
+        m = B.max(axis=0)
+        log_norm = m * beta + np.log(np.exp(beta * (B - m[None, :])).sum(axis=0))
+        normed = beta * S - log_norm[None, :]
+        if ranking == "isoftmax":
+            return normed
+        activated = np.zeros(K.shape[0], dtype=bool)
+        activated[np.unique(B.argmax(axis=1))] = True  # items some bank query retrieves first
+        use = activated[S.argmax(axis=1)]
+        # a normalised score ranks only within its row, so rows may mix both scales
+        return np.where(use[:, None], normed, S)
+    raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")

@@ -48,6 +48,12 @@ rule crossmodal_report:
             category="Cross-modal",
             labels={"figure": "best R@10 heatmap"},
         ),
+        hubness=report(
+            "results/report/crossmodal/hubness.png",
+            caption="../report/crossmodal.rst",
+            category="Cross-modal",
+            labels={"figure": "k-occurrence and R@k per pair"},
+        ),
     log:
         "logs/crossmodal/report.log",
     conda:

@@ -30,14 +30,33 @@ def crossmodal_pair(
     return df
 
 
+HUBNESS_NOTE = (
+    "Rankings: cosine (plain); csls (cross-domain similarity local scaling: 2 cos(q, t) minus "
+    "the mean cosine of q to its 10 nearest training targets and of t to its 10 nearest "
+    "training queries); qbnorm (query-bank normalisation, dynamic inverted softmax, beta 20, "
+    "bank = the training fold's mapped queries); isoftmax (inverted softmax over the same "
+    "bank). None is transductive: no correction looks at the other test queries. N_10 skew = "
+    "skewness of how often each test item appears in a query's top 10 (random ranking: the "
+    "value in brackets; large = hubs); never retrieved = share of test items in nobody's top "
+    "10. 'selected per fold' is what each outer training fold chose: ridge's alpha (leave-one-"
+    "out on the training rows), a learnt temperature, or the mapping of the auto method "
+    "(inner 3-fold MRR on the training rows)."
+)
+
+
 def crossmodal_summary(tables: list[str], outputs: dict[str, str]) -> pd.DataFrame:
     """The cross-modal table (Markdown and a self-contained HTML page, for `snakemake
     --report`), its CSV, the heatmap and the provenance of every store it read."""
-    from trimodal.crossmodal import crossmodal_heatmap, crossmodal_table, row_provenance
+    from trimodal.crossmodal import (
+        crossmodal_heatmap,
+        crossmodal_table,
+        hubness_figure,
+        row_provenance,
+    )
     from trimodal.report import provenance_rows, render_html, render_markdown
 
     df = pd.concat([pd.read_csv(t, sep="\t") for t in tables], ignore_index=True)
-    for col in ("note", "provenance"):  # text columns: empty, not NaN
+    for col in ("note", "provenance", "selected", "k_occurrence"):  # text: empty, not NaN
         if col in df:
             df[col] = df[col].astype(object).where(df[col].notna(), "")
     write_table(outputs["csv"], df, index=False)
@@ -48,6 +67,15 @@ def crossmodal_summary(tables: list[str], outputs: dict[str, str]) -> pd.DataFra
         ("table", crossmodal_table(df)),
         ("p", "(chance level in brackets; mean ± std over CV folds)"),
         ("img", "best R@10 per pair", Path(outputs["heatmap"]).name),
+    ]
+    if outputs.get("hubness"):
+        hubness_figure(df, outputs["hubness"])
+        blocks += [
+            ("h2", "Hubness"),
+            ("p", HUBNESS_NOTE),
+            ("img", "k-occurrence and R@k per pair", Path(outputs["hubness"]).name),
+        ]
+    blocks += [
         ("h2", "Provenance"),
         ("p", "What produced each store the rows above read (rows: the # of the table)."),
         ("table", provenance_rows(row_provenance(df))),
