@@ -281,16 +281,6 @@ def crossmodal_table(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def crossmodal_table_md(df: pd.DataFrame) -> str:
-    """Markdown table: each metric as `mean ± std (chance)`."""
-    table = crossmodal_table(df)
-    head = list(table.columns)
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for _, r in table.iterrows():
-        lines.append("| " + " | ".join(str(r[c]) for c in head) + " |")
-    return "\n".join(lines) + "\n\n(chance level in brackets; mean ± std over CV folds)\n"
-
-
 def row_provenance(df: pd.DataFrame) -> list[dict[str, dict[str, Any]]]:
     """Per row of a cross-modal table, what produced its two stores (its provenance column)."""
     if "provenance" not in df:
@@ -346,7 +336,6 @@ __all__ = [
     "run_pairs",
     "align",
     "crossmodal_table",
-    "crossmodal_table_md",
     "row_provenance",
     "crossmodal_heatmap",
     "metrics_from_similarity",

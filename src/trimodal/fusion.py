@@ -15,7 +15,6 @@ is :func:`stacking_estimator`, evaluated by run_cv on the concatenated matrix.)
 
 from __future__ import annotations
 
-import itertools
 import os
 from typing import Any
 
@@ -93,22 +92,6 @@ def early_fusion_pipeline(
             ("model", make_classifier(classifier, seed=seed, scale=False, **opts)),
         ]
     )
-
-
-def combinations_one_per_modality(
-    feature_sets_by_modality: dict[str, list[str]], min_modalities: int | None = None
-) -> list[tuple[str, ...]]:
-    """Every choice of one feature set per modality (over subsets of >= min_modalities modalities).
-
-    min_modalities None means all modalities at once (the original study's "every combination").
-    """
-    mods = [m for m, sets in feature_sets_by_modality.items() if sets]
-    lo = len(mods) if min_modalities is None else max(1, min_modalities)
-    out: list[tuple[str, ...]] = []
-    for r in range(lo, len(mods) + 1):
-        for subset in itertools.combinations(mods, r):
-            out.extend(itertools.product(*(feature_sets_by_modality[m] for m in subset)))
-    return out
 
 
 def evaluate_blocks(

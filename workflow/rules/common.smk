@@ -54,14 +54,6 @@ ROWS = samples.to_dict("index")
 EXTRACTORS = config["extractors"]
 
 
-def extractors_of(modality):
-    return [
-        (name, spec)
-        for name, spec in EXTRACTORS.items()
-        if spec["modality"] == modality
-    ]
-
-
 # The code a job runs is part of its params: code_hash covers every trimodal module that the
 # entry module imports (trimodal.codehash), so editing media/frames.py reruns the video
 # extractors and not the text ones; editing classify.py reruns classification only.
