@@ -11,7 +11,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from trimodal.labels import RebalancedClassifier, base_labels, merge_classes, rebalance_indices
+from trimodal.labels import (
+    RebalancedClassifier,
+    base_labels,
+    labelled_rows,
+    merge_classes,
+    rebalance_indices,
+)
 from trimodal.zeroshot import relabel, relabel_report, zero_shot_probs
 
 # ----------------------------------------------------------------------------- label sets
@@ -288,3 +294,14 @@ def test_zero_shot_nli_pipeline_random_weights(tmp_path):
             expected.append(torch.softmax(entail, 0).numpy())
     np.testing.assert_allclose(probs.to_numpy(), np.array(expected), atol=1e-4)
     assert probs.to_numpy().std() > 1e-3  # not a degenerate uniform table
+
+
+def test_labelled_rows_keeps_the_feature_order_and_drops_the_unlabelled():
+    labels = pd.DataFrame(
+        {"video_id": ["b", "a", "a", "d"], "label": ["x", "y", "z", "w"], "group": [1, 2, 3, 4]}
+    )
+    keep, rows = labelled_rows(np.array(["a", "c", "b"], dtype=object), labels)
+    assert keep.tolist() == [0, 2] and rows.index.tolist() == ["a", "b"]
+    assert rows["label"].tolist() == ["y", "x"] and rows["group"].tolist() == [2, 1]  # first "a"
+    keep, rows = labelled_rows([3, 1], pd.Series({"1": "p", "2": "q", "3": "r"}))
+    assert keep.tolist() == [0, 1] and rows["label"].tolist() == ["r", "p"]

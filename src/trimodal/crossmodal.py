@@ -44,6 +44,7 @@ import pandas as pd
 from trimodal.atomic import save_figure
 from trimodal.crossmodal_methods import CROSSMODAL_METHODS, LOSSES
 from trimodal.cv import Folds, NotEvaluated, label_set_folds, make_folds, splits_from_assignment
+from trimodal.labels import labelled_rows
 from trimodal.retrieval import METRICS, metrics_from_similarity, retrieval_metrics
 
 
@@ -186,10 +187,6 @@ def run_pairs(
     losses = cfg.get("losses", ["mse"])
     folds, seed = int(cfg.get("folds", 5)), int(cfg.get("seed", 0))
     params = cfg.get("params", {}) or {}
-    lab_index = None
-    if labels_df is not None:
-        lab_index = labels_df.drop_duplicates("video_id").set_index("video_id")
-        lab_index.index = lab_index.index.astype(str)
     rows, fold_rows = [], []
     for pair in cfg["pairs"]:
         src, tgt = pair["source"], pair["target"]
@@ -201,10 +198,10 @@ def run_pairs(
             (Xs, Xt), ids = align(_load_feature(store_dir, src), _load_feature(store_dir, tgt))
             labels = None
             fset: int | Folds = folds
-            if lab_index is not None:
-                keep = np.isin(ids.astype(str), lab_index.index.to_numpy(dtype=str))
+            if labels_df is not None:
+                keep, lab = labelled_rows(ids, labels_df)
                 Xs, Xt, ids = Xs[keep], Xt[keep], ids[keep]
-                labels = lab_index.loc[ids.astype(str), "label"].to_numpy(dtype=object)
+                labels = lab["label"].to_numpy(dtype=object)
                 fset = label_set_folds(labels_df, folds, seed, min_classes=1)
             for method, loss in runs:
                 res = crossmodal_cv(

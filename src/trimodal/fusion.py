@@ -42,6 +42,7 @@ from trimodal.classify import (
     run_cv,
 )
 from trimodal.cv import Folds, NotEvaluated, agreed_folds, label_set_folds
+from trimodal.labels import labelled_rows
 
 # --------------------------------------------------------------------------- early fusion
 
@@ -223,9 +224,11 @@ def _meta_features(oof_probas: dict[str, tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def _y_for(y, ids: np.ndarray) -> np.ndarray:
-    s = y.copy() if isinstance(y, pd.Series) else pd.Series(dict(y))  # indexed by video id
-    s.index = s.index.astype(str)
-    return s.loc[ids].to_numpy(dtype=object).astype(str)
+    keep, rows = labelled_rows(ids, y if isinstance(y, pd.Series) else pd.Series(dict(y)))
+    if len(keep) < len(ids):
+        missing = np.setdiff1d(np.asarray(ids).astype(str), rows.index.to_numpy(dtype=str))
+        raise KeyError(f"{len(missing)} videos have no value, e.g. {missing[:5].tolist()}")
+    return rows["label"].to_numpy(dtype=object).astype(str)
 
 
 def meta_classifier(seed: int = 0) -> LogisticRegression:

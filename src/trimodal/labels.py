@@ -69,6 +69,23 @@ def base_labels(
     return df.reset_index(drop=True)
 
 
+def labelled_rows(ids, labels: pd.DataFrame | pd.Series) -> tuple[np.ndarray, pd.DataFrame]:
+    """Which of ``ids`` have a label: their positions (in ``ids`` order) and their label rows.
+
+    The one alignment of feature rows with labels (classification, fusion, cross-modal).
+    ``labels``: a label set (``video_id``, ``label`` [, ``group``]; a repeated id's first row
+    counts) or a Series indexed by video id (its values become the ``label`` column).
+    """
+    if isinstance(labels, pd.Series):
+        frame = labels.to_frame("label")
+    else:
+        frame = labels.drop_duplicates("video_id").set_index("video_id")
+    frame.index = frame.index.astype(str)
+    ids = np.asarray(ids).astype(str)
+    keep = np.flatnonzero(np.isin(ids, frame.index.to_numpy(dtype=str)))
+    return keep, frame.loc[ids[keep]]
+
+
 def merge_classes(labels: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
     """Rename classes (e.g. ``{"Autos & Vehicles": "Travel & Events"}``); others unchanged."""
     out = labels.copy()
