@@ -35,7 +35,7 @@ fill_modalities(config)  # each extractor's modality, as its kind declares it
 # Packaged model files are assembled once into this cache (see trimodal.models).
 os.environ.setdefault(
     "TRIMODAL_MODEL_CACHE",
-    str(Path(config.get("model_cache", "resources/models")).resolve()),
+    str(Path(config["model_cache"]).resolve()),
 )
 
 # The sheet is checked before any job runs: bad columns, ids, duplicates and missing files
@@ -84,9 +84,9 @@ def extract_params(name):
         kind=spec["kind"],
         modality=spec["modality"],
         model=spec.get("model"),
-        params=spec.get("params", {}),
+        params=spec["params"],
         code=extractor_code(spec["kind"]),
-        device=config.get("device", "auto"),
+        device=config["device"],
     )
     if reads_description(name) and not is_batched(name):
         # the description is a param of text jobs only: editing one reruns that video's
@@ -99,15 +99,15 @@ def extract_params(name):
 # Batches (trimodal.batching): by default every probe and extract job takes a batch of
 # consecutive sheet rows, sized from the number of videos; `batch: 1` keeps one job per video.
 N_VIDEOS = len(VIDEO_IDS)
-PROBE_CFG = config.get("probe", {}) or {}
+PROBE_CFG = config["probe"]
 
 
 def is_batched(name):
-    return str(EXTRACTORS[name].get("batch", "auto")) != "1"
+    return str(EXTRACTORS[name]["batch"]) != "1"
 
 
 BATCHES = {
-    name: make_batches(VIDEO_IDS, batch_size(spec.get("batch", "auto"), N_VIDEOS))
+    name: make_batches(VIDEO_IDS, batch_size(spec["batch"], N_VIDEOS))
     for name, spec in EXTRACTORS.items()
     if is_batched(name)
 }
@@ -115,9 +115,9 @@ BATCH_OF = {
     name: {vid: b for b, vids in batches.items() for vid in vids}
     for name, batches in BATCHES.items()
 }
-PROBE_BATCHED = str(PROBE_CFG.get("batch", "auto")) != "1"
+PROBE_BATCHED = str(PROBE_CFG["batch"]) != "1"
 PROBE_BATCHES = (
-    make_batches(VIDEO_IDS, batch_size(PROBE_CFG.get("batch", "auto"), N_VIDEOS))
+    make_batches(VIDEO_IDS, batch_size(PROBE_CFG["batch"], N_VIDEOS))
     if PROBE_BATCHED
     else {}
 )
@@ -158,7 +158,7 @@ def media_identity(video_id):
     for col in ("video", "ad_audio"):
         path = ROWS[video_id][col]
         if path and os.path.exists(path):
-            if PROBE_CFG.get("fingerprint", False):
+            if PROBE_CFG["fingerprint"]:
                 ident = file_identity(path)
                 out[col] = f"{ident['size']}:{ident['blocks']}"
             else:
@@ -235,7 +235,7 @@ def batch_inputs(name):
 def reads_description(name):
     """A text extractor that embeds the sheet's description (its `sources`)."""
     spec = EXTRACTORS[name]
-    sources = spec.get("params", {}).get("sources") or ["description"]
+    sources = spec["params"].get("sources") or ["description"]
     return spec["modality"] == "text" and bool({"description", "all"} & set(sources))
 
 
@@ -263,7 +263,7 @@ def batch_params(name):
 
 def text_source_extractors(name):
     """Per-video files of the extractors whose text this extractor embeds."""
-    sources = EXTRACTORS[name].get("params", {}).get("sources", [])
+    sources = EXTRACTORS[name]["params"].get("sources", [])
     mapping = config.get("text_sources", {})
     if "all" in sources:
         sources = list(mapping)
