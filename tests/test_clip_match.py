@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.tiny_models import save_tiny_clip, tiny_clip_tokenizer, tiny_sd_pipeline
-from trimodal.clip_match import _as_frame_list, clip_match, clip_retrieval, load_clip
+from tests.tiny_models import save_tiny_clip, tiny_clip_tokenizer
+from trimodal.clip_match import _as_frame_list, clip_match, load_clip
 from trimodal.summarize import (
     Summarizer,
     extractive_summary,
@@ -169,10 +169,6 @@ def test_clip_match_random_weights(tiny_clip_dir):
     assert S_max.shape == (4, 4)
     # mean-of-frames and max-over-frames really differ, and max >= similarity to any one frame
     assert not np.allclose(S, S_max)
-    res = clip_retrieval(S, labels=["a", "a", "b", "b"])
-    assert set(res) == {"text_to_video", "video_to_text"}
-    assert res["text_to_video"]["chance_R@1"] == 0.25
-    assert res["video_to_text"]["n"] == 4
 
 
 def test_clip_match_identical_video_scores_identically_random_weights(tiny_clip_dir):
@@ -212,58 +208,11 @@ def test_clip_match_on_real_video_frames_random_weights(mimetype_clips, tiny_cli
 # --------------------------------------------------------------------------- text to image
 
 
-def test_text2image_scoring_without_generation_random_weights(tiny_clip_dir):
-    """Scoring of generated images: an image equal to a video's frame retrieves that video."""
-    from trimodal.text2image import score_generated, text2image_metrics
+def test_text2image_metrics_of_a_matched_similarity():
+    """An image closest to its own video's frames retrieves that video."""
+    from trimodal.text2image import text2image_metrics
 
-    model, processor = load_clip(str(tiny_clip_dir))
-    frames = _frames(4, k=1, seed=3)
-    generated = {v: [f[0].copy()] for v, f in frames.items()}
-    S, ids = score_generated(generated, frames, model, processor)
+    S = 0.5 + 0.5 * np.eye(4)
     m = text2image_metrics(S)
-    assert m["R@1"] == 1.0 and m["sim_matched"] == pytest.approx(1.0, abs=1e-5)
+    assert m["R@1"] == 1.0 and m["sim_matched"] == pytest.approx(1.0) and m["sim_unmatched"] == 0.5
     assert m["sim_matched"] > m["sim_unmatched"]
-
-
-def test_text2image_disabled_is_a_no_op():
-    from trimodal.text2image import run_text2image
-
-    assert run_text2image({"a": "x"}, {}, {"enabled": False}, None, None) is None
-
-
-def test_text2image_pipeline_random_weights(tiny_clip_dir, clip_tokenizer):
-    """End to end on a tiny random Stable Diffusion built from configs (no weights fetched)."""
-    pytest.importorskip("diffusers")
-    from trimodal.text2image import run_text2image
-
-    pipe = tiny_sd_pipeline(clip_tokenizer)
-    model, processor = load_clip(str(tiny_clip_dir))
-    frames = _frames(3, k=2)
-    cfg = {
-        "enabled": True,
-        "n_images": 1,
-        "steps": 2,
-        "guidance": 2.0,
-        "height": 16,
-        "width": 16,
-        "seed": 0,
-    }
-    out = run_text2image(
-        {v: f"the cat {v}" for v in frames},
-        frames,
-        cfg,
-        model,
-        processor,
-        pipe=pipe,
-        labels={"v0": "a", "v1": "a", "v2": "b"},
-    )
-    assert list(out["ids"]) == ["v0", "v1", "v2"]
-    img = out["generated"]["v0"][0]
-    assert img.shape == (16, 16, 3) and img.dtype == np.uint8
-    assert out["similarity"].shape == (3, 3)
-    assert 0 <= out["metrics"]["R@1"] <= 1 and out["metrics"]["chance_R@1"] == pytest.approx(1 / 3)
-    # seeded: a second run gives the same images
-    again = run_text2image(
-        {v: f"the cat {v}" for v in frames}, frames, cfg, model, processor, pipe=pipe
-    )
-    np.testing.assert_array_equal(again["generated"]["v1"][0], out["generated"]["v1"][0])

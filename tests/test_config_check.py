@@ -600,3 +600,20 @@ def test_keys_that_nothing_read_are_no_longer_accepted(cfg, where, key):
         node = node.setdefault(w, {})
     node[key] = {"dir": "x"} if key == "report" else 1
     assert any(key in p for p in problems_of(cfg))
+
+
+def test_the_schema_fills_the_defaults_the_workflow_reads(cfg):
+    """Keys left out get their `default:` from the schema when the workflow validates the
+    config (snakemake's validate), so the rules read them without a fallback of their own."""
+    from snakemake.utils import validate
+
+    for key in ("model_cache", "device", "video_timeout_s", "probe"):
+        cfg.pop(key, None)
+    for spec in cfg["extractors"].values():
+        spec.pop("batch", None)
+        spec.pop("params", None)
+    validate(cfg, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    assert cfg["model_cache"] == "resources/models" and cfg["device"] == "auto"
+    assert cfg["video_timeout_s"] == 0
+    assert cfg["probe"] == {"fingerprint": False, "batch": "auto"}
+    assert all(s["batch"] == "auto" and s["params"] == {} for s in cfg["extractors"].values())

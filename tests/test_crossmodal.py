@@ -13,7 +13,7 @@ from trimodal.crossmodal import (
     align,
     crossmodal_cv,
     crossmodal_heatmap,
-    crossmodal_table_md,
+    crossmodal_table,
     run_pairs,
 )
 from trimodal.retrieval import chance_levels, metrics_from_similarity, retrieval_metrics
@@ -201,8 +201,8 @@ def test_run_pairs_aligns_stores_and_writes_report(tmp_path):
     ]
     assert (df["n"] == 85).all()
     assert (df["R@1"] > 3 * df["chance_R@1"]).all()
-    md = crossmodal_table_md(df)
-    assert "aud:mean → txt:mean" in md and md.count("\n|") >= 4
+    table = crossmodal_table(df)
+    assert len(table) == 3 and (table["source → target"] == "aud:mean → txt:mean").all()
     png = crossmodal_heatmap(df, tmp_path / "heat.png")
     assert png.stat().st_size > 1000
 
@@ -248,8 +248,8 @@ def test_a_pair_too_small_for_two_folds_is_reported_not_scored(tmp_path):
     assert (good["note"] == "").all() and (good["R@1"] > good["chance_R@1"]).all()
     # the fold of every video of the evaluated pair is kept, each video in one test fold
     assert sorted(folds["video_id"]) == sorted(ids) and folds["fold"].nunique() == 3
-    md = crossmodal_table_md(df)
-    assert md.count("not evaluated: 3 videos in") == 2
+    table = crossmodal_table(df)
+    assert (table["R@1"].str.startswith("not evaluated: 3 videos in")).sum() == 2
     assert crossmodal_heatmap(df, tmp_path / "heat.png").stat().st_size > 1000
 
 

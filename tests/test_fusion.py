@@ -12,7 +12,6 @@ from trimodal.classify import make_classifier, run_cv
 from trimodal.fusion import (
     block_scaler,
     block_slices,
-    combinations_one_per_modality,
     early_fusion_matrix,
     early_fusion_pipeline,
     late_fusion_cv,
@@ -89,16 +88,6 @@ def test_early_fusion_beats_every_single_block(synth):
         assert 0.4 < v < 0.8, (m, v)
         assert early["balanced_accuracy_mean"] > v + 0.1, (m, v, early)
     assert early["balanced_accuracy_mean"] > 0.8
-
-
-def test_combinations_one_per_modality():
-    sets = {"text": ["t1", "t2"], "audio": ["a1"], "video": ["v1", "v2"]}
-    full = combinations_one_per_modality(sets)
-    assert sorted(full) == sorted(
-        [("t1", "a1", "v1"), ("t1", "a1", "v2"), ("t2", "a1", "v1"), ("t2", "a1", "v2")]
-    )
-    pairs = combinations_one_per_modality(sets, min_modalities=2)
-    assert len(pairs) == 2 + 4 + 2 + 4 and ("t1", "v2") in pairs and ("a1", "v1") in pairs
 
 
 def test_late_fusion_leakage_is_detected():

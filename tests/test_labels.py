@@ -11,7 +11,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from trimodal.labels import RebalancedClassifier, base_labels, merge_classes, rebalance_indices
+from trimodal.labels import (
+    RebalancedClassifier,
+    base_labels,
+    labelled_rows,
+    merge_classes,
+    rebalance_indices,
+)
 from trimodal.zeroshot import relabel, relabel_report, zero_shot_probs
 
 # ----------------------------------------------------------------------------- label sets
@@ -316,3 +322,14 @@ def test_a_zero_shot_label_set_keeps_its_language_filter(tmp_path, monkeypatch):
             "language": {"extractor": "whisper", "keep": ["en"]}}  # fmt: skip
     out = stage.make_label_set(str(sheet), spec, str(tmp_path / "l.tsv"), language_store="x.h5")
     assert sorted(out["video_id"]) == ["a", "c"]
+
+
+def test_labelled_rows_keeps_the_feature_order_and_drops_the_unlabelled():
+    labels = pd.DataFrame(
+        {"video_id": ["b", "a", "a", "d"], "label": ["x", "y", "z", "w"], "group": [1, 2, 3, 4]}
+    )
+    keep, rows = labelled_rows(np.array(["a", "c", "b"], dtype=object), labels)
+    assert keep.tolist() == [0, 2] and rows.index.tolist() == ["a", "b"]
+    assert rows["label"].tolist() == ["y", "x"] and rows["group"].tolist() == [2, 1]  # first "a"
+    keep, rows = labelled_rows([3, 1], pd.Series({"1": "p", "2": "q", "3": "r"}))
+    assert keep.tolist() == [0, 1] and rows["label"].tolist() == ["r", "p"]

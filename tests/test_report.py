@@ -15,8 +15,8 @@ from trimodal.report import (
     LEAKAGE_NOTE,
     best_by_group,
     confusion_figure,
+    fusion_gap,
     fusion_verdict,
-    parse_verdict,
     print_summary,
     provenance_table,
     results_table,
@@ -125,7 +125,8 @@ def test_verdict_matches_the_numbers(single, fused):
         _summary("early", fused, name="a+b", modality="audio+text"),
     ]
     v = fusion_verdict(sums)
-    assert parse_verdict(v) == pytest.approx(round(100 * (fused - single), 1), abs=1e-9)
+    assert fusion_gap(sums).points == pytest.approx(100 * (fused - single))
+    assert f"{abs(100 * (fused - single)):.1f} points" in v
     assert "(early)" in v and "yamnet:mean" in v
     if fused > single:
         assert "beats the best single modality" in v and "does not" not in v
@@ -138,6 +139,7 @@ def test_verdict_flags_a_gap_within_the_fold_spread():
     v = fusion_verdict([_summary("single", 0.5, std=0.05), _summary("late-stack", 0.52, std=0.04)])
     assert "within the fold-to-fold spread (5.0 points)" in v
     assert "No fusion verdict" in fusion_verdict([_summary("single", 0.5)])
+    assert fusion_gap([_summary("single", 0.5)]) is None
 
 
 def test_best_by_group(results):

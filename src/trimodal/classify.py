@@ -30,6 +30,7 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardSca
 from trimodal.classifiers import CLASSIFIERS
 from trimodal.cv import Folds, NotEvaluated, label_set_folds, make_folds
 from trimodal.estimators import decision_proba, to_dense, unit_rows
+from trimodal.labels import labelled_rows
 from trimodal.store import STR, atomic_h5, load_pooled, load_text, store_attrs
 from trimodal.training import given_validation, uses_validation
 from trimodal.tuning import INNER_FOLDS, NestedSearch, nested
@@ -459,9 +460,7 @@ def align(X, ids, labels_df: pd.DataFrame):
     groups is None when the label set has no `group` column.
     """
     ids = np.asarray(ids).astype(str)
-    lab = labels_df.drop_duplicates("video_id").set_index(labels_df.columns[0])
-    lab.index = lab.index.astype(str)
-    keep = np.flatnonzero(np.isin(ids, lab.index.to_numpy(dtype=str)))
+    keep, rows = labelled_rows(ids, labels_df)
     cov = coverage(ids, labels_df)
     if cov["n_missing_features"]:
         log.warning(
@@ -469,7 +468,6 @@ def align(X, ids, labels_df: pd.DataFrame):
             cov["n_missing_features"],
             len(keep),
         )
-    rows = lab.loc[ids[keep]]
     y = rows["label"].to_numpy(dtype=object)
     groups = rows["group"].to_numpy(dtype=object) if "group" in rows.columns else None
     return _take(X, keep), y, ids[keep].astype(object), groups

@@ -14,8 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from trimodal.retrieval import metrics_from_similarity
-
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 
 
@@ -138,14 +136,6 @@ def match_similarity(
         if "max" in cols:
             cols["max"].append((T @ F.T).max(axis=1))
     return {agg: np.stack(c, axis=1) for agg, c in cols.items()}
-
-
-def clip_retrieval(S: np.ndarray, labels: Sequence | None = None) -> dict[str, dict[str, float]]:
-    """Text -> video (rows) and video -> text (columns) retrieval metrics, with chance."""
-    return {
-        "text_to_video": metrics_from_similarity(S, labels),
-        "video_to_text": metrics_from_similarity(np.asarray(S).T, labels),
-    }
 
 
 def video_frames(

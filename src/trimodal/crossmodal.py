@@ -53,6 +53,7 @@ from trimodal.cv import (
     protocol_folds,
     splits_from_assignment,
 )
+from trimodal.labels import labelled_rows
 from trimodal.retrieval import (
     HUB_K,
     METRICS,
@@ -252,10 +253,6 @@ def run_pairs(
         params = {m: {"device": device, **params.get(m, {})} for m in methods}
     rankings = list(cfg.get("rankings", ["cosine"]))
     hub = {k: cfg[k] for k in ("hub_k", "beta") if k in cfg}
-    lab_index = None
-    if labels_df is not None:
-        lab_index = labels_df.drop_duplicates("video_id").set_index("video_id")
-        lab_index.index = lab_index.index.astype(str)
     rows, fold_rows = [], []
     for pair in cfg["pairs"]:
         src, tgt = pair["source"], pair["target"]
@@ -267,12 +264,12 @@ def run_pairs(
             (Xs, Xt), ids = align(_load_feature(store_dir, src), _load_feature(store_dir, tgt))
             labels = None
             fset: int | Folds = folds
-            if folds == "split" and lab_index is None:
+            if folds == "split" and labels_df is None:
                 raise NotEvaluated("the split protocol needs a label set with a split column")
-            if lab_index is not None:
-                keep = np.isin(ids.astype(str), lab_index.index.to_numpy(dtype=str))
+            if labels_df is not None:
+                keep, lab = labelled_rows(ids, labels_df)
                 Xs, Xt, ids = Xs[keep], Xt[keep], ids[keep]
-                labels = lab_index.loc[ids.astype(str), "label"].to_numpy(dtype=object)
+                labels = lab["label"].to_numpy(dtype=object)
                 fset = label_set_folds(labels_df, folds, seed, min_classes=1)
             for method, loss in runs:
                 res = crossmodal_cv(
@@ -396,16 +393,6 @@ def _protocol_text(r) -> str:
         return "official split" + ("" if pd.isna(n_test) else f", {int(n_test)} test videos")
     folds = r.get("folds", float("nan"))
     return "k-fold CV" + ("" if pd.isna(folds) else f" ({int(folds)} folds)")
-
-
-def crossmodal_table_md(df: pd.DataFrame) -> str:
-    """Markdown table: each metric as `mean ± std (chance)`."""
-    table = crossmodal_table(df)
-    head = list(table.columns)
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for _, r in table.iterrows():
-        lines.append("| " + " | ".join(str(r[c]) for c in head) + " |")
-    return "\n".join(lines) + "\n\n(chance level in brackets; mean ± std over CV folds)\n"
 
 
 def row_provenance(df: pd.DataFrame) -> list[dict[str, dict[str, Any]]]:
@@ -533,7 +520,6 @@ __all__ = [
     "run_pairs",
     "align",
     "crossmodal_table",
-    "crossmodal_table_md",
     "row_provenance",
     "crossmodal_heatmap",
     "hubness_figure",

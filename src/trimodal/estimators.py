@@ -14,6 +14,7 @@ from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.neural_network import MLPClassifier
+from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
 
@@ -30,6 +31,15 @@ class DecisionSoftmax(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
         self.classes_ = self.estimator_.classes_
         return self
+
+    @property
+    def n_features_in_(self):
+        return self.estimator_.n_features_in_  # AttributeError before fit, as sklearn's Pipeline
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = get_tags(self.estimator).input_tags.sparse
+        return tags
 
     def decision_function(self, X):
         check_is_fitted(self)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from trimodal.device import pick_device
 from trimodal.training import train_early_stopping, validation_split
@@ -164,13 +165,19 @@ class FinetunedTextClassifier(ClassifierMixin, BaseEstimator):
 
         from trimodal.models import resolve_model
 
-        X = np.asarray(X, dtype=object)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
+        y = np.asarray(y)
+        check_classification_targets(y)
+        # rejects empty, sparse and complex input; texts may be any objects (read with str())
+        X = check_array(X, dtype=None, ensure_2d=False, ensure_all_finite=False).astype(object)
         if X.ndim != 1:
             raise ValueError(
                 f"fine-tuning reads raw text (one string per row), got an array of shape "
                 f"{X.shape}: use a ':text' feature set"
             )
-        y = np.asarray(y)
         if len(X) != len(y):
             raise ValueError(f"{len(X)} texts but {len(y)} labels")
         self.classes_, y_int = np.unique(y, return_inverse=True)
@@ -223,6 +230,7 @@ class FinetunedTextClassifier(ClassifierMixin, BaseEstimator):
         return np.concatenate(probs)
 
     def predict(self, X) -> np.ndarray:
+        check_is_fitted(self)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
     def model_provenance(self) -> dict:

@@ -17,7 +17,6 @@ the probabilities, so they have no second-order leak.)
 
 from __future__ import annotations
 
-import itertools
 import os
 from typing import Any
 
@@ -45,6 +44,7 @@ from trimodal.classify import (
     run_cv,
 )
 from trimodal.cv import Folds, NotEvaluated, agreed_folds, label_set_folds
+from trimodal.labels import labelled_rows
 from trimodal.tuning import nested
 
 # --------------------------------------------------------------------------- early fusion
@@ -96,22 +96,6 @@ def early_fusion_pipeline(
             ("model", make_classifier(classifier, seed=seed, scale=False, **opts)),
         ]
     )
-
-
-def combinations_one_per_modality(
-    feature_sets_by_modality: dict[str, list[str]], min_modalities: int | None = None
-) -> list[tuple[str, ...]]:
-    """Every choice of one feature set per modality (over subsets of >= min_modalities modalities).
-
-    min_modalities None means all modalities at once (the original study's "every combination").
-    """
-    mods = [m for m, sets in feature_sets_by_modality.items() if sets]
-    lo = len(mods) if min_modalities is None else max(1, min_modalities)
-    out: list[tuple[str, ...]] = []
-    for r in range(lo, len(mods) + 1):
-        for subset in itertools.combinations(mods, r):
-            out.extend(itertools.product(*(feature_sets_by_modality[m] for m in subset)))
-    return out
 
 
 def evaluate_blocks(
@@ -246,9 +230,11 @@ def _meta_features(oof_probas: dict[str, tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def _y_for(y, ids: np.ndarray) -> np.ndarray:
-    s = y.copy() if isinstance(y, pd.Series) else pd.Series(dict(y))  # indexed by video id
-    s.index = s.index.astype(str)
-    return s.loc[ids].to_numpy(dtype=object).astype(str)
+    keep, rows = labelled_rows(ids, y if isinstance(y, pd.Series) else pd.Series(dict(y)))
+    if len(keep) < len(ids):
+        missing = np.setdiff1d(np.asarray(ids).astype(str), rows.index.to_numpy(dtype=str))
+        raise KeyError(f"{len(missing)} videos have no value, e.g. {missing[:5].tolist()}")
+    return rows["label"].to_numpy(dtype=object).astype(str)
 
 
 def meta_classifier(seed: int = 0) -> LogisticRegression:

@@ -12,8 +12,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
-from sklearn.utils import _safe_indexing
+from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
 
 
 def _is_missing(s: pd.Series) -> pd.Series:
@@ -60,6 +67,23 @@ def base_labels(
         dup = df.loc[df["video_id"].duplicated(), "video_id"].tolist()[:5]
         raise ValueError(f"video ids labelled more than once, e.g. {dup}")
     return df.reset_index(drop=True)
+
+
+def labelled_rows(ids, labels: pd.DataFrame | pd.Series) -> tuple[np.ndarray, pd.DataFrame]:
+    """Which of ``ids`` have a label: their positions (in ``ids`` order) and their label rows.
+
+    The one alignment of feature rows with labels (classification, fusion, cross-modal).
+    ``labels``: a label set (``video_id``, ``label`` [, ``group``]; a repeated id's first row
+    counts) or a Series indexed by video id (its values become the ``label`` column).
+    """
+    if isinstance(labels, pd.Series):
+        frame = labels.to_frame("label")
+    else:
+        frame = labels.drop_duplicates("video_id").set_index("video_id")
+    frame.index = frame.index.astype(str)
+    ids = np.asarray(ids).astype(str)
+    keep = np.flatnonzero(np.isin(ids, frame.index.to_numpy(dtype=str)))
+    return keep, frame.loc[ids[keep]]
 
 
 def merge_classes(labels: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
@@ -126,7 +150,17 @@ class RebalancedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.target = target
 
     def fit(self, X, y, **fit_params):
-        y = np.asarray(y)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
+        # rows of text or vectors: the wrapped pipeline checks their content, this only their shape
+        X = check_array(
+            X, accept_sparse="csr", dtype=None, ensure_2d=False, ensure_all_finite=False
+        )
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
+        check_classification_targets(y)
         idx = rebalance_indices(y, target=self.target, seed=self.seed)
         n = len(y)
         params = {
@@ -138,13 +172,25 @@ class RebalancedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.resampled_indices_ = idx
         return self
 
+    @property
+    def n_features_in_(self):
+        return self.estimator_.n_features_in_  # AttributeError before fit, as sklearn's Pipeline
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = get_tags(self.estimator).input_tags.sparse
+        return tags
+
     def predict(self, X):
+        check_is_fitted(self)
         return self.estimator_.predict(X)
 
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X):
+        check_is_fitted(self)
         return self.estimator_.predict_proba(X)
 
     @available_if(_estimator_has("decision_function"))
     def decision_function(self, X):
+        check_is_fitted(self)
         return self.estimator_.decision_function(X)

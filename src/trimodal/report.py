@@ -11,6 +11,7 @@ import html
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -312,16 +313,43 @@ def bars_figure(results: list):
     return fig
 
 
-def fusion_verdict(results: list) -> str:
-    """One sentence comparing the best fusion with the best single modality (balanced accuracy)."""
+@dataclass(frozen=True)
+class FusionGap:
+    """The best fusion against the best single modality (balanced accuracy, in points)."""
+
+    fusion: dict  # the best fusion's summary
+    single: dict  # the best single modality's summary
+
+    @property
+    def points(self) -> float:
+        """Signed difference: positive when the fusion beats the single modality."""
+        return 100 * (self.fusion["balanced_accuracy_mean"] - self.single["balanced_accuracy_mean"])
+
+    @property
+    def spread(self) -> float:
+        """The larger fold-to-fold standard deviation of the two, in points."""
+        return 100 * max(self.fusion["balanced_accuracy_std"], self.single["balanced_accuracy_std"])
+
+
+def fusion_gap(results: list) -> FusionGap | None:
+    """The verdict as data; None without both single-modality and fusion evaluations."""
     sums = [s for s in map(_summary, results) if _evaluated(s)]
     singles = [s for s in sums if s.get("kind", "single") == "single"]
     fusions = [s for s in sums if s.get("kind", "single") != "single"]
     if not singles or not fusions:
+        return None
+    return FusionGap(
+        fusion=max(fusions, key=lambda s: s["balanced_accuracy_mean"]),
+        single=max(singles, key=lambda s: s["balanced_accuracy_mean"]),
+    )
+
+
+def fusion_verdict(results: list) -> str:
+    """One sentence comparing the best fusion with the best single modality (balanced accuracy)."""
+    gap = fusion_gap(results)
+    if gap is None:
         return "No fusion verdict: the results need both single-modality and fusion evaluations."
-    bs = max(singles, key=lambda s: s["balanced_accuracy_mean"])
-    bf = max(fusions, key=lambda s: s["balanced_accuracy_mean"])
-    diff = 100 * (bf["balanced_accuracy_mean"] - bs["balanced_accuracy_mean"])
+    bf, bs, diff = gap.fusion, gap.single, gap.points
     single_name = f"{bs.get('modality') or '?'}: {bs['feature_set']} / {bs['classifier']}"
     numbers = (
         f"balanced accuracy {100 * bf['balanced_accuracy_mean']:.1f} % vs "
@@ -337,21 +365,9 @@ def fusion_verdict(results: list) -> str:
             f"Fusion ({bf['kind']}) does not beat the best single modality ({single_name}): "
             f"it is {-diff:.1f} points below ({numbers})"
         )
-    spread = 100 * max(bf["balanced_accuracy_std"], bs["balanced_accuracy_std"])
-    if abs(diff) < spread:
-        head += f"; the gap is within the fold-to-fold spread ({spread:.1f} points)"
+    if abs(diff) < gap.spread:
+        head += f"; the gap is within the fold-to-fold spread ({gap.spread:.1f} points)"
     return head + "."
-
-
-def parse_verdict(sentence: str) -> float:
-    """Signed difference in points stated by :func:`fusion_verdict` (for tests and tools)."""
-    m = re.search(r"by ([0-9.]+) points", sentence)
-    if m:
-        return float(m.group(1))
-    m = re.search(r"it is ([0-9.]+) points below", sentence)
-    if m:
-        return -float(m.group(1))
-    raise ValueError(f"not a verdict sentence: {sentence!r}")
 
 
 def _to_markdown(df: pd.DataFrame) -> str:
@@ -598,8 +614,9 @@ __all__ = [
     "bars_figure",
     "confusion_figure",
     "evaluated",
+    "FusionGap",
+    "fusion_gap",
     "fusion_verdict",
-    "parse_verdict",
     "print_summary",
     "provenance_rows",
     "provenance_table",

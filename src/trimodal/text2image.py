@@ -5,11 +5,7 @@ video's most distant frames. Here a diffusers text-to-image pipeline (any hub id
 e.g. a Stable Diffusion checkpoint; needs internet weights, none is packaged offline) renders each
 summary; CLIP embeds the generated images and the frames; generated-image -> video retrieval uses
 the same metrics as everything else. In the workflow it is the `text2image` rule of the CLIP
-stage (config `clip_stage.text2image`, trimodal.clip_stage), off unless configured; as a library
-call, run_text2image is off unless its config says `enabled: true`:
-
-    {enabled: true, model: <diffusers id>, n_images: 1, steps: 25, guidance: 7.5, seed: 0,
-     height: 512, width: 512}
+stage (config `clip_stage.text2image`, trimodal.clip_stage), off unless configured.
 """
 
 from __future__ import annotations
@@ -24,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from trimodal.atomic import write_file
-from trimodal.clip_match import _normalise, image_embeddings
 from trimodal.retrieval import metrics_from_similarity
 
 
@@ -139,32 +134,6 @@ def generate_images(
     return out
 
 
-def score_generated(
-    generated: Mapping[str, Sequence[np.ndarray]],
-    frames: Mapping[str, Sequence[np.ndarray]],
-    clip_model,
-    clip_processor,
-) -> tuple[np.ndarray, np.ndarray]:
-    """S[i, j] = cosine between video i's generated images and video j's frames (mean embeddings)."""
-    import torch
-
-    ids = np.asarray([v for v in generated if v in frames and len(generated[v])], dtype=object)
-    if len(ids) < 2:
-        raise ValueError("need at least two videos with generated images and frames")
-
-    def mean_emb(groups):
-        flat = [im for g in groups for im in g]
-        emb = image_embeddings(flat, clip_model, clip_processor)
-        bounds = np.cumsum([0] + [len(g) for g in groups])
-        return _normalise(
-            torch.stack([emb[a:b].mean(0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
-        )
-
-    g = mean_emb([generated[v] for v in ids])
-    f = mean_emb([frames[v] for v in ids])
-    return (g @ f.T).numpy().astype(np.float64), ids
-
-
 def mean_unit(E: np.ndarray) -> np.ndarray:
     """The normalised mean of a group of unit-norm embeddings (one video's frames or images)."""
     m = np.asarray(E, dtype=np.float64).mean(axis=0)
@@ -197,36 +166,3 @@ def text2image_metrics(S: np.ndarray, labels: Sequence | None = None) -> dict[st
     per = own_vs_others(S)
     m["share_closer_than_others_mean"] = float(np.mean(per["closer_than_others_mean"]))
     return m
-
-
-def run_text2image(
-    summaries: Mapping[str, str],
-    frames: Mapping[str, Sequence[np.ndarray]],
-    config: Mapping[str, Any],
-    clip_model,
-    clip_processor,
-    pipe=None,
-    labels: Mapping[str, str] | None = None,
-) -> dict[str, Any] | None:
-    """The whole stage behind its switch: None when disabled. labels: video id -> class."""
-    if not config.get("enabled", False):
-        return None
-    if pipe is None:
-        pipe = load_pipeline(config["model"], config.get("device", "cpu"))
-    generated = generate_images(
-        summaries,
-        pipe,
-        n_images=int(config.get("n_images", 1)),
-        steps=int(config.get("steps", 25)),
-        guidance=float(config.get("guidance", 7.5)),
-        seed=int(config.get("seed", 0)),
-        height=config.get("height"),
-        width=config.get("width"),
-    )
-    S, ids = score_generated(generated, frames, clip_model, clip_processor)
-    return {
-        "ids": ids,
-        "similarity": S,
-        "metrics": text2image_metrics(S, None if labels is None else [labels.get(v) for v in ids]),
-        "generated": generated,
-    }

@@ -133,7 +133,7 @@ if clip_stage_on("clip_match"):
                 "frame_agg", ["mean", "max"]
             ),
             code=clip_code("clip_match"),
-            device=config.get("device", "auto"),
+            device=config["device"],
         script:
             "../scripts/clip_match.py"
 
@@ -168,6 +168,6 @@ if clip_stage_on("text2image"):
             # every image it drew (trimodal.text2image.generate_images)
             cache="results/clip/text2image/cache",
             code=clip_code("text2image"),
-            device=config.get("device", "auto"),
+            device=config["device"],
         script:
             "../scripts/text2image.py"

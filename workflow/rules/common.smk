@@ -63,7 +63,7 @@ fill_modalities(config)  # each extractor's modality, as its kind declares it
 # Packaged model files are assembled once into this cache (see trimodal.models).
 os.environ.setdefault(
     "TRIMODAL_MODEL_CACHE",
-    str(Path(config.get("model_cache", "resources/models")).resolve()),
+    str(Path(config["model_cache"]).resolve()),
 )
 
 # The sheet is checked before any job runs: bad columns, ids, duplicates and missing files
@@ -90,14 +90,6 @@ ROWS = samples.to_dict("index")
 EXTRACTORS = config["extractors"]
 # kinds that never run on a GPU (no model, or an onnxruntime CPU session)
 CPU_ONLY_KINDS = {"text_raw", "yamnet"}
-
-
-def extractors_of(modality):
-    return [
-        (name, spec)
-        for name, spec in EXTRACTORS.items()
-        if spec["modality"] == modality
-    ]
 
 
 # The code a job runs is part of its params: code_hash covers every trimodal module that the
@@ -162,7 +154,7 @@ def extract_gpu(name):
     uses = spec["kind"] not in CPU_ONLY_KINDS and not str(
         spec.get("model") or ""
     ).endswith("onnx")
-    return gpu_resources(config.get("device", "auto"), uses)
+    return gpu_resources(config["device"], uses)
 
 
 def learner_gpu(uses_gpu, device="auto"):
@@ -187,10 +179,10 @@ def extract_params(name):
         kind=spec["kind"],
         modality=spec["modality"],
         model=spec.get("model"),
-        params=spec.get("params", {}),
+        params=spec["params"],
         code=extractor_code(spec["kind"]),
         packages=extractor_packages(spec["kind"]),
-        device=config.get("device", "auto"),
+        device=config["device"],
     )
     # a segment's span (batched jobs carry it in their `batch` param)
     if HAS_SPANS and not is_batched(name):
@@ -206,11 +198,11 @@ def extract_params(name):
 # Batches (trimodal.batching): by default every probe and extract job takes a batch of
 # consecutive sheet rows, sized from the number of videos; `batch: 1` keeps one job per video.
 N_VIDEOS = len(VIDEO_IDS)
-PROBE_CFG = config.get("probe", {}) or {}
+PROBE_CFG = config["probe"]
 
 
 def is_batched(name):
-    return str(EXTRACTORS[name].get("batch", "auto")) != "1"
+    return str(EXTRACTORS[name]["batch"]) != "1"
 
 
 # Shards (`--config shard=i/n`, machines sharing a filesystem): the sheet is cut into n
@@ -243,7 +235,7 @@ def shard_batches(size):
 
 
 BATCHES = {
-    name: shard_batches(batch_size(spec.get("batch", "auto"), N_VIDEOS))
+    name: shard_batches(batch_size(spec["batch"], N_VIDEOS))
     for name, spec in EXTRACTORS.items()
     if is_batched(name)
 }
@@ -251,9 +243,9 @@ BATCH_OF = {
     name: {vid: b for b, vids in batches.items() for vid in vids}
     for name, batches in BATCHES.items()
 }
-PROBE_BATCHED = str(PROBE_CFG.get("batch", "auto")) != "1"
+PROBE_BATCHED = str(PROBE_CFG["batch"]) != "1"
 PROBE_BATCHES = (
-    shard_batches(batch_size(PROBE_CFG.get("batch", "auto"), N_VIDEOS))
+    shard_batches(batch_size(PROBE_CFG["batch"], N_VIDEOS))
     if PROBE_BATCHED
     else {}
 )
@@ -301,7 +293,7 @@ def media_identity(video_id):
     for col in ("video", "ad_audio"):
         path = ROWS[video_id][col]
         if path and os.path.exists(path):
-            if PROBE_CFG.get("fingerprint", False):
+            if PROBE_CFG["fingerprint"]:
                 ident = file_identity(path)
                 out[col] = f"{ident['size']}:{ident['blocks']}"
             else:
@@ -396,7 +388,7 @@ def batch_inputs(name):
 def reads_description(name):
     """A text extractor that embeds the sheet's description (its `sources`)."""
     spec = EXTRACTORS[name]
-    sources = spec.get("params", {}).get("sources") or ["description"]
+    sources = spec["params"].get("sources") or ["description"]
     return spec["modality"] == "text" and bool({"description", "all"} & set(sources))
 
 
@@ -425,7 +417,7 @@ def batch_params(name):
 
 def text_source_extractors(name):
     """Per-video files of the extractors whose text this extractor embeds."""
-    sources = EXTRACTORS[name].get("params", {}).get("sources", [])
+    sources = EXTRACTORS[name]["params"].get("sources", [])
     mapping = config.get("text_sources", {})
     if "all" in sources:
         sources = list(mapping)
@@ -503,7 +495,7 @@ def classify_options(classifier):
     cfg = config["classify"]
     if classifier == "finetune":  # the top-level device unless its params name one
         params = cfg.get("finetune", {}).get("params", {})
-        return {"base": "finetune", "device": config.get("device", "auto"), **params}
+        return {"base": "finetune", "device": config["device"], **params}
     return cfg.get("options", {}).get(classifier, {})
 
 
@@ -590,7 +582,7 @@ LABEL_SETS = config["classify"]["label_sets"]
 def crossmodal_pair_spec(source, target):
     """The crossmodal config restricted to one pair (wildcards use "." for ":")."""
     spec = {k: v for k, v in CROSSMODAL.items() if k not in ("pairs", "label_set")}
-    spec["device"] = config.get("device", "auto")  # the neural methods' device
+    spec["device"] = config["device"]  # the neural methods' device
     spec["pairs"] = [
         {
             "source": str(FeatureSet.parse(source)),

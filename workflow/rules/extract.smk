@@ -33,7 +33,7 @@ for _name, _spec in EXTRACTORS.items():
                 mem_mb=extract_resources(_name, "mem_mb", 2000),
                 runtime=runtime_from_probe(_name),
                 video_timeout_s=extract_resources(
-                    _name, "video_timeout_s", config.get("video_timeout_s", 0)
+                    _name, "video_timeout_s", config["video_timeout_s"]
                 ),
             params:
                 **extract_params(_name),
@@ -63,7 +63,7 @@ for _name, _spec in EXTRACTORS.items():
                 mem_mb=extract_resources(_name, "mem_mb", 2000),
                 runtime=runtime_from_probe(_name),
                 video_timeout_s=extract_resources(
-                    _name, "video_timeout_s", config.get("video_timeout_s", 0)
+                    _name, "video_timeout_s", config["video_timeout_s"]
                 ),
             params:
                 **extract_params(_name),

@@ -27,7 +27,7 @@ rule fuse:
         cv=config["classify"].get("cv", {}),
         # the network's device (the intermediate kind trains one; the others ignore it)
         device=lambda wc: (
-            config.get("device", "auto") if wc.kind == "intermediate" else ""
+            config["device"] if wc.kind == "intermediate" else ""
         ),
         code=code_hash("trimodal.stages.fuse", *FUSION_PLUGINS, *CLASSIFY_PLUGINS),
     script:
