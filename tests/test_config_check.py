@@ -617,3 +617,11 @@ def test_the_schema_fills_the_defaults_the_workflow_reads(cfg):
     assert cfg["video_timeout_s"] == 0
     assert cfg["probe"] == {"fingerprint": False, "batch": "auto"}
     assert all(s["batch"] == "auto" and s["params"] == {} for s in cfg["extractors"].values())
+
+
+def test_a_searched_option_is_checked_by_its_short_name(cfg):
+    cfg["classify"]["options"]["ovr_linear_svc"] = {"base": "ovr_linear_svc", "search": {"C": [1]}}
+    assert problems_of(cfg) == []
+    cfg["classify"]["options"]["ovr_linear_svc"]["search"] = {"CC": [1]}
+    (problem,) = problems_of(cfg)
+    assert "search.CC: not an option of 'ovr_linear_svc' (did you mean 'C'?)" in problem

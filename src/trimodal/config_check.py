@@ -244,14 +244,17 @@ def offline_model_problem(path: str, model: str | None, hub_repo, owner: str) ->
 
 #: make_classifier's own keywords (the rest of an option entry goes to the estimator)
 _BUILD_KEYS = ("seed", "text", "scale", "class_weight", "proba", "rebalance")
+#: the nested search's keys (trimodal.tuning): a space of estimator options, inner folds
+_SEARCH_KEYS = ("search", "inner_folds")
 
 
 def classifier_option_problems(base: str, opts: dict) -> list[str]:
     """Each option of a classifier entry that its estimator would reject, checked against the
     estimator's ``_parameter_constraints`` (scikit-learn's own validation) without fitting:
     ``.<key>: <why>`` suffixes. Imports scikit-learn only when an entry sets model options."""
-    params = {k: v for k, v in opts.items() if k != "base"}
-    if set(params) <= {"rebalance"}:  # the shipped variants: no scikit-learn import per plan
+    params = {k: v for k, v in opts.items() if k not in ("base", *_SEARCH_KEYS)}
+    search = opts.get("search") or {}
+    if set(params) <= {"rebalance"} and not search:  # the shipped variants: no scikit-learn import per plan
         return []
     from sklearn.base import BaseEstimator
     from sklearn.utils._param_validation import InvalidParameterError
@@ -268,6 +271,11 @@ def classifier_option_problems(base: str, opts: dict) -> list[str]:
                 f".{k}: not an option of {base!r}{_did_you_mean(k, sorted(known))}; its "
                 f"estimator takes: {_allowed(sorted(known))}"
             )
+        problems += [  # a searched option is resolved by its short name (trimodal.tuning)
+            f".search.{k}: not an option of {base!r}{_did_you_mean(k, sorted(known))}"
+            for k in search
+            if str(k).rsplit("__", 1)[-1] not in known
+        ]
         est = make_classifier(base, **params)
     except (TypeError, ValueError, KeyError) as e:
         return [*problems, f": {type(e).__name__}: {e}"]
