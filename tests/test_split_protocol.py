@@ -153,7 +153,8 @@ def test_crossmodal_split_retrieves_over_the_test_videos_and_early_stops_on_val(
         out = crossmodal_cv(Xs, Xt, labels["video_id"], "toy_early", folds=fset)
     finally:
         CROSSMODAL_METHODS.pop("toy_early")
-    assert seen == {"n_fit": 50, "n_train": 40, "n_val": 10, "n_test": 20}
+    # mapped: the 40 train videos (the hubness corrections' bank) and the 20 test videos
+    assert seen == {"n_fit": 50, "n_train": 40, "n_val": 10, "n_test": 40 + 20}
     assert out["protocol"] == "split" and out["folds"] == 1 and out["n_test"] == 20
     assert out["R@1"] > 0.9 and out["chance_R@1"] == pytest.approx(1 / 20)
     ridge = crossmodal_cv(Xs, Xt, labels["video_id"], "ridge", folds=fset)
