@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from tests.tiny_models import save_tiny_clip, tiny_clip_tokenizer
-from trimodal.clip_match import _as_frame_list, clip_match, load_clip
+from trimodal.clip_match import _as_frame_list, clip_match
+from trimodal.extractors.clip_model import load_clip
 from trimodal.summarize import (
     Summarizer,
     extractive_summary,

@@ -339,7 +339,7 @@ def test_summaries_fit_clip_context_random_weights(clip_run, tiny_models):
 
 @pytest.mark.slow
 def test_clip_match_numbers_recomputed_from_the_stores_random_weights(clip_run, tiny_models):
-    from trimodal.clip_match import load_clip, text_embeddings
+    from trimodal.extractors.clip_model import load_clip, text_embeddings
     from trimodal.retrieval import metrics_from_similarity
 
     wd, _ = clip_run

@@ -206,7 +206,8 @@ def clip_match_job(
     device: str = "cpu",
 ) -> pd.DataFrame:
     """Per-video similarities and corpus retrieval metrics of summaries against frames."""
-    from trimodal.clip_match import load_clip, match_similarity, text_embeddings
+    from trimodal.clip_match import match_similarity
+    from trimodal.extractors.clip_model import load_clip, text_embeddings
 
     texts = read_summaries(summaries_tsv)
     ids = common_ids(texts, frames_store, distinct_store)
@@ -276,7 +277,7 @@ def text2image_job(
     pipe=None,
 ) -> pd.DataFrame:
     """Generate, embed and score images for every described video with frames."""
-    from trimodal.clip_match import image_embeddings, load_clip
+    from trimodal.extractors.clip_model import image_embeddings, load_clip
     from trimodal.text2image import (
         cache_paths,
         generate_images,

@@ -40,7 +40,7 @@ class ClipFramesExtractor(FrameExtractor):
     POOLINGS = POOLED
 
     def load(self) -> None:
-        from trimodal.clip_match import load_clip
+        from trimodal.extractors.clip_model import load_clip
 
         if not self.model_spec:
             raise ValueError("clip_frames needs a model (CLIP hub id or local folder)")
@@ -50,7 +50,7 @@ class ClipFramesExtractor(FrameExtractor):
         return decode_short_side(self.processor.image_processor)
 
     def process(self, frames) -> np.ndarray:
-        from trimodal.clip_match import image_embeddings
+        from trimodal.extractors.clip_model import image_embeddings
 
         images = [f.rgb for f in frames]
         return image_embeddings(images, self.net, self.processor, len(images)).float().numpy()
