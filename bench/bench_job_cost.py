@@ -89,7 +89,7 @@ def main() -> None:
     targets = [f"results/features/{n}.h5" for n in cfg["extractors"]]
     snakemake(wd, args.workflow, *targets)
     modes = {"reused": []}
-    if (args.workflow / "src" / "trimodal" / "reuse.py").exists():
+    if (args.workflow / "src" / "trimodal" / "store" / "reuse.py").exists():
         (wd / "nocache.yaml").write_text("cache: {enabled: false}\n")
         modes["computed"] = ["--configfile", str(wd / "nocache.yaml")]
     else:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trimodal.classify import CVResult
-from trimodal.fusion import late_fusion_from_results
+from trimodal.fusion.evaluate import late_fusion_from_results
+from trimodal.learn.classify import CVResult
 from trimodal.stages.classify import classify_one
 from trimodal.stages.fuse import fuse_one
 from trimodal.stages.labels import make_label_set

@@ -3,7 +3,7 @@ change (issue 25), side by side in one run.
 
 "before" is the code of a base commit (default 1cd8658, unpacked with `git archive` into the
 output folder: every runtime at its own default thread count), "after" is this checkout (each
-runtime runs the job's `threads`, trimodal.threads). For each code and each job count (1 and N,
+runtime runs the job's `threads`, trimodal.plumbing.threads). For each code and each job count (1 and N,
 default N = the cores this process may use) a fresh project gets the demo sheet (the first
 --videos rows), the shipped extractors and the per-video cache off; the probe runs first (not
 counted), then `snakemake --cores J <the extractors' stores>` is timed. Per extractor: CPU-s

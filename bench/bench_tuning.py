@@ -42,8 +42,8 @@ def cpu() -> float:
 
 
 def classify_part(cfg, features, labels_tsv, label_set):
-    from trimodal.classify import evaluate_feature_set
-    from trimodal.fusion import late_fusion_from_results
+    from trimodal.fusion.evaluate import late_fusion_from_results
+    from trimodal.learn.classify import evaluate_feature_set
 
     cv = cfg["classify"].get("cv", {})
     folds, seed = int(cv.get("folds", 5)), int(cv.get("seed", 0))
@@ -107,8 +107,8 @@ def classify_part(cfg, features, labels_tsv, label_set):
 
 
 def crossmodal_part(cfg, features, labels_tsv):
-    from trimodal.classify import load_labels
-    from trimodal.crossmodal import run_pairs
+    from trimodal.crossmodal.evaluate import run_pairs
+    from trimodal.learn.classify import load_labels
 
     cm = dict(cfg["crossmodal"])
     labels = load_labels(labels_tsv)

@@ -21,7 +21,7 @@ TIMING = re.compile(r"time", re.I)
 
 
 def is_temporary(path: Path) -> bool:
-    """A temporary name: hidden (trimodal.atomic's `.<name>.tmp-...`) or `<name>.tmp`."""
+    """A temporary name: hidden (trimodal.plumbing.atomic's `.<name>.tmp-...`) or `<name>.tmp`."""
     name = path.name
     return (name.startswith(".") and name not in SNAKEMAKE_MARKERS) or ".tmp" in name
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.workflow_project import make_project, planned_jobs, small_sheet, snakemake
-from trimodal import store
+from trimodal.store import features as store
 
 pytestmark = pytest.mark.slow
 
@@ -61,11 +61,11 @@ def test_a_plugin_extractor_is_one_module_plus_one_config_entry(tmp_path):
 
 TOY_FUSION = '''
 """A toy fusion kind: early fusion that always uses logistic regression."""
-from trimodal.fusion_kinds import register_fusion_kind
+from trimodal.fusion.kinds import register_fusion_kind
 
 
 def early_logreg(job):
-    from trimodal.fusion import evaluate_early
+    from trimodal.fusion.evaluate import evaluate_early
 
     result = evaluate_early(job.feature_sets, job.labels_tsv, "logreg", job.features_dir,
                             job.label_set, folds=job.folds, seed=job.seed)
@@ -79,7 +79,7 @@ register_fusion_kind("early-logreg", "features", early_logreg)
 
 TOY_CLASSIFIER = '''
 """A toy classifier: k nearest neighbours."""
-from trimodal.classifiers import register_classifier
+from trimodal.learn.classifiers import register_classifier
 
 
 def knn(seed, class_weight, proba, params):
@@ -95,7 +95,7 @@ register_classifier("knn", knn)
 def test_a_plugin_fusion_kind_and_classifier_are_one_module_plus_one_config_entry(tmp_path):
     import yaml
 
-    from trimodal.classify import CVResult
+    from trimodal.learn.classify import CVResult
 
     plugins = tmp_path / "plugins"
     plugins.mkdir()

@@ -18,7 +18,7 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from trimodal import atomic  # noqa: E402
+from trimodal.plumbing import atomic  # noqa: E402
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_atomic_dir_first_writer_wins(tmp_path):
 
 KILLED_WRITER = """
 import sys
-from trimodal import atomic
+from trimodal.plumbing import atomic
 atomic.write_text(sys.argv[1], "0123456789" * 100)
 print("survived")
 """

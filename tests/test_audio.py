@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from trimodal import audio_features as af
 from trimodal.extractors.base import ExtractionError
+from trimodal.media import audio_features as af
 from trimodal.media.audio import batched_windows, has_audio, iter_windows, stream_audio
 
 SR = 16000

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from trimodal import audio_features as af
 from trimodal.extractors.base import ExtractionError, VideoItem
+from trimodal.media import audio_features as af
 
 SR = 16000
 NOISES = "usr/share/qabcs/abcs/all/noises"
@@ -386,7 +386,7 @@ def tiny_yamnet_savedmodels(tmp_path_factory):
 def test_yamnet_tf_backend_plumbing_random_weights(tiny_yamnet_savedmodels, model_cache, tmp_path):
     """The TF back-end end to end on random weights: shapes, times, sliced = one call, top-k."""
     from trimodal.extractors.yamnet import YamnetExtractor, load_class_names
-    from trimodal.models import resolve_model
+    from trimodal.plumbing.models import resolve_model
 
     python, with_map, plain, names = tiny_yamnet_savedmodels
     # 15600 + 13 hops: a single call of the (graph) model rounds its padding up to 15 windows;

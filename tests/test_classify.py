@@ -8,17 +8,17 @@ import pytest
 from sklearn.datasets import make_classification
 
 from tests.synthetic import embedding_like
-from trimodal.classifiers import vector_classifiers
-from trimodal.classify import (
+from trimodal.extractors.base import Features
+from trimodal.learn.classifiers import vector_classifiers
+from trimodal.learn.classify import (
     CVResult,
     align,
     coverage,
     evaluate_feature_set,
     run_cv,
 )
-from trimodal.cv import make_folds
-from trimodal.extractors.base import Features
-from trimodal.store import aggregate, write_video_file
+from trimodal.learn.cv import make_folds
+from trimodal.store.features import aggregate, write_video_file
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +179,7 @@ def test_align_intersects_and_counts_missing():
 
 
 def test_rebalance_wraps_with_labels_helper(data):
-    pytest.importorskip("trimodal.labels")
+    pytest.importorskip("trimodal.labels.label_sets")
     X, y, ids = data
     r = run_cv(X, y, ids, "mlp", folds=3, rebalance=True)
     assert r.summary()["balanced_accuracy_mean"] > 0.5
@@ -217,8 +217,8 @@ def test_shipped_linear_classifiers_fit_500_by_1280_without_convergence_warnings
     import yaml
     from sklearn.exceptions import ConvergenceWarning
 
-    from trimodal.classify import make_classifier
-    from trimodal.tuning import nested
+    from trimodal.learn.classify import make_classifier
+    from trimodal.learn.tuning import nested
 
     cfg = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
     shipped = cfg["classify"]["classifiers"]

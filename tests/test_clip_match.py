@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 
 from tests.tiny_models import save_tiny_clip, tiny_clip_tokenizer
-from trimodal.clip_match import _as_frame_list, clip_match
-from trimodal.extractors.clip_model import load_clip
-from trimodal.summarize import (
+from trimodal.crossmodal.clip.match import _as_frame_list, clip_match
+from trimodal.crossmodal.clip.summarize import (
     Summarizer,
     extractive_summary,
     n_tokens,
     split_sentences,
     truncate_to_tokens,
 )
+from trimodal.extractors.clip_model import load_clip
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -119,7 +119,7 @@ def test_summarizer_falls_back_to_extractive_with_real_minilm(
 
 def test_abstractive_summary_random_weights(clip_tokenizer):
     """The seq2seq generate() path on a tiny random BART; output is cut to the CLIP budget."""
-    from trimodal.summarize import abstractive_summary
+    from trimodal.crossmodal.clip.summarize import abstractive_summary
 
     torch.manual_seed(0)
     vocab = clip_tokenizer.get_vocab()
@@ -192,8 +192,8 @@ def test_frame_list_shapes():
 @pytest.mark.parametrize("method", ["keyframes", "uniform"])
 def test_clip_match_on_real_video_frames_random_weights(mimetype_clips, tiny_clip_dir, method):
     """Real frames of the LEGO clip (mp4 and webm copies) through the video helpers."""
-    pytest.importorskip("trimodal.keyframes")
-    from trimodal.clip_match import video_frames
+    pytest.importorskip("trimodal.media.keyframes")
+    from trimodal.crossmodal.clip.match import video_frames
 
     clips = {"mp4": mimetype_clips / "mp4.mp4", "webm": mimetype_clips / "webm.webm"}
     frames = {v: video_frames(p, k=3, method=method, size=64) for v, p in clips.items()}
@@ -211,7 +211,7 @@ def test_clip_match_on_real_video_frames_random_weights(mimetype_clips, tiny_cli
 
 def test_text2image_metrics_of_a_matched_similarity():
     """An image closest to its own video's frames retrieves that video."""
-    from trimodal.text2image import text2image_metrics
+    from trimodal.crossmodal.clip.text2image import text2image_metrics
 
     S = 0.5 + 0.5 * np.eye(4)
     m = text2image_metrics(S)

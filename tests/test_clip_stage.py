@@ -20,14 +20,14 @@ import yaml
 
 from tests.tiny_models import save_tiny_clip, save_tiny_sd, tiny_clip_tokenizer
 from tests.workflow_project import make_project, planned_jobs, small_sheet, snakemake
-from trimodal import store
-from trimodal.clip_stage import check_config, nearest_rows
-from trimodal.distinct_frames import (
+from trimodal.crossmodal.clip.distinct_frames import (
     distinct_frames_file,
     farthest_point_selection,
     select_distinct,
 )
 from trimodal.extractors.base import Features
+from trimodal.stages.clip import check_config, nearest_rows
+from trimodal.store import features as store
 
 # --------------------------------------------------------------------------- farthest points
 
@@ -199,7 +199,7 @@ class _CountingPipe:
 
 
 def test_generated_images_are_cached_and_seeded_per_video(tmp_path):
-    from trimodal.text2image import generate_images
+    from trimodal.crossmodal.clip.text2image import generate_images
 
     pipe = _CountingPipe()
     prompts = {"a": "a cat", "b": "a dog"}
@@ -321,8 +321,8 @@ def test_clip_frames_and_distinct_frames_stores_random_weights(clip_run):
 
 @pytest.mark.slow
 def test_summaries_fit_clip_context_random_weights(clip_run, tiny_models):
-    from trimodal.clip_stage import load_clip_tokenizer
-    from trimodal.summarize import n_tokens, split_sentences
+    from trimodal.crossmodal.clip.summarize import n_tokens, split_sentences
+    from trimodal.stages.clip import load_clip_tokenizer
 
     wd, _ = clip_run
     s = pd.read_csv(wd / "results/clip/summaries.tsv", sep="\t", keep_default_na=False)
@@ -339,8 +339,8 @@ def test_summaries_fit_clip_context_random_weights(clip_run, tiny_models):
 
 @pytest.mark.slow
 def test_clip_match_numbers_recomputed_from_the_stores_random_weights(clip_run, tiny_models):
+    from trimodal.crossmodal.retrieval import metrics_from_similarity
     from trimodal.extractors.clip_model import load_clip, text_embeddings
-    from trimodal.retrieval import metrics_from_similarity
 
     wd, _ = clip_run
     per = pd.read_csv(wd / "results/clip/clip_match_videos.tsv", sep="\t", keep_default_na=False)

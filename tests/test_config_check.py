@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from tests.workflow_project import ROOT, SMALL_EXTRACTORS, make_project, snakemake
-from trimodal import config_check
-from trimodal.classifiers import CLASSIFIERS
-from trimodal.config_check import check_config, format_problems
 from trimodal.extractors.base import POOLED, REGISTRY, Param, get_extractor_class
+from trimodal.learn.classifiers import CLASSIFIERS
+from trimodal.stages import config_check
+from trimodal.stages.config_check import check_config, format_problems
 
 SHIPPED = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
@@ -195,7 +195,7 @@ def test_modality_inconsistent_with_the_kind(cfg):
 
 def test_modality_comes_from_the_kind(cfg):
     """The shipped config names no modality: each kind declares its own."""
-    from trimodal.config_check import fill_modalities
+    from trimodal.stages.config_check import fill_modalities
 
     assert not any("modality" in spec for spec in cfg["extractors"].values())
     fill_modalities(cfg)
@@ -422,8 +422,8 @@ def test_the_config_check_reads_names_without_loading_scikit_learn():
     import sys
 
     code = (
-        "import sys; from trimodal.classifiers import CLASSIFIERS; "
-        "from trimodal.crossmodal_methods import CROSSMODAL_METHODS; "
+        "import sys; from trimodal.learn.classifiers import CLASSIFIERS; "
+        "from trimodal.crossmodal.methods import CROSSMODAL_METHODS; "
         "print(len(CLASSIFIERS), len(CROSSMODAL_METHODS), 'sklearn' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -432,8 +432,8 @@ def test_the_config_check_reads_names_without_loading_scikit_learn():
 
 
 def test_crossmodal_method_names_come_from_the_registry(cfg):
-    from trimodal.config_check import SCHEMA, load_schema
-    from trimodal.crossmodal_methods import CROSSMODAL_METHODS
+    from trimodal.crossmodal.methods import CROSSMODAL_METHODS
+    from trimodal.stages.config_check import SCHEMA, load_schema
 
     cm = load_schema(SCHEMA)["properties"]["crossmodal"]["properties"]
     assert cm["methods"]["items"]["enum"] == list(CROSSMODAL_METHODS)
@@ -450,7 +450,7 @@ def test_finetune_in_the_vector_classifier_list_is_refused(cfg):
 def test_pooled_names_equal_what_pool_all_stores():
     import numpy as np
 
-    from trimodal.pooling import pool_all
+    from trimodal.extractors.pooling import pool_all
 
     assert tuple(pool_all(np.ones((3, 2)))) == POOLED
 
@@ -539,7 +539,7 @@ def test_workflow_stops_on_a_model_that_is_not_available_offline(tmp_path):
 
 
 def test_a_zero_shot_set_embedded_like_a_feature_set_is_flagged_not_stopped(cfg):
-    from trimodal.config_check import circular_pairs, circular_warnings
+    from trimodal.stages.config_check import circular_pairs, circular_warnings
 
     assert circular_warnings(cfg) == []  # the shipped config pairs no such label set
     cfg["labels"]["sets"]["zeroshot"]["model"] = "sentence-transformers/all-MiniLM-L6-v2"
@@ -550,7 +550,7 @@ def test_a_zero_shot_set_embedded_like_a_feature_set_is_flagged_not_stopped(cfg)
 
 
 def test_the_report_marks_circular_rows():
-    from trimodal.report import _is_circular
+    from trimodal.report.summary import _is_circular
 
     assert _is_circular("sbert_minilm_description:mean", ["sbert_minilm_description"])
     assert _is_circular("yamnet:mean+sbert_minilm_description:mean", ["sbert_minilm_description"])

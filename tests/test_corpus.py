@@ -22,7 +22,7 @@ from trimodal.corpus.demo import (
     read_sheet,
 )
 from trimodal.corpus.fetch import DEBS, _merge_into, ensure_fetched
-from trimodal.probe import probe
+from trimodal.media.probe import probe
 
 pytestmark = pytest.mark.skipif(
     subprocess.run(["which", "ffmpeg"], capture_output=True).returncode != 0,

@@ -1,6 +1,6 @@
 """Crash tests: a SIGKILL inside every writer, then `--unlock` and the same command.
 
-trimodal.atomic's test-only hook (TRIMODAL_TEST_KILL_WRITER) cuts the temporary file of the
+trimodal.plumbing.atomic's test-only hook (TRIMODAL_TEST_KILL_WRITER) cuts the temporary file of the
 chosen output to half its bytes and kills the whole process group (Snakemake and its jobs, as a
 power cut would). Right after the kill every file under a final name must be whole (the
 uninterrupted run's file); after `--unlock` and the same command again the tree must be the
@@ -37,7 +37,7 @@ from tests.results_checks import (
     leftovers,
 )
 from tests.workflow_project import BIN, SMALL_EXTRACTORS, make_project, small_sheet
-from trimodal.atomic import KILL_ENV, KILL_SCOPE_ENV
+from trimodal.plumbing.atomic import KILL_ENV, KILL_SCOPE_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ EXTRACTORS = {
 FEATURE_SETS = ("text_description:text", "yamnet:mean")
 LABELS = ("animals", "toys")  # 2 classes x 2 videos: the smallest label set 2-fold CV accepts
 
-# deliberately broken writers, appended to the copy's trimodal/atomic.py
+# deliberately broken writers, appended to the copy's trimodal/plumbing/atomic.py
 IN_PLACE = """
 
 @contextmanager
@@ -69,7 +69,7 @@ NO_SWEEP = """
 def _sweep(path, shared):  # BROKEN on purpose (tests/test_crash.py): leftovers stay
     return None
 """
-# the patch changes the code hash of every rule that imports trimodal.atomic: with the params
+# the patch changes the code hash of every rule that imports trimodal.plumbing.atomic: with the params
 # trigger off, the broken copy reruns only the forced job, as the real one does
 BROKEN_ARGS = ("--rerun-triggers", "mtime", "input", "software-env")
 
@@ -150,7 +150,7 @@ def copy_of(reference: Path, dest: Path, broken: str = "", cache: str | None = N
     reuse turned on with its cache in `cache`."""
     wd = shutil.copytree(reference, dest, symlinks=True)
     if broken:
-        atomic = wd / "wf" / "src" / "trimodal" / "atomic.py"
+        atomic = wd / "wf" / "src" / "trimodal" / "plumbing" / "atomic.py"
         atomic.write_text(atomic.read_text() + broken)
     if cache:
         config_path = wd / "config" / "config.yaml"

@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trimodal.crossmodal import (
+from trimodal.crossmodal.evaluate import (
     align,
     crossmodal_cv,
     crossmodal_heatmap,
     crossmodal_table,
     run_pairs,
 )
-from trimodal.retrieval import chance_levels, metrics_from_similarity, retrieval_metrics
+from trimodal.crossmodal.retrieval import chance_levels, metrics_from_similarity, retrieval_metrics
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
@@ -283,7 +283,7 @@ def test_crossmodal_summary_writes_markdown_html_and_provenance(tmp_path):
 
 def test_the_workflow_device_reaches_the_neural_methods(tmp_path, monkeypatch):
     """`device:` of the config (the rule puts it into the pair's spec) is where the nets run."""
-    import trimodal.crossmodal_methods as cm
+    import trimodal.crossmodal.methods as cm
 
     used = []
     real = cm.fit_neural

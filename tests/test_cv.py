@@ -7,17 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trimodal import store
-from trimodal.classifiers import vector_classifiers
-from trimodal.classify import CVResult, load_labels, run_cv
-from trimodal.cv import NotEvaluated, agreed_folds, label_set_folds, make_folds
 from trimodal.extractors.base import Features
-from trimodal.fusion import late_fusion_from_results
+from trimodal.fusion.evaluate import late_fusion_from_results
+from trimodal.learn.classifiers import vector_classifiers
+from trimodal.learn.classify import CVResult, load_labels, run_cv
+from trimodal.learn.cv import NotEvaluated, agreed_folds, label_set_folds, make_folds
 from trimodal.stages.classify import classify_one
 from trimodal.stages.crossmodal import crossmodal_pair
 from trimodal.stages.fuse import fuse_one
 from trimodal.stages.labels import make_label_set
 from trimodal.stages.report import make_report
+from trimodal.store import features as store
 
 N_GROUPS, PER_GROUP, FOLDS = 24, 3, 3
 CLASSES = np.array(["a", "b", "c"])
@@ -407,7 +407,7 @@ def test_not_evaluated_result_round_trips_and_summarises(tmp_path):
 def test_workflow_reports_a_one_class_label_set_and_exits_0(tmp_path):
     """Through Snakemake (text extractor only): a label set merged into one class ends with
     "not evaluated" rows and exit 0, beside a scored label set; `snakemake --report` holds
-    both summaries as HTML tables, not Markdown; editing classify.py reruns classification."""
+    both summaries as HTML tables, not Markdown; editing learn/classify.py reruns classification."""
     import base64
     import re
 
@@ -454,7 +454,7 @@ def test_workflow_reports_a_one_class_label_set_and_exits_0(tmp_path):
 
     assert planned_jobs(wd) == {}  # nothing left to do
     # editing the classification code reruns classification and the reports, not extraction
-    src = wd / "wf" / "src" / "trimodal" / "classify.py"
+    src = wd / "wf" / "src" / "trimodal" / "learn" / "classify.py"
     src.write_text(src.read_text() + "\n# an edit\n")
     jobs_planned = planned_jobs(wd)
     assert jobs_planned.get("classify") == 2 and jobs_planned.get("report") == 2

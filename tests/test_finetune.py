@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trimodal.classify import make_classifier, run_cv
-from trimodal.finetune import FinetunedTextClassifier
+from trimodal.learn.classify import make_classifier, run_cv
+from trimodal.learn.finetune import FinetunedTextClassifier
 
 TEXTS = {
     "animals": [
@@ -156,10 +156,10 @@ def test_finetune_job_scores_folds_like_every_classifier_random_weights(tmp_path
     rows are rebalanced around it)."""
     import pandas as pd
 
-    from trimodal import store
-    from trimodal.classify import CVResult
     from trimodal.extractors.base import Features
+    from trimodal.learn.classify import CVResult
     from trimodal.stages.classify import classify_one
+    from trimodal.store import features as store
 
     texts, y = _data()
     files = []

@@ -8,8 +8,7 @@ import pytest
 import torch
 from sklearn.datasets import make_classification
 
-from trimodal.classify import make_classifier, run_cv
-from trimodal.fusion import (
+from trimodal.fusion.evaluate import (
     block_scaler,
     block_slices,
     early_fusion_matrix,
@@ -19,7 +18,8 @@ from trimodal.fusion import (
     late_fusion_leaky,
     stacking_estimator,
 )
-from trimodal.fusion_net import FusionNet, IntermediateFusionClassifier
+from trimodal.fusion.net import FusionNet, IntermediateFusionClassifier
+from trimodal.learn.classify import make_classifier, run_cv
 
 
 def three_modalities(n=240, seed=0):
@@ -191,7 +191,7 @@ def test_intermediate_fusion_on_cuda(synth):
 
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from trimodal.fusion import NestedStacking  # noqa: E402
+from trimodal.fusion.evaluate import NestedStacking  # noqa: E402
 
 
 @parametrize_with_checks([NestedStacking(base="logreg", inner_folds=2)])
@@ -214,9 +214,9 @@ def test_nested_stacking_refits_the_base_models_on_the_training_rows_only():
 
 def test_the_workflow_device_reaches_the_intermediate_network(tmp_path, monkeypatch):
     """The fuse rule passes the config's `device` in the options; the network runs there."""
-    import trimodal.fusion_net as fn
+    import trimodal.fusion.net as fn
     from tests.test_cv import _stores
-    from trimodal.fusion_kinds import FUSION_KINDS, FusionJob
+    from trimodal.fusion.kinds import FUSION_KINDS, FusionJob
 
     ran_on = []
 

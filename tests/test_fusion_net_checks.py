@@ -7,8 +7,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from trimodal.fusion_net import IntermediateFusionClassifier
-from trimodal.tuning import NestedSearch
+from trimodal.fusion.net import IntermediateFusionClassifier
+from trimodal.learn.tuning import NestedSearch
 
 # Short training (the checks fit it ~100 times); the generic checks vary the number of columns,
 # so they run with one block (block_slices=None): fixed column blocks cannot apply to them and

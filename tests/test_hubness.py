@@ -1,4 +1,4 @@
-"""Hubness-aware retrieval (trimodal.retrieval.corrected_similarity): the corrections read the
+"""Hubness-aware retrieval (trimodal.crossmodal.retrieval.corrected_similarity): the corrections read the
 training side only, and on a corpus built to have hubs they raise diversity and R@1."""
 
 from __future__ import annotations
@@ -6,8 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trimodal.crossmodal import crossmodal_cv
-from trimodal.retrieval import RANKINGS, corrected_similarity, k_occurrence, metrics_from_similarity
+from trimodal.crossmodal.evaluate import crossmodal_cv
+from trimodal.crossmodal.retrieval import (
+    RANKINGS,
+    corrected_similarity,
+    k_occurrence,
+    metrics_from_similarity,
+)
 
 
 def hub_corpus(n_train=200, n_test=100, d=32, seed=0):
@@ -82,7 +87,7 @@ def test_crossmodal_cv_scores_every_ranking_on_one_fit():
 
 
 def test_auto_mapping_is_chosen_inside_the_training_folds():
-    from trimodal.crossmodal_methods import CROSSMODAL_METHODS, register_crossmodal_method
+    from trimodal.crossmodal.methods import CROSSMODAL_METHODS, register_crossmodal_method
 
     rng = np.random.default_rng(0)
     Xs = rng.normal(size=(60, 8))
@@ -109,7 +114,7 @@ def test_auto_mapping_is_chosen_inside_the_training_folds():
 
 
 def test_contrastive_temperature_is_learnt():
-    from trimodal.crossmodal_methods import fit_neural
+    from trimodal.crossmodal.methods import fit_neural
 
     rng = np.random.default_rng(0)
     Xs = rng.normal(size=(80, 8))
@@ -122,7 +127,7 @@ def test_report_has_a_row_per_ranking_what_was_selected_and_the_hubness_figure(t
     from pathlib import Path
 
     from tests.test_crossmodal import _pair, _write_store
-    from trimodal.crossmodal import run_pairs
+    from trimodal.crossmodal.evaluate import run_pairs
     from trimodal.stages.crossmodal import crossmodal_summary
 
     Xs, Xt = _pair("linear", n=60)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from tests.workflow_project import SMALL_EXTRACTORS, make_project, snakemake
-from trimodal.joblog import job_log
+from trimodal.plumbing.joblog import job_log
 
 
 def broken_job(path):

@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trimodal import store
-from trimodal.classify import CVResult
 from trimodal.extractors.base import Features
+from trimodal.learn.classify import CVResult
 from trimodal.stages.classify import classify_one
 from trimodal.stages.extract import extract_one
 from trimodal.stages.fuse import fuse_one
 from trimodal.stages.report import make_report
+from trimodal.store import features as store
 
 
 @pytest.fixture
@@ -102,9 +102,9 @@ def test_extract_batch_loads_the_model_once_and_writes_one_file_per_video(tmp_pa
     """A batch job builds its extractor once; each video still gets its own file or error."""
     import numpy as np
 
-    from trimodal import store
     from trimodal.extractors.base import ExtractionError, Extractor, Features
     from trimodal.stages import extract as stage
+    from trimodal.store import features as store
 
     built = []
 
@@ -141,7 +141,7 @@ def test_extract_batch_loads_the_model_once_and_writes_one_file_per_video(tmp_pa
 
 def test_text_job_reads_its_source_from_a_batched_producers_folder(tmp_path):
     """A text extractor whose source extractor is batched gets the batch folder as input."""
-    from trimodal import store
+    from trimodal.store import features as store
 
     folder = tmp_path / "extract" / "whisper_ad" / "batches" / "b00000"
     header = {"extractor": "whisper_ad", "kind": "whisper", "modality": "audio", "model": "",

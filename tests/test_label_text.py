@@ -8,9 +8,9 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-from trimodal.classify import run_cv
-from trimodal.report import confusion_figure, plain, write_report
-from trimodal.sheet import load_sheet
+from trimodal.corpus.sheet import load_sheet
+from trimodal.learn.classify import run_cv
+from trimodal.report.summary import confusion_figure, plain, write_report
 
 ODD = ["$^$", "$5-$10", "Música", "a_b^c"]
 

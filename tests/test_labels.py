@@ -11,14 +11,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from trimodal.labels import (
+from trimodal.labels.label_sets import (
     RebalancedClassifier,
     base_labels,
     labelled_rows,
     merge_classes,
     rebalance_indices,
 )
-from trimodal.zeroshot import relabel, relabel_report, zero_shot_probs
+from trimodal.labels.zeroshot import relabel, relabel_report, zero_shot_probs
 
 # ----------------------------------------------------------------------------- label sets
 
@@ -299,7 +299,7 @@ def test_zero_shot_nli_pipeline_random_weights(tmp_path):
 def test_a_zero_shot_label_set_keeps_its_language_filter(tmp_path, monkeypatch):
     """`language:` on a zero-shot set drops the other-language videos from the relabelled set
     (it was dropped with the sheet's labels only)."""
-    import trimodal.zeroshot as zs
+    import trimodal.labels.zeroshot as zs
     from trimodal.stages import labels as stage
 
     sheet = tmp_path / "s.tsv"

@@ -6,19 +6,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trimodal.codehash import ROOT, _direct_imports
+from trimodal.plumbing.codehash import ROOT, _direct_imports
 
 #: layer of each module, bottom (0) to top; a module may import only from its layer or below
 LAYERS = {
-    0: ["types", "atomic", "progress", "pooling", "device", "batching", "codehash", "reuse", "models",
-        "userror", "joblog", "retrieval", "sheet", "training", "plugins", "threads"],
-    1: ["media", "media.*", "audio_features", "keyframes", "text_sources",
-        "store", "limits", "probe"],
-    2: ["extractors", "extractors.*", "cv", "classify", "labels", "zeroshot", "fusion_net",
-        "finetune", "fusion", "crossmodal", "classifiers", "estimators", "crossmodal_methods",
-        "clip_match", "summarize", "text2image",
-        "distinct_frames", "timeline", "report", "config_check", "fusion_kinds", "corpus", "corpus.*", "tuning"],
-    3: ["stages", "stages.*", "clip_stage"],
+    0: ["plumbing", "plumbing.atomic", "plumbing.batching", "plumbing.codehash",
+        "plumbing.device", "plumbing.joblog", "plumbing.models", "plumbing.plugins",
+        "plumbing.progress", "plumbing.threads", "plumbing.types", "plumbing.userror",
+        "corpus.sheet", "extractors.pooling", "store", "store.reuse", "labels", "learn",
+        "learn.training", "fusion", "crossmodal", "crossmodal.retrieval", "crossmodal.clip",
+        "report"],
+    1: ["plumbing.limits", "media", "media.*", "extractors.text_sources", "store.features"],
+    2: ["corpus", "corpus.*", "extractors", "extractors.*", "store.timeline",
+        "labels.label_sets", "labels.zeroshot", "learn.classifiers", "learn.classify",
+        "learn.cv", "learn.estimators", "learn.finetune", "learn.tuning", "fusion.evaluate",
+        "fusion.kinds", "fusion.net", "crossmodal.evaluate", "crossmodal.methods",
+        "crossmodal.clip.distinct_frames", "crossmodal.clip.match", "crossmodal.clip.summarize",
+        "crossmodal.clip.text2image", "report.summary", "stages.config_check"],
+    3: ["stages", "stages.*"],
 }  # fmt: skip
 
 
@@ -55,7 +60,7 @@ def test_no_import_runs_back_up():
 
 def test_no_importlib_for_the_packages_own_code():
     """Own code is imported by name; importlib only loads registered plug-ins by their path."""
-    allowed = {"extractors/base.py", "plugins.py"}  # plug-in loading
+    allowed = {"extractors/base.py", "plumbing/plugins.py"}  # plug-in loading
     offenders = [
         str(p.relative_to(ROOT))
         for p in ROOT.rglob("*.py")
@@ -70,4 +75,4 @@ def test_the_layers_list_is_about_real_modules():
         for name in names:
             if not name.endswith(".*"):
                 assert f"trimodal.{name}" in known, name
-    assert Path(ROOT / "types.py").is_file()
+    assert Path(ROOT.joinpath(*"plumbing/types.py".split("/"))).is_file()

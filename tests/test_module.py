@@ -13,7 +13,7 @@ from tests.workflow_project import (
     small_sheet,
     snakemake,
 )
-from trimodal import store
+from trimodal.store import features as store
 
 pytestmark = pytest.mark.slow
 

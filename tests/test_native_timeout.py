@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.workflow_project import make_project, small_sheet, snakemake
-from trimodal import store
+from trimodal.store import features as store
 
 BLOCKING_EXTRACTOR = '''
 """A text extractor that blocks in C (libc sleep) on descriptions containing 'block'."""

@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from tests.workflow_project import make_project, small_sheet, snakemake
-from trimodal import store
-from trimodal.classifiers import CLASSIFIERS
 from trimodal.corpus.badinputs import make_truncated_end
-from trimodal.fusion_kinds import FUSION_KINDS
+from trimodal.fusion.kinds import FUSION_KINDS
+from trimodal.learn.classifiers import CLASSIFIERS
+from trimodal.store import features as store
 
 pytestmark = pytest.mark.slow
 

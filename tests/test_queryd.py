@@ -20,7 +20,7 @@ import soundfile as sf
 
 from tests import queryd_fixture as qf
 from trimodal.corpus import ad_track, queryd
-from trimodal.sheet import ID_PATTERN, SheetError, load_sheet
+from trimodal.corpus.sheet import ID_PATTERN, SheetError, load_sheet
 
 SR = 16000
 
@@ -274,9 +274,9 @@ def test_cli_prints_the_summary(corpus, tmp_path, capsys):
 
 
 def test_timeline_puts_ad_segments_at_video_time(corpus, tmp_path):
-    from trimodal import store
-    from trimodal.timeline import timeline
-    from trimodal.types import Features
+    from trimodal.plumbing.types import Features
+    from trimodal.store import features as store
+    from trimodal.store.timeline import timeline
 
     _, _, df, _ = corpus
     m = ad_track.load_map(df.loc[qf.FULL, "ad_map"])

@@ -117,7 +117,7 @@ def test_skipped_rows_segments_and_language_through_the_workflow(tmp_path):
     assert not {f for f in by if f[0] == seg_in}  # the segment inside its clip: no failure
     assert "text" not in set(failures["where"])  # text features of every row were computed
 
-    from trimodal.store import load_text, load_windows
+    from trimodal.store.features import load_text, load_windows
 
     texts = load_text(work / "results/features/text.h5")
     assert set(texts.index) == set(ids) and (texts != "").all()

@@ -27,9 +27,9 @@ import yaml
 
 from tests import queryd_fixture as qf
 from tests.workflow_project import SMALL_EXTRACTORS, make_project, snakemake
-from trimodal import store
-from trimodal.classify import CVResult
 from trimodal.corpus import queryd
+from trimodal.learn.classify import CVResult
+from trimodal.store import features as store
 
 pytestmark = pytest.mark.slow
 
@@ -132,7 +132,7 @@ def test_split_protocol_scores_the_test_split_only(run):
 
 def test_imported_sheet_plans_with_todays_workflow(tmp_path):
     """Without the contract's new keys: the imported sheet (failed downloads dropped) passes
-    the sheet schema and trimodal.sheet, extra columns included, and the workflow plans."""
+    the sheet schema and trimodal.corpus.sheet, extra columns included, and the workflow plans."""
     from tests.workflow_project import planned_jobs
 
     qf.build_queryd(tmp_path / "download", segments=False)

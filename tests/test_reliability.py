@@ -26,8 +26,8 @@ from tests.workflow_project import (
     small_sheet,
     snakemake,
 )
-from trimodal import store
 from trimodal.corpus import badinputs
+from trimodal.store import features as store
 
 pytestmark = pytest.mark.slow
 

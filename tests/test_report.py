@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_classification
 
-from trimodal.classify import run_cv
-from trimodal.fusion import block_slices, early_fusion_matrix, early_fusion_pipeline
-from trimodal.report import (
+from trimodal.fusion.evaluate import block_slices, early_fusion_matrix, early_fusion_pipeline
+from trimodal.learn.classify import run_cv
+from trimodal.report.summary import (
     LEAKAGE_NOTE,
     best_by_group,
     confusion_figure,
@@ -219,8 +219,8 @@ def _store(feat_dir, tmp, name, modality, X, ids, y_model, weights=None):
     stages.store writes it); weights None: an older store without that attribute."""
     import json
 
-    from trimodal import store
     from trimodal.extractors.base import Features
+    from trimodal.store import features as store
 
     files = []
     for i, vid in enumerate(ids):
@@ -246,7 +246,7 @@ def _store(feat_dir, tmp, name, modality, X, ids, y_model, weights=None):
 
 
 def _all_results(tmp, feat_dir, labels_tsv, tag):
-    from trimodal.classify import CVResult
+    from trimodal.learn.classify import CVResult
     from trimodal.stages.classify import classify_one
     from trimodal.stages.fuse import fuse_one
 
@@ -306,7 +306,7 @@ def test_changing_one_extractors_model_changes_the_provenance_of_exactly_its_row
 
 
 def test_an_older_store_without_provenance_gives_its_model_and_params(tmp_path):
-    from trimodal.classify import read_provenance
+    from trimodal.learn.classify import read_provenance
 
     _store(tmp_path / "f", tmp_path, "old", "audio", np.ones((2, 3)), ["a", "b"], "m1")
     p = read_provenance(tmp_path / "f" / "old.h5")

@@ -7,12 +7,12 @@ import os
 import numpy as np
 import pytest
 
-from trimodal import store
-from trimodal.batching import MAX_BATCH, MIN_BATCH, batch_size, make_batches
-from trimodal.codehash import closure, code_hash
 from trimodal.extractors.base import ExtractionError, Extractor, Features
-from trimodal.reuse import ResultCache, file_identity, result_key
+from trimodal.plumbing.batching import MAX_BATCH, MIN_BATCH, batch_size, make_batches
+from trimodal.plumbing.codehash import closure, code_hash
 from trimodal.stages import extract as stage
+from trimodal.store import features as store
+from trimodal.store.reuse import ResultCache, file_identity, result_key
 
 
 class Counting(Extractor):
@@ -187,7 +187,7 @@ def test_a_truncated_or_edited_entry_is_discarded_with_a_warning_naming_it(tmp_p
 
 
 def test_a_forced_run_reuses_nothing_kept_before_it(tmp_path, monkeypatch):
-    from trimodal.reuse import mark_forced
+    from trimodal.store.reuse import mark_forced
 
     monkeypatch.chdir(tmp_path)  # the marker lives in the project (.snakemake/)
     cache, key, _ = _kept(tmp_path)
@@ -220,9 +220,9 @@ def test_code_closure_follows_imports_within_the_package():
     video = closure("trimodal.extractors.frame_embedding")
     text = closure("trimodal.extractors.text_raw")
     assert "trimodal.media.frames" in video and "trimodal.media.frames" not in text
-    assert "trimodal.text_sources" in text
+    assert "trimodal.extractors.text_sources" in text
     # lazy imports inside functions count too (stages.extract imports text_sources lazily)
-    assert "trimodal.text_sources" in closure("trimodal.stages.extract")
+    assert "trimodal.extractors.text_sources" in closure("trimodal.stages.extract")
     assert code_hash("trimodal.extractors.text_raw") != code_hash("trimodal.extractors.sbert")
 
 
@@ -266,7 +266,7 @@ def test_text_yamnet_and_probe_jobs_never_import_torch_or_transformers(tmp_path)
 
 
 def test_feature_set_parses_once_in_either_spelling():
-    from trimodal.types import FeatureSet
+    from trimodal.plumbing.types import FeatureSet
 
     for text in ("yamnet:mean_max", "yamnet.mean_max"):
         fs = FeatureSet.parse(text)
@@ -299,7 +299,7 @@ def test_an_extractor_that_does_not_read_the_description_ignores_its_edits(tmp_p
 
 
 def test_a_hub_model_is_fingerprinted_by_its_resolved_snapshot(tmp_path, monkeypatch):
-    from trimodal.models import describe_model
+    from trimodal.plumbing.models import describe_model
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     assert describe_model("org/not-cached")["model_fingerprint"] == "hub:org/not-cached"

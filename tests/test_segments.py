@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trimodal import store
+from trimodal.corpus.sheet import SheetError, load_sheet, row_span
 from trimodal.media.audio import SAMPLE_RATE, stream_audio
 from trimodal.media.frames import sample_frames
-from trimodal.sheet import SheetError, load_sheet, row_span
+from trimodal.plumbing.types import VideoItem, track_time
 from trimodal.stages.extract import extract_one
 from trimodal.stages.probe import probe_video
-from trimodal.types import VideoItem, track_time
+from trimodal.store import features as store
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "resources/demo/real/real_openboard_wannaworktogether.mp4"  # 29.97 fps, 180 s
@@ -77,7 +77,7 @@ def test_span_audio_is_the_exact_wav_cut(media):
 
 
 def test_span_past_the_audio_is_a_clear_error(media):
-    from trimodal.types import ExtractionError
+    from trimodal.plumbing.types import ExtractionError
 
     with pytest.raises(ExtractionError, match="no audio sample in the segment"):
         list(stream_audio(media["full"], span=(30.0, 40.0)))

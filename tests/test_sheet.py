@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from tests.workflow_project import make_project, snakemake
-from trimodal.sheet import SheetError, load_sheet, parse_sheet, sheet_flags
-from trimodal.userror import fail
+from trimodal.corpus.sheet import SheetError, load_sheet, parse_sheet, sheet_flags
+from trimodal.plumbing.userror import fail
 
 HEADER = "video_id\tvideo\tad_audio\tdescription\tlabel\n"
 
@@ -266,7 +266,9 @@ def test_missing_required_column(tmp_path):
 
 
 def test_fail_prints_one_message_and_exits_1():
-    code = "from trimodal.userror import fail; fail('sample sheet x: row 2 (line 3) is bad')"
+    code = (
+        "from trimodal.plumbing.userror import fail; fail('sample sheet x: row 2 (line 3) is bad')"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr == "Error: sample sheet x: row 2 (line 3) is bad\n"

@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trimodal.classifiers import CLASSIFIERS
-from trimodal.classify import run_cv
-from trimodal.cv import make_folds
-from trimodal.fusion import late_fusion_from_results
-from trimodal.fusion_net import IntermediateFusionClassifier
+from trimodal.fusion.evaluate import late_fusion_from_results
+from trimodal.fusion.net import IntermediateFusionClassifier
+from trimodal.learn.classifiers import CLASSIFIERS
+from trimodal.learn.classify import run_cv
+from trimodal.learn.cv import make_folds
 
 
 def tiny(n_classes: int, seed: int = 0):
@@ -51,7 +51,7 @@ def test_intermediate_fusion_keeps_its_validation_split_when_classes_allow():
 
 
 def test_mlp_drops_early_stopping_only_when_the_split_cannot_hold_the_classes():
-    from trimodal.estimators import SmallClassMLP
+    from trimodal.learn.estimators import SmallClassMLP
 
     X, y, _, _ = tiny(4)
     mlp = SmallClassMLP(early_stopping=True, max_iter=50, random_state=0).fit(X[::2], y[::2])

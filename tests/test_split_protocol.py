@@ -12,14 +12,14 @@ from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from trimodal.classify import CVResult, run_cv
-from trimodal.config_check import sheet_problems
-from trimodal.crossmodal import crossmodal_cv, crossmodal_table
-from trimodal.crossmodal_methods import CROSSMODAL_METHODS, register_crossmodal_method
-from trimodal.cv import TRAIN, UNUSED, VAL, NotEvaluated, label_set_folds, protocol_folds
-from trimodal.fusion import late_fusion_from_results
-from trimodal.report import results_table
-from trimodal.training import uses_validation, validation_split
+from trimodal.crossmodal.evaluate import crossmodal_cv, crossmodal_table
+from trimodal.crossmodal.methods import CROSSMODAL_METHODS, register_crossmodal_method
+from trimodal.fusion.evaluate import late_fusion_from_results
+from trimodal.learn.classify import CVResult, run_cv
+from trimodal.learn.cv import TRAIN, UNUSED, VAL, NotEvaluated, label_set_folds, protocol_folds
+from trimodal.learn.training import uses_validation, validation_split
+from trimodal.report.summary import results_table
+from trimodal.stages.config_check import sheet_problems
 
 
 def label_set(n_train=30, n_val=10, n_test=12, n_none=3, seed=0) -> pd.DataFrame:
@@ -184,7 +184,7 @@ def test_sheet_problems_of_the_split_protocol_and_language_column():
 
 
 def test_intermediate_fusion_net_early_stops_on_the_val_videos(monkeypatch):
-    import trimodal.fusion_net as fusion_net
+    import trimodal.fusion.net as fusion_net
 
     labels = label_set()
     X, y, ids = features(labels)

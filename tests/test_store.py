@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trimodal import store
 from trimodal.extractors.base import Features
-from trimodal.pooling import attention_pool, pool_all
+from trimodal.extractors.pooling import attention_pool, pool_all
+from trimodal.store import features as store
 
 HEADER = {"extractor": "toy", "kind": "toy", "modality": "audio", "model": "m", "params": {"a": 1}}
 

@@ -11,8 +11,8 @@ import pytest
 from trimodal.extractors.base import ExtractionError, VideoItem, build_extractor
 from trimodal.extractors.sbert import SbertExtractor, token_spans
 from trimodal.extractors.text_raw import TextRawExtractor, make_text_vectorizer
-from trimodal.store import read_video_file, write_video_file
-from trimodal.text_sources import clean_text, coverage_attrs, gather_text
+from trimodal.extractors.text_sources import clean_text, coverage_attrs, gather_text
+from trimodal.store.features import read_video_file, write_video_file
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,5 @@
-"""A job's `threads` is the thread count of every runtime it uses (trimodal.threads), and GPU
-jobs are a Snakemake resource (trimodal.device, workflow/rules/common.smk)."""
+"""A job's `threads` is the thread count of every runtime it uses (trimodal.plumbing.threads), and GPU
+jobs are a Snakemake resource (trimodal.plumbing.device, workflow/rules/common.smk)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from trimodal import threads as th
-from trimodal.device import claim_gpu, gpu_out_of_memory, plan_uses_cuda, visible_gpus
+from trimodal.plumbing import threads as th
+from trimodal.plumbing.device import claim_gpu, gpu_out_of_memory, plan_uses_cuda, visible_gpus
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,8 +46,9 @@ def test_ort_options_intra_threads_inter_one_no_spinning_below_the_cores(job_env
 def _in_job(threads: int, code: str) -> str:
     """Run `code` in a fresh interpreter after start_job(threads) (as a workflow script does:
     torch's inter-op pool can be set once per process); its stdout."""
-    script = f"from trimodal.threads import start_job\nstart_job({threads})\n" + textwrap.dedent(
-        code
+    script = (
+        f"from trimodal.plumbing.threads import start_job\nstart_job({threads})\n"
+        + textwrap.dedent(code)
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.run(
@@ -63,7 +64,7 @@ def test_torch_runs_the_jobs_threads(n):
         n,
         """
         import torch
-        from trimodal.threads import torch_threads
+        from trimodal.plumbing.threads import torch_threads
         torch_threads()
         print(torch.get_num_threads(), torch.get_num_interop_threads())
         """,
@@ -216,7 +217,7 @@ def test_each_job_claims_a_different_gpu(monkeypatch, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TRIMODAL_GPUS": "2",
            "TRIMODAL_GPU_LOCKS": str(tmp_path)}  # fmt: skip
     code = (
-        "import os, sys, time\nfrom trimodal.device import claim_gpu\n"
+        "import os, sys, time\nfrom trimodal.plumbing.device import claim_gpu\n"
         "print(claim_gpu(poll_s=0.05), os.environ['CUDA_VISIBLE_DEVICES'], flush=True)\n"
         "time.sleep(float(sys.argv[1]))\n"
     )
@@ -256,7 +257,7 @@ def test_gpu_out_of_memory_is_recognised():
 
 
 def test_retried_gpu_job_halves_the_batch(monkeypatch):
-    from trimodal.batching import SHRINK_ENV, model_batch, shrink_for_attempt
+    from trimodal.plumbing.batching import SHRINK_ENV, model_batch, shrink_for_attempt
 
     monkeypatch.delenv(SHRINK_ENV, raising=False)
     assert model_batch(16) == 16

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trimodal import store
-from trimodal.timeline import (
+from trimodal.store import features as store
+from trimodal.store.timeline import (
     bin_edges,
     frames_in_bins,
     segments_in_bins,

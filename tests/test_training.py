@@ -1,4 +1,4 @@
-"""The one early-stopping loop (trimodal.training) and the three trainers built on it."""
+"""The one early-stopping loop (trimodal.learn.training) and the three trainers built on it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.model_selection import train_test_split
 
-from trimodal.training import train_early_stopping
+from trimodal.learn.training import train_early_stopping
 
 
 def _scripted(losses):
@@ -84,7 +84,7 @@ def _regression(seed=3, n=80):
 
 
 def test_fit_neural_keeps_the_weights_of_its_reported_best_epoch():
-    from trimodal.crossmodal_methods import fit_neural
+    from trimodal.crossmodal.methods import fit_neural
 
     Xs, Xt = _regression()
     kw = dict(max_epochs=200, patience=3, lr=3e-2, hidden=[256], val_size=0.15)
@@ -100,7 +100,7 @@ def test_fit_neural_keeps_the_weights_of_its_reported_best_epoch():
 
 
 def test_fit_neural_autoencoder_runs_max_epochs_while_improving():
-    from trimodal.crossmodal_methods import fit_neural
+    from trimodal.crossmodal.methods import fit_neural
 
     Xs, Xt = _regression()
     _, info = fit_neural(Xs, Xt, "autoencoder", seed=1, recon_weight=0.5, latent=8, max_epochs=12)
@@ -108,7 +108,7 @@ def test_fit_neural_autoencoder_runs_max_epochs_while_improving():
 
 
 def test_intermediate_fusion_keeps_the_weights_of_its_best_epoch():
-    from trimodal.fusion_net import IntermediateFusionClassifier
+    from trimodal.fusion.net import IntermediateFusionClassifier
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(90, 10))
@@ -134,7 +134,7 @@ def test_intermediate_fusion_keeps_the_weights_of_its_best_epoch():
 
 def test_finetune_stops_by_patience_random_weights(tmp_path):
     from tests.test_finetune import _data, _tiny_bert
-    from trimodal.finetune import FinetunedTextClassifier
+    from trimodal.learn.finetune import FinetunedTextClassifier
 
     texts, y = _data()
     path = _tiny_bert(tmp_path)

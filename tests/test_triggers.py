@@ -86,7 +86,7 @@ def test_editing_plumbing_reruns_no_extraction(project, module):
 
 
 def test_editing_the_probe_reruns_the_probes(project):
-    path = project / "wf" / "src" / "trimodal" / "probe.py"
+    path = project / "wf" / "src" / "trimodal" / "media" / "probe.py"
     with edited(path, lambda t: t + "\n# an edit\n"):
         jobs = planned_jobs(project)
     assert jobs.get("probe") == 4, jobs  # 10 videos in batches of 3

@@ -1,4 +1,4 @@
-"""Nested model selection (trimodal.tuning): the search runs inside each outer training fold."""
+"""Nested model selection (trimodal.learn.tuning): the search runs inside each outer training fold."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from trimodal.classify import CVResult, make_classifier, run_cv, selected_text
-from trimodal.cv import make_folds
-from trimodal.tuning import NestedSearch, inner_cv, resolve_space
+from trimodal.learn.classify import CVResult, make_classifier, run_cv, selected_text
+from trimodal.learn.cv import make_folds
+from trimodal.learn.tuning import NestedSearch, inner_cv, resolve_space
 
 SEEDS = list(range(40))  # a wide space of equally useless settings on noise
 
@@ -109,7 +109,7 @@ def test_run_cv_records_the_choice_per_fold_and_the_fixed_default(tmp_path):
 
 
 def test_config_check_names_a_malformed_search_space():
-    from trimodal.config_check import check_config
+    from trimodal.stages.config_check import check_config
 
     config = {
         "classify": {
@@ -128,7 +128,7 @@ def test_config_check_names_a_malformed_search_space():
 
 
 def test_report_shows_the_chosen_settings_and_the_gain(tmp_path):
-    from trimodal.report import write_report
+    from trimodal.report.summary import write_report
 
     rng = np.random.default_rng(0)
     y = np.array(["a", "b", "c"] * 20, dtype=object)
@@ -161,7 +161,7 @@ def test_nested_search_passes_sklearn_estimator_checks(estimator, check):
 
 
 def test_rows_without_a_group_are_groups_of_their_own():
-    from trimodal.tuning import group_keys
+    from trimodal.learn.tuning import group_keys
 
     assert group_keys(["", None, ""]) is None
     keys = group_keys(["g1", "", "g1", ""])
@@ -172,7 +172,7 @@ def test_late_stack_meta_search_is_nested_and_keeps_groups():
     import pandas as pd
 
     from tests.test_fusion import three_modalities
-    from trimodal.fusion import late_fusion_from_results
+    from trimodal.fusion.evaluate import late_fusion_from_results
 
     blocks, y, ids = three_modalities(120)
     results = [

@@ -14,7 +14,7 @@ from trimodal.extractors.clip_video import ClipEmbeddingExtractor
 from trimodal.extractors.cuts import FEATURE_NAMES, CutsExtractor
 from trimodal.extractors.frame_embedding import FrameEmbeddingExtractor, imagenet_categories
 from trimodal.extractors.yolo import YoloExtractor
-from trimodal.keyframes import select_keyframes
+from trimodal.media.keyframes import select_keyframes
 
 SHARE = "usr/share"
 LAUNCH = f"{SHARE}/games/renpy/demo/game/oa4_launch.webm"
@@ -120,7 +120,7 @@ def test_yolo_onnx_runtime_matches_pytorch_and_keeps_the_jobs_threads(person_yol
     """The CPU default (onnxruntime, exported once into the model cache) finds the same boxes."""
     import torch
 
-    monkeypatch.setenv("TRIMODAL_THREADS", "2")  # a job's threads (trimodal.threads)
+    monkeypatch.setenv("TRIMODAL_THREADS", "2")  # a job's threads (trimodal.plumbing.threads)
 
     assert person_yolo.runtime == "onnx"  # "auto" on CPU
     assert Path(person_yolo.yolo.ckpt_path or person_yolo.yolo.model_name).suffix == ".onnx"

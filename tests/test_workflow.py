@@ -24,8 +24,8 @@ from tests.workflow_project import (
     small_sheet,
     snakemake,
 )
-from trimodal import store
-from trimodal.batching import batch_size
+from trimodal.plumbing.batching import batch_size
+from trimodal.store import features as store
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def n_videos(wd: Path) -> int:
 def test_dry_run_lists_one_batch_job_per_extractor_by_default(tmp_path):
     wd = make_project(tmp_path, small_sheet())
     jobs = planned_jobs(wd)
-    # 10 videos: one auto-sized batch (trimodal.batching) per extractor and for the probe
+    # 10 videos: one auto-sized batch (trimodal.plumbing.batching) per extractor and for the probe
     assert batch_size("auto", n_videos(wd)) == n_videos(wd)
     for name in EXTRACTORS:
         assert jobs[f"extract_{name}"] == 1

@@ -24,9 +24,9 @@ rule classify:
         runtime=30,
     params:
         pooling=lambda wc: FeatureSet.parse(wc.feature_set).pooling,
-        cv=config["classify"].get("cv", {}),
+        cv=lookup(dpath="classify/cv", within=config, default={}),
         options=lambda wc: classify_options(wc.classifier),
-        # the code the job runs (trimodal.codehash): editing classify.py reruns classification
+        # the code the job runs (trimodal.plumbing.codehash): editing learn/classify.py reruns classification
         code=code_hash("trimodal.stages.classify", *CLASSIFY_PLUGINS),
     script:
         "../scripts/classify.py"

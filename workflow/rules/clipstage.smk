@@ -1,4 +1,4 @@
-# The CLIP stage (config `clip_stage`, off unless configured; trimodal.clip_stage):
+# The CLIP stage (config `clip_stage`, off unless configured; trimodal.stages.clip):
 # - distinct_<name>: per video, the k most mutually distant frames of another extractor's
 #   per-frame windows (farthest-point selection), read from that extractor's per-video file;
 #   per-video files results/extract/<name>/<id>.h5 and a store results/features/<name>.h5;
@@ -165,7 +165,7 @@ if clip_stage_on("text2image"):
             clip_model=clip_model(),
             sheet=config["samples"],
             # not an output: Snakemake would delete it before a rerun; a killed job keeps
-            # every image it drew (trimodal.text2image.generate_images)
+            # every image it drew (trimodal.crossmodal.clip.text2image.generate_images)
             cache="results/clip/text2image/cache",
             code=clip_code("text2image"),
             device=config["device"],

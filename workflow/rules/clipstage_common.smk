@@ -1,7 +1,7 @@
 # Configuration and input functions of the CLIP stage (rules in clipstage.smk). A bad
 # `clip_stage` section stops the run before any job, with one message naming every problem.
 
-from trimodal.clip_stage import check_config
+from trimodal.stages.clip import check_config
 
 CLIP_STAGE = config.get("clip_stage") or {}
 DISTINCT = CLIP_STAGE.get("distinct_frames") or {}

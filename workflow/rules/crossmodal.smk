@@ -1,7 +1,7 @@
 # Cross-modal mapping: for each configured (source -> target) pair of pooled embeddings, ridge,
 # CCA, an MLP and an auto-encoder (MSE and contrastive losses), trained per CV fold and judged
 # by nearest-neighbour retrieval among the test fold's targets, beside chance levels. It runs on
-# the label set's videos and folds (trimodal.cv: the folds of every classifier and fusion, groups
+# the label set's videos and folds (trimodal.learn.cv: the folds of every classifier and fusion, groups
 # kept on one side); the fold of each video is kept beside the table (.folds.tsv).
 
 

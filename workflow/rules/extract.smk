@@ -2,10 +2,10 @@
 # the extractor's source code are params, so changing any of them reruns exactly this
 # extractor's jobs and what depends on them.
 #
-# By default (`batch: auto`, trimodal.batching) one job takes a batch of consecutive videos
+# By default (`batch: auto`, trimodal.plumbing.batching) one job takes a batch of consecutive videos
 # and loads the model once for all of them, writing one per-video file each (features or an
 # error record) into results/extract/<name>/batches/<batch>/. A rerunning batch reuses the
-# earlier result of every video whose own inputs are unchanged (trimodal.reuse), so editing
+# earlier result of every video whose own inputs are unchanged (trimodal.store.reuse), so editing
 # one description calls the model for that video only. With `batch: 1`, one job per video
 # writes results/extract/<name>/<video_id>.h5.
 

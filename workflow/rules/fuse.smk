@@ -24,11 +24,9 @@ rule fuse:
         runtime=30,
     params:
         spec=lambda wc: fusion_job_spec(wc.name, wc.kind),
-        cv=config["classify"].get("cv", {}),
+        cv=lookup(dpath="classify/cv", within=config, default={}),
         # the network's device (the intermediate kind trains one; the others ignore it)
-        device=lambda wc: (
-            config["device"] if wc.kind == "intermediate" else ""
-        ),
+        device=lambda wc: (config["device"] if wc.kind == "intermediate" else ""),
         code=code_hash("trimodal.stages.fuse", *FUSION_PLUGINS, *CLASSIFY_PLUGINS),
     script:
         "../scripts/fuse.py"

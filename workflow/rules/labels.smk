@@ -20,7 +20,7 @@ rule labels:
         mem_mb=2000,
         runtime=10,
     params:
-        spec=lambda wc: config["labels"]["sets"][wc.label_set],
+        spec=lookup(dpath="labels/sets/{label_set}", within=config),
         sheet=config["samples"],
         rows=label_rows,
         code=code_hash("trimodal.stages.labels"),

@@ -1,11 +1,11 @@
 """Snakemake adapter: cross-validate one classifier on one feature set."""
 
-from trimodal.joblog import job_log
-from trimodal.threads import start_job
+from trimodal.plumbing.joblog import job_log
+from trimodal.plumbing.threads import start_job
 
 with job_log(snakemake.log[0]):
     start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
-    from trimodal.plugins import load_plugins
+    from trimodal.plumbing.plugins import load_plugins
     from trimodal.stages.classify import classify_one
 
     load_plugins(snakemake.config["classify"].get("plugins"))  # plug-in classifiers

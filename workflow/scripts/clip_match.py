@@ -1,12 +1,12 @@
 """Snakemake adapter: CLIP similarity of summaries to frames, retrieval both ways."""
 
-from trimodal.joblog import job_log
-from trimodal.threads import start_job
+from trimodal.plumbing.joblog import job_log
+from trimodal.plumbing.threads import start_job
 
 with job_log(snakemake.log[0]):
     start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
-    from trimodal.clip_stage import clip_match_job
-    from trimodal.device import pick_device
+    from trimodal.plumbing.device import pick_device
+    from trimodal.stages.clip import clip_match_job
 
     clip_match_job(
         snakemake.input.summaries,

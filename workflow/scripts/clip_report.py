@@ -1,11 +1,11 @@
 """Snakemake adapter: the CLIP stage's table in the cross-modal report."""
 
-from trimodal.joblog import job_log
-from trimodal.threads import start_job
+from trimodal.plumbing.joblog import job_log
+from trimodal.plumbing.threads import start_job
 
 with job_log(snakemake.log[0]):
     start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
-    from trimodal.clip_stage import write_clip_report
+    from trimodal.stages.clip import write_clip_report
 
     write_clip_report(
         snakemake.output.md,

@@ -1,11 +1,11 @@
 """Snakemake adapter: every description cut to the CLIP model's 77-token context."""
 
-from trimodal.joblog import job_log
-from trimodal.threads import start_job
+from trimodal.plumbing.joblog import job_log
+from trimodal.plumbing.threads import start_job
 
 with job_log(snakemake.log[0]):
     start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
-    from trimodal.clip_stage import make_summaries
+    from trimodal.stages.clip import make_summaries
 
     make_summaries(
         snakemake.input.sheet,

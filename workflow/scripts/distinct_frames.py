@@ -1,11 +1,11 @@
 """Snakemake adapter: one video's distinct frames from its source extractor's per-video file."""
 
-from trimodal.joblog import job_log
-from trimodal.threads import start_job
+from trimodal.plumbing.joblog import job_log
+from trimodal.plumbing.threads import start_job
 
 with job_log(snakemake.log[0]):
     start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
-    from trimodal.distinct_frames import distinct_frames_file
+    from trimodal.crossmodal.clip.distinct_frames import distinct_frames_file
 
     distinct_frames_file(
         video_id=snakemake.wildcards.video_id,

@@ -3,15 +3,15 @@
 
 from pathlib import Path
 
-from trimodal.joblog import job_log
-from trimodal.threads import start_job
+from trimodal.plumbing.joblog import job_log
+from trimodal.plumbing.threads import start_job
 
 with job_log(snakemake.log[0]):
     start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
-    from trimodal.batching import shrink_for_attempt
-    from trimodal.limits import memory_limit
-    from trimodal.reuse import across_versions, cache_dir
+    from trimodal.plumbing.batching import shrink_for_attempt
+    from trimodal.plumbing.limits import memory_limit
     from trimodal.stages.extract import CURRENT, extract_batch, extract_files
+    from trimodal.store.reuse import across_versions, cache_dir
 
     p = snakemake.params
     res = snakemake.resources

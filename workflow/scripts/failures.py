@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
-from trimodal.joblog import job_log
-from trimodal.threads import start_job
+from trimodal.plumbing.joblog import job_log
+from trimodal.plumbing.threads import start_job
 
 with job_log(snakemake.log[0]):
     start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
-    from trimodal.sheet import sheet_flags
+    from trimodal.corpus.sheet import sheet_flags
     from trimodal.stages.store import collect_failures
 
     collect_failures(

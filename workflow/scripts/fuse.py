@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
-from trimodal.joblog import job_log
-from trimodal.threads import start_job
+from trimodal.plumbing.joblog import job_log
+from trimodal.plumbing.threads import start_job
 
 with job_log(snakemake.log[0]):
     start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
-    from trimodal.plugins import load_plugins
+    from trimodal.plumbing.plugins import load_plugins
     from trimodal.stages.fuse import fuse_one
 
     load_plugins(snakemake.config.get("fusion", {}).get("plugins"))  # plug-in fusion kinds

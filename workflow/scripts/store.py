@@ -1,12 +1,12 @@
 """Snakemake adapter: merge one extractor's per-video files into its feature store."""
 
-from trimodal.joblog import job_log
-from trimodal.threads import start_job
+from trimodal.plumbing.joblog import job_log
+from trimodal.plumbing.threads import start_job
 
 with job_log(snakemake.log[0]):
     start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
-    from trimodal.reuse import across_versions
     from trimodal.stages.store import aggregate_store
+    from trimodal.store.reuse import across_versions
 
     aggregate_store(
         list(snakemake.params.files),  # per-video files (inside batch folders when batched)

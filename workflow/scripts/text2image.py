@@ -1,12 +1,12 @@
 """Snakemake adapter: images from the summaries, scored by CLIP against the videos' frames."""
 
-from trimodal.joblog import job_log
-from trimodal.threads import start_job
+from trimodal.plumbing.joblog import job_log
+from trimodal.plumbing.threads import start_job
 
 with job_log(snakemake.log[0]):
     start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
-    from trimodal.clip_stage import text2image_job
-    from trimodal.device import pick_device
+    from trimodal.plumbing.device import pick_device
+    from trimodal.stages.clip import text2image_job
 
     text2image_job(
         snakemake.input.summaries,

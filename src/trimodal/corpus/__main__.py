@@ -8,7 +8,7 @@ import time
 
 from trimodal.corpus.demo import build_demo_corpus
 from trimodal.corpus.fetch import ensure_fetched
-from trimodal.probe import probe
+from trimodal.media.probe import probe
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,7 @@ speech runs at the video's pace; cut short where the next clip starts on the vid
 Between knots it is linear (a silent gap after a pause lets the video catch up); past the last
 knot it runs at slope 1; where two knots share a track time (a shifted clip starts the instant
 a pause ends) the later one holds from that instant on. So every clip's
-speech maps to its own ``start_time``, and :func:`track_to_video` is what ``trimodal.timeline``
+speech maps to its own ``start_time``, and :func:`track_to_video` is what ``trimodal.store.timeline``
 uses to put the AD track's transcript segments at video time.
 
 Writing (:func:`build_track`) streams: the track is written block by block (``soundfile``), each
@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trimodal.atomic import atomic_path, write_json
+from trimodal.plumbing.atomic import atomic_path, write_json
 
 MAP_FORMAT = 1
 BLOCK = 1 << 16  # samples per output block (4 s at 16 kHz)

@@ -64,7 +64,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trimodal.atomic import write_json, write_table
+from trimodal.plumbing.atomic import write_json, write_table
 
 log = logging.getLogger(__name__)
 
@@ -430,7 +430,7 @@ def _duration(result: dict | None, video: Path, ok: bool) -> float | None:
     if d:
         return d
     if ok:
-        from trimodal.probe import probe
+        from trimodal.media.probe import probe
 
         return _num(probe(video).get("duration"))
     return None

@@ -1,4 +1,12 @@
-"""Built-in extractors, registered by name. Each module is imported only when its job runs."""
+"""Extractors: one model each, registered by name; a module is imported only when its job runs.
+
+``base`` (Extractor, Param, the registry; ``frame_base.FrameExtractor`` owns the frame loop),
+``pooling`` (windows -> one vector per video), ``text_sources`` (which texts a text extractor
+reads), and the built-in extractors registered below.
+
+Add an extractor: a module here (or anywhere on the path) and a config entry
+(docs/architecture.md, "Recipe: add an extractor"); register a built-in one below.
+"""
 
 from trimodal.extractors.base import register
 

@@ -3,7 +3,7 @@
 One extractor = one class with a registry name. The workflow builds it once per job from the
 rule's `params:` (model spec, parameters, device), calls :meth:`Extractor.extract` on one
 :class:`VideoItem`, and writes the returned :class:`Features` (or the error) to one per-video file
-with :func:`trimodal.store.write_video_file`. An extractor raises :class:`ExtractionError` for a
+with :func:`trimodal.store.features.write_video_file`. An extractor raises :class:`ExtractionError` for a
 bad input it recognises (no audio stream, no decodable frame, empty text); the job turns that into
 an error record, so one bad video never stops the run.
 """
@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from trimodal.types import ExtractionError, Features, VideoItem  # noqa: F401 - the contract's types
+from trimodal.plumbing.types import ExtractionError, Features, VideoItem  # noqa: F401 - the contract's types
 
 _TYPE_NAMES = {float: "a number", int: "an integer", bool: "true or false", str: "a string",
                list: "a list"}  # fmt: skip
@@ -97,7 +97,7 @@ def check_params(declared: dict[str, Param], params: dict) -> list[tuple[str, st
     return out
 
 
-#: what trimodal.pooling.pool_all stores for every windowed extractor
+#: what trimodal.extractors.pooling.pool_all stores for every windowed extractor
 POOLED = ("mean", "max", "attn", "mean_max")
 
 # declarations shared by several extractors
@@ -161,7 +161,7 @@ class Extractor(ABC):
 
     def model_attrs(self) -> dict[str, Any]:
         """Attributes stored with every output: what model and parameters made it."""
-        from trimodal.models import describe_model
+        from trimodal.plumbing.models import describe_model
 
         return {"model": self.model_spec or "", **describe_model(self.model_spec)}
 

@@ -2,7 +2,7 @@
 
 The study compared each video's description and DALL-E images with its frames in CLIP's joint
 space. This extractor puts the frames there once, per video, so the CLIP stage (text matching,
-generated images, trimodal.clip_stage) only has to embed texts and generated images with the same
+generated images, trimodal.stages.clip) only has to embed texts and generated images with the same
 model: windows = (n_frames, projection_dim) unit-norm image embeddings (CLIPModel's
 get_image_features), times [t, t + step]; pooled mean / max / attn / mean_max; a `frames` table
 with the decoded frame number of each window, so distinct-frame selection can name real frames.
@@ -23,7 +23,7 @@ from trimodal.extractors.base import (
     VideoItem,
 )
 from trimodal.extractors.frame_base import FRAME_PARAMS, FrameExtractor
-from trimodal.pooling import pool_all
+from trimodal.extractors.pooling import pool_all
 
 
 def decode_short_side(image_processor) -> int:

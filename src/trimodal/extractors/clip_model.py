@@ -16,7 +16,7 @@ def load_clip(model_id: str = DEFAULT_MODEL, device: str = "cpu"):
     """(model, processor) from a hub id (needs internet) or a local folder."""
     from transformers import CLIPModel, CLIPProcessor
 
-    from trimodal.models import resolve_model
+    from trimodal.plumbing.models import resolve_model
 
     path = resolve_model(model_id)
     model = CLIPModel.from_pretrained(path).to(device).eval()

@@ -1,6 +1,6 @@
 """Clip-level video embeddings with ViViT or VideoMAE (transformers), on k-means key frames.
 
-The study fed ViViT 32 key frames (k-means over 400 uniform frames, see trimodal.keyframes) and
+The study fed ViViT 32 key frames (k-means over 400 uniform frames, see trimodal.media.keyframes) and
 stored the whole last hidden state (3137 x 768 per video, 42 GB for the corpus) before reducing
 it. Here only the reductions are kept: pooled "cls" (first token; for VideoMAE, which has no CLS
 token, the first patch token), "mean" and "max" over tokens of the last hidden state.
@@ -13,8 +13,8 @@ through the image processor of the same id (resize, crop, normalise).
 from __future__ import annotations
 
 from trimodal.extractors.base import ExtractionError, Extractor, Features, Param, VideoItem
-from trimodal.keyframes import read_frames_at, select_keyframes
-from trimodal.models import resolve_model
+from trimodal.media.keyframes import read_frames_at, select_keyframes
+from trimodal.plumbing.models import resolve_model
 
 
 class ClipEmbeddingExtractor(Extractor):

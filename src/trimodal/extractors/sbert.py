@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from trimodal.batching import model_batch
-from trimodal.device import pick_device
 from trimodal.extractors.base import (
     POOLED,
     TEXT_SOURCES,
@@ -27,8 +25,10 @@ from trimodal.extractors.base import (
     Param,
     VideoItem,
 )
-from trimodal.pooling import pool_all
-from trimodal.text_sources import coverage_attrs, gather_text
+from trimodal.extractors.pooling import pool_all
+from trimodal.extractors.text_sources import coverage_attrs, gather_text
+from trimodal.plumbing.batching import model_batch
+from trimodal.plumbing.device import pick_device
 
 
 def token_spans(
@@ -89,7 +89,7 @@ class SbertExtractor(Extractor):
     def load(self) -> None:
         from sentence_transformers import SentenceTransformer
 
-        from trimodal.models import resolve_model
+        from trimodal.plumbing.models import resolve_model
 
         self.model_spec = self.model_spec or self.DEFAULT_MODEL
         self.model = SentenceTransformer(

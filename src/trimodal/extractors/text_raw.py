@@ -9,11 +9,11 @@ features. This extractor stores only the cleaned text; the classifier stage puts
 from __future__ import annotations
 
 from trimodal.extractors.base import TEXT_SOURCES, Extractor, Features, Param, VideoItem
-from trimodal.text_sources import coverage_attrs, gather_text
+from trimodal.extractors.text_sources import coverage_attrs, gather_text
 
 
 class TextRawExtractor(Extractor):
-    """The cleaned text of `sources` (see trimodal.text_sources.gather_text), joined."""
+    """The cleaned text of `sources` (see trimodal.extractors.text_sources.gather_text), joined."""
 
     name = "text_raw"
     modality = "text"

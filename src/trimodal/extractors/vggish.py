@@ -17,9 +17,9 @@
 
 Input patches: the official VGGish log-mel patches, one per 0.96 s window every ``params.hop``
 seconds (default 0.96, non-overlapping, as VGGish), streamed by
-:func:`trimodal.audio_features.stream_patches`.
+:func:`trimodal.media.audio_features.stream_patches`.
 
-Pooling: mean / max / ``attn`` / mean_max from :func:`trimodal.pooling.pool_all`. ``attn`` is the
+Pooling: mean / max / ``attn`` / mean_max from :func:`trimodal.extractors.pooling.pool_all`. ``attn`` is the
 energy-based attention (softmax of the standardised L2 norm of each window): it needs no labels,
 so it is computed once here without touching the cross-validation folds, and VGGish embeddings
 of loud, eventful windows have larger norms than those of near-silence, so it favours the
@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 
-from trimodal.audio_features import SAMPLE_RATE, stream_patches
 from trimodal.extractors.base import (
     AUDIO_SOURCE,
     POOLED,
@@ -44,10 +43,11 @@ from trimodal.extractors.base import (
     Param,
     VideoItem,
 )
+from trimodal.extractors.pooling import pool_all
 from trimodal.extractors.tf_process import run_tf_script, write_waveform
 from trimodal.media.audio import source_path, stream_audio
-from trimodal.models import resolve_model
-from trimodal.pooling import pool_all
+from trimodal.media.audio_features import SAMPLE_RATE, stream_patches
+from trimodal.plumbing.models import resolve_model
 
 TF_HUB_VGGISH = "https://tfhub.dev/google/vggish/1"
 

@@ -29,8 +29,8 @@ import pandas as pd
 
 from trimodal.extractors.base import AUDIO_SOURCE, Extractor, Features, Param, VideoItem
 from trimodal.media.audio import SAMPLE_RATE, source_path, stream_audio
-from trimodal.models import resolve_model
-from trimodal.threads import job_threads
+from trimodal.plumbing.models import resolve_model
+from trimodal.plumbing.threads import job_threads
 
 
 def rechunk(chunks, size: int) -> Iterator[tuple[int, np.ndarray]]:

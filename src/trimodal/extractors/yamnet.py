@@ -8,14 +8,14 @@ holds ``saved_model.pb``, with the Hub model's signature) runs in TensorFlow, se
 Input: the soundtrack (``source: soundtrack``) or the audio-description track (``ad_audio``),
 streamed by :func:`trimodal.media.audio.stream_audio`, turned into 0.96 s log-mel patches every
 ``hop`` seconds (default 0.48 s, YAMNet's own patch hop; 0.96 for no overlap) by
-:func:`trimodal.audio_features.stream_patches` (each STFT frame computed once), quantised to uint8 with the scale / zero point
+:func:`trimodal.media.audio_features.stream_patches` (each STFT frame computed once), quantised to uint8 with the scale / zero point
 stored in the ONNX graph. The model's input is fixed at batch 1 ([1, 1, 96, 64]), so patches are
 fed one by one to a single session (a loop over ``session.run`` with pre-built inputs; a
 batch > 1 model is fed in batches). Its uint8 output is dequantised to logits and passed through
 a sigmoid: per-window class scores (n, 521), as in YAMNet's own ``scores`` output.
 
 Output: windows (n, 521) scores with times, pooled mean / max / attn / mean_max
-(:func:`trimodal.pooling.pool_all`), text = the ``top_k`` class names by mean score joined by
+(:func:`trimodal.extractors.pooling.pool_all`), text = the ``top_k`` class names by mean score joined by
 "; " (names contain commas), table ``top`` (rank, index, name, mean_score, max_score).
 
 TF back-end: TensorFlow must not share a process with torch, so this module never imports it:
@@ -30,7 +30,7 @@ output, besides the same windows (n, 521) scores, pooled scores, text and ``top`
 names from the model's own class map when it has one, else a ``yamnet_class_map.csv`` in the
 SavedModel folder, else the packaged map), has the 1024-d embeddings of each window: pooled as
 ``embedding_mean`` / ``embedding_max`` / ``embedding_attn`` / ``embedding_mean_max`` (the
-:func:`trimodal.pooling.pool_all` set on the embeddings) and, with ``window_embeddings: true``,
+:func:`trimodal.extractors.pooling.pool_all` set on the embeddings) and, with ``window_embeddings: true``,
 appended to the windows ((n, 521 + 1024): scores first; attr ``window_columns``).
 """
 
@@ -45,7 +45,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trimodal.audio_features import SAMPLE_RATE, quantize, stream_patches
 from trimodal.extractors.base import (
     AUDIO_SOURCE,
     POOLED,
@@ -55,12 +54,13 @@ from trimodal.extractors.base import (
     Param,
     VideoItem,
 )
+from trimodal.extractors.pooling import pool_all
 from trimodal.extractors.tf_process import run_tf_script, write_waveform
 from trimodal.media.audio import source_path, stream_audio
-from trimodal.models import is_packaged, resolve_model
-from trimodal.pooling import pool_all
-from trimodal.progress import progress
-from trimodal.threads import job_threads, ort_options
+from trimodal.media.audio_features import SAMPLE_RATE, quantize, stream_patches
+from trimodal.plumbing.models import is_packaged, resolve_model
+from trimodal.plumbing.progress import progress
+from trimodal.plumbing.threads import job_threads, ort_options
 
 PACKAGED_YAMNET = "packaged:yamnet-int8-onnx"
 TF_HUB_YAMNET = "https://tfhub.dev/google/yamnet/1"

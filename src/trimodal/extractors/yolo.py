@@ -29,15 +29,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trimodal.atomic import write_file
 from trimodal.extractors.base import (
     Features,
     Param,
     VideoItem,
 )
 from trimodal.extractors.frame_base import FRAME_PARAMS, FrameExtractor
-from trimodal.models import model_cache, resolve_model
-from trimodal.threads import job_threads, ort_options, torch_threads
+from trimodal.plumbing.atomic import write_file
+from trimodal.plumbing.models import model_cache, resolve_model
+from trimodal.plumbing.threads import job_threads, ort_options, torch_threads
 
 DEFAULT_MODEL = "packaged:yolov8-person"
 
@@ -56,7 +56,7 @@ def keep_torch_threads():
     """The job's threads in ultralytics' calls: its device selection sets torch to
     cpu_count - 1 threads (1 on a 2-core machine), and the onnxruntime session it builds on
     first use gets no options (every core, spin-waiting); here that session gets
-    :func:`trimodal.threads.ort_options` and torch is set back to the job's count."""
+    :func:`trimodal.plumbing.threads.ort_options` and torch is set back to the job's count."""
     import torch
     from ultralytics.nn.backends import onnx as backend
 

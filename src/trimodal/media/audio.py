@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from trimodal.probe import is_partial
-from trimodal.types import ExtractionError
+from trimodal.media.probe import is_partial
+from trimodal.plumbing.types import ExtractionError
 
 SAMPLE_RATE = 16000
 
 
 def has_audio(probe: dict[str, Any] | None) -> bool:
-    """Whether a probe dict (trimodal.probe) saw an audio stream."""
+    """Whether a probe dict (trimodal.media.probe) saw an audio stream."""
     return bool(probe) and probe.get("audio") is not None
 
 

@@ -21,7 +21,7 @@ from trimodal.media.sampling import (
     span_times,
     target_size,
 )
-from trimodal.threads import job_threads
+from trimodal.plumbing.threads import job_threads
 
 #: indices per decord get_batch call: bounds memory at CHUNK decoded frames
 DECORD_CHUNK = 8

@@ -24,10 +24,10 @@ import numpy as np
 
 from trimodal.media.decord_backend import decord_available, read_decord
 from trimodal.media.prefetch import prefetch  # noqa: F401 - the frame loop's overlap
+from trimodal.media.probe import video_info  # noqa: F401 - header facts, read by the probe
 from trimodal.media.pyav_backend import read_pyav
 from trimodal.media.sampling import Frame, target_times  # noqa: F401 - the public names
-from trimodal.probe import video_info  # noqa: F401 - header facts, read by the probe
-from trimodal.types import ExtractionError
+from trimodal.plumbing.types import ExtractionError
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 
-from trimodal.threads import job_threads
+from trimodal.plumbing.threads import job_threads
 
 
 def prefetch(items: Iterable, depth: int | None = None) -> Iterator:

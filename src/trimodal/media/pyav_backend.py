@@ -21,8 +21,8 @@ from trimodal.media.sampling import (
     span_times,
     target_size,
 )
-from trimodal.threads import job_threads
-from trimodal.types import ExtractionError
+from trimodal.plumbing.threads import job_threads
+from trimodal.plumbing.types import ExtractionError
 
 log = logging.getLogger("trimodal.media.frames")
 

@@ -1,4 +1,4 @@
-"""The classify stage: one registered classifier (trimodal.classifiers, the fine-tuned
+"""The classify stage: one registered classifier (trimodal.learn.classifiers, the fine-tuned
 transformer included) cross-validated on one feature set of one label set: a CV result with
 out-of-fold probabilities."""
 
@@ -26,8 +26,8 @@ def classify_one(
     options may name a `base` classifier (so that e.g. `ovr_linear_svc_rebalanced` is
     `ovr_linear_svc` with `rebalance: true`, and the configured fine-tuning is `finetune`).
     """
-    from trimodal.classify import evaluate_feature_set
-    from trimodal.cv import protocol_folds
+    from trimodal.learn.classify import evaluate_feature_set
+    from trimodal.learn.cv import protocol_folds
 
     options = dict(options)
     base = options.pop("base", classifier)
@@ -37,7 +37,7 @@ def classify_one(
         base,
         features_dir=Path(store_path).parent,
         label_set=label_set,
-        folds=protocol_folds(cv),  # a number of folds, or "split" (trimodal.cv)
+        folds=protocol_folds(cv),  # a number of folds, or "split" (trimodal.learn.cv)
         seed=int(cv.get("seed", 0)),
         **options,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trimodal.atomic import write_table, write_text
+from trimodal.plumbing.atomic import write_table, write_text
 
 log = logging.getLogger("trimodal")
 
@@ -18,8 +18,8 @@ def crossmodal_pair(
 ) -> pd.DataFrame:
     """Cross-modal retrieval of one pair on the label set's videos and folds (groups kept);
     the fold of each video goes to `folds_out` (default: <output stem>.folds.tsv)."""
-    from trimodal.classify import load_labels
-    from trimodal.crossmodal import run_pairs
+    from trimodal.crossmodal.evaluate import run_pairs
+    from trimodal.learn.classify import load_labels
 
     labels = load_labels(labels_tsv)
     df, folds = run_pairs(spec, features_dir, labels, with_folds=True)
@@ -47,13 +47,13 @@ HUBNESS_NOTE = (
 def crossmodal_summary(tables: list[str], outputs: dict[str, str]) -> pd.DataFrame:
     """The cross-modal table (Markdown and a self-contained HTML page, for `snakemake
     --report`), its CSV, the heatmap and the provenance of every store it read."""
-    from trimodal.crossmodal import (
+    from trimodal.crossmodal.evaluate import (
         crossmodal_heatmap,
         crossmodal_table,
         hubness_figure,
         row_provenance,
     )
-    from trimodal.report import provenance_rows, render_html, render_markdown
+    from trimodal.report.summary import provenance_rows, render_html, render_markdown
 
     df = pd.concat([pd.read_csv(t, sep="\t") for t in tables], ignore_index=True)
     for col in ("note", "provenance", "selected", "k_occurrence"):  # text: empty, not NaN

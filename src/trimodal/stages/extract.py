@@ -2,7 +2,7 @@
 
 Every video gets its own per-video file (features or an error record). The model is built only
 when a video needs it: a rerunning batch whose videos are all unchanged reuses their earlier
-results (:mod:`trimodal.reuse`) without importing the model's library.
+results (:mod:`trimodal.store.reuse`) without importing the model's library.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ import traceback
 from functools import cache
 from typing import Any
 
-from trimodal import store
-from trimodal.codehash import package_versions
-from trimodal.device import gpu_out_of_memory, pick_device
 from trimodal.extractors.base import build_extractor, extractor_target
-from trimodal.models import describe_model
-from trimodal.probe import partial_reason, read_probe
-from trimodal.reuse import ResultCache, file_identity, result_key
-from trimodal.threads import torch_threads
-from trimodal.types import ExtractionError, VideoItem
+from trimodal.media.probe import partial_reason, read_probe
+from trimodal.plumbing.codehash import package_versions
+from trimodal.plumbing.device import gpu_out_of_memory, pick_device
+from trimodal.plumbing.models import describe_model
+from trimodal.plumbing.threads import torch_threads
+from trimodal.plumbing.types import ExtractionError, VideoItem
+from trimodal.store import features as store
+from trimodal.store.reuse import ResultCache, file_identity, result_key
 
 log = logging.getLogger("trimodal")
 
@@ -118,60 +118,13 @@ def extract_one(
     """
     counts = counts if counts is not None else Counts()
     CURRENT["video_id"] = video_id
-    probes = read_probe(probe_json)
-    item = VideoItem(
-        video_id=video_id,
-        video=row.get("video") or None,
-        ad_audio=row.get("ad_audio") or None,
-        description=row.get("description") or None,
-        label=row.get("label") or None,
-        probe=probes.get("video") or {},
-        ad_probe=probes.get("ad_audio") or {},
-        span=_span(row.get("span") or probes.get("span")),
-        ad_map=row.get("ad_map") or None,
-    )
-    header = {"extractor": extractor, "kind": kind, "modality": modality, "params": params}
-    error = None
+    item = _video_item(video_id, row, probe_json)
     need = _needs_media(modality, params)
-    unusable = _unusable(need, item)
-    if unusable is not None:  # an absent file (missing_media: skip), a span outside the video
-        error = unusable
-    elif need == "video" and not item.probe.get("ok"):
-        error = ("probe", f"video unreadable: {item.probe.get('reason', 'unknown')}")
-    elif need == "ad_audio" and not item.ad_audio:
-        error = (ABSENT, "no ad_audio track in the sample sheet")
-    elif need == "ad_audio" and not item.ad_probe.get("ok"):
-        error = ("probe", f"ad_audio unreadable: {item.ad_probe.get('reason', 'unknown')}")
-    elif need == "video" and modality == "audio" and not item.probe.get("audio"):
-        error = ("decode", "no audio stream in the video file")
-    elif need == "video" and modality == "video" and not item.probe.get("video"):
-        error = ("decode", "no video stream in the file")
-
-    for source, path in (text_inputs or {}).items():
-        if os.path.isdir(path):  # a batched producer: its batch folder holds this video's file
-            path = os.path.join(path, f"{video_id}.h5")
-        try:
-            data = store.read_video_file(path)
-        except OSError as e:
-            log.warning("%s: text source %s unreadable: %s", video_id, source, e)
-            continue
-        if data["attrs"].get("ok") and data.get("text"):
-            item.texts[source] = data["text"]
-
+    error = _input_error(need, modality, item)
+    _read_text_inputs(item, text_inputs or {})
     if error is None and modality == "text" and "sources" in params:
-        from trimodal.text_sources import gather_text
-
-        try:  # no text at all: say so without importing the model
-            gather_text(item, list(params["sources"]))
-        except ExtractionError as e:
-            error = (e.stage, e.reason)
-
-    header.update({"model": model or "", **dict(_model_attrs(model))})
-    header.update({"code": code, "packages": dict(_packages(kind))})
-    if partial_decode != "warn":  # part of the reuse key only when not the default
-        header["partial_decode_policy"] = partial_decode
-    # where the job ran (per-video file only; stores keep model/params, not hosts)
-    header["slurm_job_id"] = os.environ.get("SLURM_JOB_ID", "")
+        error = _no_text(item, list(params["sources"]))
+    header = _header(extractor, kind, modality, model, params, code, partial_decode)
     if error is not None:  # decided from the sheet and the probe: no model, nothing to reuse
         counts["errors"] += 1
         log.warning("%s: %s: error record (%s: %s)", video_id, extractor, *error)
@@ -183,27 +136,18 @@ def extract_one(
     key = result_key(
         {
             "video_id": video_id,  # the file records it
-            # the versions are checked against the entry's own record (below), not keyed, so
+            # the versions are checked against the entry's own record (_reused), not keyed, so
             # that `across_versions` can still find results of other versions
             "header": {k: v for k, v in header.items() if k not in ("slurm_job_id", "packages")},
             "device": device,
             "inputs": _own_inputs(item, need, modality, params),
         }
     )
-    if cache.fetch(key, output):
-        try:
-            attrs = store.store_attrs(output)  # attributes only, not the arrays
-        except OSError as e:  # the entry does not open: never serve it again
-            cache.discard(key, f"does not open: {e}")
-        else:
-            versions = json.loads(attrs.get("packages") or "{}")
-            if across_versions or versions == header["packages"]:
-                counts["reused"] += 1
-                log.info("%s: %s reused (inputs unchanged, %s)", video_id, extractor, key[:12])
-                return bool(attrs.get("ok"))
-            changed = sorted(set(versions.items()) ^ set(header["packages"].items()))
-            log.info("%s: %s cached under other package versions %s: recomputing", video_id,
-                     extractor, changed)  # fmt: skip
+    reused = _reused(cache, key, output, header["packages"], across_versions)
+    if reused is not None:
+        counts["reused"] += 1
+        log.info("%s: %s reused (inputs unchanged, %s)", video_id, extractor, key[:12])
+        return reused
 
     ex = _extractor(kind, model, params, device)
     counts["computed"] += 1
@@ -227,9 +171,99 @@ def extract_one(
     return error is None
 
 
-def _compute(
-    ex, item: VideoItem, extractor: str, output: str, header: dict, partial_decode, need
-):
+def _video_item(video_id: str, row: dict[str, Any], probe_json: str) -> VideoItem:
+    """The video as the extractors see it: its sheet row and what the probe found."""
+    probes = read_probe(probe_json)
+    return VideoItem(
+        video_id=video_id,
+        video=row.get("video") or None,
+        ad_audio=row.get("ad_audio") or None,
+        description=row.get("description") or None,
+        label=row.get("label") or None,
+        probe=probes.get("video") or {},
+        ad_probe=probes.get("ad_audio") or {},
+        span=_span(row.get("span") or probes.get("span")),
+        ad_map=row.get("ad_map") or None,
+    )
+
+
+def _input_error(need: str | None, modality: str, item: VideoItem) -> tuple[str, str] | None:
+    """Why this video cannot be extracted, from the sheet and the probe alone (no model)."""
+    unusable = _unusable(need, item)
+    if unusable is not None:  # an absent file (missing_media: skip), a span outside the video
+        return unusable
+    if need == "video" and not item.probe.get("ok"):
+        return "probe", f"video unreadable: {item.probe.get('reason', 'unknown')}"
+    if need == "ad_audio" and not item.ad_audio:
+        return ABSENT, "no ad_audio track in the sample sheet"
+    if need == "ad_audio" and not item.ad_probe.get("ok"):
+        return "probe", f"ad_audio unreadable: {item.ad_probe.get('reason', 'unknown')}"
+    if need == "video" and modality == "audio" and not item.probe.get("audio"):
+        return "decode", "no audio stream in the video file"
+    if need == "video" and modality == "video" and not item.probe.get("video"):
+        return "decode", "no video stream in the file"
+    return None
+
+
+def _read_text_inputs(item: VideoItem, text_inputs: dict[str, str]) -> None:
+    """The texts other extractors produced for this video (a transcript), into item.texts."""
+    for source, path in text_inputs.items():
+        if os.path.isdir(path):  # a batched producer: its batch folder holds this video's file
+            path = os.path.join(path, f"{item.video_id}.h5")
+        try:
+            data = store.read_video_file(path)
+        except OSError as e:
+            log.warning("%s: text source %s unreadable: %s", item.video_id, source, e)
+            continue
+        if data["attrs"].get("ok") and data.get("text"):
+            item.texts[source] = data["text"]
+
+
+def _no_text(item: VideoItem, sources: list[str]) -> tuple[str, str] | None:
+    """A text extractor with no text at all says so without importing its model."""
+    from trimodal.extractors.text_sources import gather_text
+
+    try:
+        gather_text(item, sources)
+    except ExtractionError as e:
+        return e.stage, e.reason
+    return None
+
+
+def _header(extractor, kind, modality, model, params, code, partial_decode) -> dict[str, Any]:
+    """The per-video file's attributes: what computed it (part of the reuse key, but for the
+    package versions, checked apart, and the SLURM job id, where it ran)."""
+    header = {"extractor": extractor, "kind": kind, "modality": modality, "params": params}
+    header.update({"model": model or "", **dict(_model_attrs(model))})
+    header.update({"code": code, "packages": dict(_packages(kind))})
+    if partial_decode != "warn":  # part of the reuse key only when not the default
+        header["partial_decode_policy"] = partial_decode
+    # where the job ran (per-video file only; stores keep model/params, not hosts)
+    header["slurm_job_id"] = os.environ.get("SLURM_JOB_ID", "")
+    return header
+
+
+def _reused(
+    cache: ResultCache, key: str, output: str, packages: dict, across_versions: bool
+) -> bool | None:
+    """Whether the cached result was served to `output` (its ok flag), or None: no entry, an
+    entry that does not open (discarded), or one computed under other package versions."""
+    if not cache.fetch(key, output):
+        return None
+    try:
+        attrs = store.store_attrs(output)  # attributes only, not the arrays
+    except OSError as e:  # the entry does not open: never serve it again
+        cache.discard(key, f"does not open: {e}")
+        return None
+    versions = json.loads(attrs.get("packages") or "{}")
+    if across_versions or versions == packages:
+        return bool(attrs.get("ok"))
+    changed = sorted(set(versions.items()) ^ set(packages.items()))
+    log.info("%s cached under other package versions %s: recomputing", output, changed)
+    return None
+
+
+def _compute(ex, item: VideoItem, extractor: str, output: str, header: dict, partial_decode, need):
     """Extract one video and write its file: (error or None, reusable). `need`: the media it
     reads (a segment's feature times are relative to its span)."""
     video_id = item.video_id

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from trimodal import store
-from trimodal.atomic import write_json, write_table
+from trimodal.plumbing.atomic import write_json, write_table
+from trimodal.store import features as store
 
 log = logging.getLogger("trimodal")
 
@@ -29,8 +29,8 @@ def make_label_set(
     (the sheet's column; an empty cell is an unknown language, kept), and for zero-shot: backend,
     model, candidates {label: description}, strategy, dominant, threshold.
     """
-    from trimodal.labels import base_labels, merge_classes
-    from trimodal.sheet import load_sheet
+    from trimodal.corpus.sheet import load_sheet
+    from trimodal.labels.label_sets import base_labels, merge_classes
 
     df = load_sheet(sheet, check_files=False).reset_index(drop=True)
     languages = None
@@ -48,7 +48,7 @@ def make_label_set(
     )
     source = spec.get("from", "label")
     if source == "zeroshot":
-        from trimodal.zeroshot import relabel, relabel_report, zero_shot_probs
+        from trimodal.labels.zeroshot import relabel, relabel_report, zero_shot_probs
 
         candidates = spec["candidates"]
         texts = df.set_index("video_id")["description"]
@@ -88,7 +88,7 @@ def make_label_set(
     if "group" in df.columns:  # clips cut from one source item stay in one CV fold
         groups = df.set_index("video_id")["group"]
         labels["group"] = groups.reindex(labels["video_id"]).fillna("").to_numpy(dtype=object)
-    if "split" in df.columns:  # the official split, for the split protocol (trimodal.cv)
+    if "split" in df.columns:  # the official split, for the split protocol (trimodal.learn.cv)
         splits = df.set_index("video_id")["split"]
         labels["split"] = splits.reindex(labels["video_id"]).fillna("").to_numpy(dtype=object)
     min_count = int(spec.get("min_count", 2))
@@ -110,7 +110,7 @@ def make_label_set(
 
 
 def sheet_languages(df: pd.DataFrame, column: str) -> pd.DataFrame:
-    """(video_id, language) from a column of the sheet, for :func:`trimodal.labels.base_labels`
+    """(video_id, language) from a column of the sheet, for :func:`trimodal.labels.label_sets.base_labels`
     (a sheet's language is given, not detected: probability 1)."""
     if column not in df.columns:
         have = [c for c in df.columns if c != "description_flag"]

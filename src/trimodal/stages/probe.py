@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from trimodal.atomic import write_json
-from trimodal.probe import probe
+from trimodal.media.probe import probe
+from trimodal.plumbing.atomic import write_json
 
 log = logging.getLogger("trimodal")
 

@@ -16,7 +16,7 @@ def make_report(
     circular=(),
     failures: str | None = None,
 ) -> dict:
-    from trimodal.report import write_report
+    from trimodal.report.summary import write_report
 
     return write_report(results, out_dir, label_set, circular=circular, failures=failures)
 

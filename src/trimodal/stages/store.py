@@ -11,9 +11,9 @@ from pathlib import Path
 import h5py
 import pandas as pd
 
-from trimodal import store
-from trimodal.atomic import write_table
+from trimodal.plumbing.atomic import write_table
 from trimodal.stages.extract import ABSENT
+from trimodal.store import features as store
 
 log = logging.getLogger("trimodal")
 

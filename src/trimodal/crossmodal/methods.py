@@ -1,0 +1,312 @@
+"""The registry of cross-modal methods: how one fold maps a source embedding onto a target
+(trimodal.crossmodal.evaluate cross-validates them and scores the retrieval).
+
+A method is one function ``fit_fold(Xs_tr, Xt_tr, Xs_te, Xt_te, loss, seed, kw) -> (queries,
+items, info)``: it fits on the training rows only and returns, for the test rows, the vectors
+compared by cosine (queries from the source side, items from the target side) and what it chose
+(an alpha, a best epoch). ``losses`` are the losses it can train with (the closed-form fits know
+only ``mse``). scikit-learn and torch are imported inside the fits, so the config check reads
+the names without loading them. A new method is one :func:`register_crossmodal_method` call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trimodal.learn.training import train_early_stopping, validation_split
+
+LOSSES = ("mse", "contrastive")
+RIDGE_ALPHAS = np.logspace(-2, 5, 15)
+
+
+@dataclass(frozen=True)
+class CrossModalMethod:
+    name: str
+    fit_fold: Callable[..., tuple[np.ndarray, np.ndarray, dict[str, Any]]]
+    losses: tuple[str, ...] = ("mse",)
+    #: early-stops on validation rows: the split protocol hands it the official val videos
+    early_stops: bool = False
+
+
+CROSSMODAL_METHODS: dict[str, CrossModalMethod] = {}
+
+
+def register_crossmodal_method(
+    name: str,
+    fit_fold: Callable[..., Any],
+    losses: Sequence[str] = ("mse",),
+    early_stops: bool = False,
+) -> None:
+    unknown = set(losses) - set(LOSSES)
+    if unknown:
+        raise ValueError(f"method {name!r}: unknown losses {sorted(unknown)}; known: {LOSSES}")
+    CROSSMODAL_METHODS[name] = CrossModalMethod(name, fit_fold, tuple(losses), early_stops)
+
+
+# --------------------------------------------------------------------------- target space
+
+
+class _TargetSpace:
+    """Centre with the training mean and divide by one global RMS (keeps cosine geometry).
+
+    center=False keeps the raw embeddings (only the global scale), as the original study
+    compared them; there a prediction near the mean target retrieves the same few "hub" items.
+    """
+
+    def __init__(self, center: bool = True):
+        self.center = center
+
+    def fit(self, T: np.ndarray) -> _TargetSpace:
+        self.mean_ = T.mean(axis=0) if self.center else np.zeros(T.shape[1])
+        self.scale_ = float(np.sqrt(np.mean((T - self.mean_) ** 2))) or 1.0
+        return self
+
+    def transform(self, T: np.ndarray) -> np.ndarray:
+        return (T - self.mean_) / self.scale_
+
+
+# --------------------------------------------------------------------------- neural models
+
+
+def _torch():
+    import torch  # lazy: ridge / cca users need no torch import
+
+    return torch
+
+
+def _build_net(method: str, d_in: int, d_out: int, kw: dict[str, Any]):
+    torch = _torch()
+    nn = torch.nn
+    dropout = float(kw.get("dropout", 0.1))
+
+    def mlp(widths: Sequence[int]) -> list:
+        layers: list = []
+        for a, b in zip(widths[:-2], widths[1:-1], strict=True):
+            layers += [nn.Linear(a, b), nn.GELU(), nn.Dropout(dropout)]
+        layers.append(nn.Linear(widths[-2], widths[-1]))
+        return layers
+
+    if method == "mlp":
+        hidden = list(kw.get("hidden") or [max(d_out, 64)])
+        if min(hidden) < d_out:
+            raise ValueError(f"mlp hidden widths {hidden} must be >= the output size {d_out}")
+        return _MapNet(nn.Sequential(*mlp([d_in, *hidden, d_out])), None)
+    latent = int(kw.get("latent", 64))
+    hidden = int(kw.get("ae_hidden") or max(d_in, d_out, latent))
+    encoder = nn.Sequential(*mlp([d_in, hidden, latent]), nn.GELU())
+    decoder = nn.Sequential(*mlp([latent, hidden, d_out]))
+    recon = None
+    if float(kw.get("recon_weight", 0.0)) > 0:
+        recon = nn.Sequential(*mlp([latent, hidden, d_in]))
+    return _MapNet(nn.Sequential(encoder, decoder), recon, encoder=encoder, decoder=decoder)
+
+
+class _MapNet:
+    """Holds the mapping network and, for the auto-encoder, its reconstruction decoder."""
+
+    def __init__(self, net, recon, encoder=None, decoder=None):
+        self.net, self.recon, self.encoder, self.decoder = net, recon, encoder, decoder
+
+    def modules(self):
+        return [m for m in (self.net, self.recon) if m is not None]
+
+    def forward(self, x):
+        if self.recon is None:
+            return self.net(x), None
+        z = self.encoder(x)
+        return self.decoder(z), self.recon(z)
+
+
+def _loss_fn(loss: str, temperature):
+    """temperature: a number, or a callable returning the (learnt) temperature tensor."""
+    torch = _torch()
+    F = torch.nn.functional
+
+    if loss == "mse":
+        return lambda pred, target: F.mse_loss(pred, target)
+
+    def info_nce(pred, target):
+        p = F.normalize(pred, dim=1)
+        t = F.normalize(target, dim=1)
+        logits = p @ t.T / (temperature() if callable(temperature) else temperature)
+        labels = torch.arange(len(p), device=p.device)
+        return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+
+    return info_nce
+
+
+def fit_neural(
+    Xs: np.ndarray, Xt: np.ndarray, method: str, loss: str = "mse", seed: int = 0, **kw
+) -> tuple[Any, dict[str, Any]]:
+    """Train on (Xs, Xt) with early stopping on an inner validation split; returns (predict, info).
+
+    kw: hidden, latent, ae_hidden, recon_weight, dropout, lr, weight_decay, batch_size,
+    max_epochs, patience, val_size, temperature, device, threads.
+    """
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    torch = _torch()
+    if kw.get("threads"):
+        torch.set_num_threads(int(kw["threads"]))
+    device = torch.device(kw.get("device", "cpu"))
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+
+    idx_tr, idx_va = validation_split(  # the split protocol's val videos, when given
+        len(Xs),
+        lambda: train_test_split(
+            np.arange(len(Xs)), test_size=float(kw.get("val_size", 0.15)), random_state=seed
+        ),
+    )
+    xs_scaler = StandardScaler().fit(Xs[idx_tr])
+    to_t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)  # noqa: E731
+    xtr, xva = to_t(xs_scaler.transform(Xs[idx_tr])), to_t(xs_scaler.transform(Xs[idx_va]))
+    ttr, tva = to_t(Xt[idx_tr]), to_t(Xt[idx_va])
+
+    model = _build_net(method, Xs.shape[1], Xt.shape[1], kw)
+    params = [p for m in model.modules() for p in m.parameters()]
+    for m in model.modules():
+        m.to(device)
+    opt = torch.optim.AdamW(
+        params, lr=float(kw.get("lr", 1e-3)), weight_decay=float(kw.get("weight_decay", 1e-4))
+    )
+    temperature: Any = kw.get("temperature", 0.1)
+    learnt = None
+    if temperature == "learn":  # a learnt log-temperature (CLIP's), from 0.07, within [0.01, 1]
+        learnt = torch.nn.Module()
+        learnt.log_t = torch.nn.Parameter(torch.tensor(math.log(0.07), device=device))
+        # a faster step for the one scalar: at the weights' lr it barely leaves its start
+        # in the few hundred steps early stopping allows here
+        t_lr = 10 * float(kw.get("lr", 1e-3))
+        opt.add_param_group({"params": [learnt.log_t], "weight_decay": 0.0, "lr": t_lr})
+        temperature = lambda: learnt.log_t.exp().clamp(0.01, 1.0)  # noqa: E731
+    else:
+        temperature = float(temperature)
+    main_loss = _loss_fn(loss, temperature)
+    recon_weight = float(kw.get("recon_weight", 0.0))
+    bs = int(kw.get("batch_size", 64))
+    max_epochs, patience = int(kw.get("max_epochs", 300)), int(kw.get("patience", 20))
+
+    def total_loss(x, t):
+        pred, rec = model.forward(x)
+        value = main_loss(pred, t)
+        if rec is not None:
+            value = value + recon_weight * torch.nn.functional.mse_loss(rec, x)
+        return value
+
+    def train_epoch(epoch: int) -> None:
+        order = rng.permutation(len(xtr))
+        for start in range(0, len(order), bs):
+            batch = order[start : start + bs]
+            if len(batch) < 2:  # InfoNCE needs negatives; a lone row adds nothing
+                continue
+            opt.zero_grad()
+            total_loss(xtr[batch], ttr[batch]).backward()
+            opt.step()
+
+    modules = [*model.modules(), *([learnt] if learnt is not None else [])]
+    run = train_early_stopping(
+        modules, train_epoch, lambda: total_loss(xva, tva), max_epochs, patience
+    )
+
+    def predict(X: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            out, _ = model.forward(to_t(xs_scaler.transform(X)))
+        return out.cpu().numpy().astype(np.float64)
+
+    # best_epoch 0 when no epoch improved (a non-finite validation loss throughout)
+    info = {
+        "best_epoch": max(run.best_epoch, 0),
+        "epochs": run.epochs_run,
+        "val_loss": run.best_val,
+    }
+    if learnt is not None and loss == "contrastive":
+        info["temperature"] = float(temperature().detach())
+    return predict, info
+
+
+# --------------------------------------------------------------------------- built-ins
+
+
+def _cca(Xs_tr, Xt_tr, Xs_te, Xt_te, loss, seed, kw):
+    """Retrieval in the shared CCA space: source test rows by their x-scores, target test rows
+    by their y-scores (no target embedding is reconstructed)."""
+    from sklearn.cross_decomposition import CCA
+
+    n_comp = int(kw.get("n_components", 16))
+    n_comp = max(1, min(n_comp, Xs_tr.shape[1], Xt_tr.shape[1], len(Xs_tr) - 1))
+    cca = CCA(n_components=n_comp, max_iter=int(kw.get("max_iter", 500)))
+    cca.fit(Xs_tr, Xt_tr)
+    xs_scores, yt_scores = cca.transform(Xs_te, Xt_te)
+    return xs_scores, yt_scores, {"n_components": n_comp}
+
+
+def _target_space(Xt_tr, Xt_te, kw):
+    space = _TargetSpace(center=kw.get("target_space", "centered") == "centered").fit(Xt_tr)
+    return space.transform(Xt_tr), space.transform(Xt_te)
+
+
+def _ridge(Xs_tr, Xt_tr, Xs_te, Xt_te, loss, seed, kw):
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    T_tr, T_te = _target_space(Xt_tr, Xt_te, kw)
+    model = make_pipeline(StandardScaler(), RidgeCV(alphas=kw.get("alphas", RIDGE_ALPHAS)))
+    model.fit(Xs_tr, T_tr)
+    return model.predict(Xs_te), T_te, {"alpha": float(model[-1].alpha_)}
+
+
+def _neural(method: str):
+    def fit_fold(Xs_tr, Xt_tr, Xs_te, Xt_te, loss, seed, kw):
+        T_tr, T_te = _target_space(Xt_tr, Xt_te, kw)
+        predict, info = fit_neural(Xs_tr, T_tr, method, loss=loss, seed=seed, **kw)
+        return predict(Xs_te), T_te, info
+
+    return fit_fold
+
+
+AUTO_CANDIDATES = ("ridge", "cca", "mlp:contrastive")
+
+
+def _auto(Xs_tr, Xt_tr, Xs_te, Xt_te, loss, seed, kw):
+    """The mapping chosen inside the training fold: each candidate ("method" or
+    "method:loss", kw ``candidates``; its options under kw[method]) is scored by the mean
+    reciprocal rank of an inner k-fold (kw ``inner_folds``, 3) of the training rows, and the
+    best is refitted on all of them. Nothing of the outer test rows is seen."""
+    from sklearn.model_selection import KFold
+
+    from trimodal.crossmodal.retrieval import cosine_similarity_matrix, true_ranks
+
+    cands = [str(c) for c in kw.get("candidates", AUTO_CANDIDATES)]
+    inner = KFold(int(kw.get("inner_folds", 3)), shuffle=True, random_state=seed)
+    scores = {}
+    for cand in cands:
+        method, _, cand_loss = cand.partition(":")
+        spec, opts = CROSSMODAL_METHODS[method], dict(kw.get(method, {}))
+        mrr = []
+        for i, (a, b) in enumerate(inner.split(Xs_tr)):
+            Q, K, _ = spec.fit_fold(
+                Xs_tr[a], Xt_tr[a], Xs_tr[b], Xt_tr[b], cand_loss or "mse", seed + i, opts
+            )
+            mrr.append(float(np.mean(1.0 / true_ranks(cosine_similarity_matrix(Q, K)))))
+        scores[cand] = float(np.mean(mrr))
+    best = max(cands, key=lambda c: scores[c])  # first of equals: the candidates' order
+    method, _, cand_loss = best.partition(":")
+    Q, K, info = CROSSMODAL_METHODS[method].fit_fold(
+        Xs_tr, Xt_tr, Xs_te, Xt_te, cand_loss or "mse", seed, dict(kw.get(method, {}))
+    )
+    return Q, K, {"chose": best, "inner_mrr": scores[best], **info}
+
+
+register_crossmodal_method("ridge", _ridge)
+register_crossmodal_method("cca", _cca)
+register_crossmodal_method("mlp", _neural("mlp"), losses=LOSSES, early_stops=True)
+register_crossmodal_method("autoencoder", _neural("autoencoder"), losses=LOSSES, early_stops=True)
+register_crossmodal_method("auto", _auto)

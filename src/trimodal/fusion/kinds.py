@@ -1,0 +1,162 @@
+"""The registry of fusion kinds: one spelling, used by the rules' wildcards and inputs, the
+config check and the fuse stage (trimodal.stages.fuse).
+
+A fusion kind reads either the feature sets' pooled vectors (``reads="features"``: early,
+intermediate) or the single-modality CV results of `classifier` (``reads="results"``: late
+fusion). A new kind is one function registered with :func:`register_fusion_kind`, in a module
+listed under ``fusion: {plugins: [...]}`` in the config (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from trimodal.plumbing.device import pick_device
+
+log = logging.getLogger("trimodal")
+
+
+@dataclass
+class FusionJob:
+    """What one fusion evaluation is given (the rule's inputs and the set's config)."""
+
+    feature_sets: list[str]
+    labels_tsv: str
+    label_set: str
+    features_dir: str
+    classifier: str
+    folds: int | str  # a number of folds, or "split" (the split protocol, trimodal.learn.cv)
+    seed: int
+    options: dict = field(default_factory=dict)
+    base_results: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FusionKind:
+    name: str
+    reads: str  # "features" (pooled vectors) or "results" (base CV results of `classifier`)
+    run: Callable[[FusionJob], Any]  # -> a CVResult
+
+
+FUSION_KINDS: dict[str, FusionKind] = {}
+
+
+def register_fusion_kind(name: str, reads: str, run: Callable[[FusionJob], Any]) -> None:
+    if reads not in ("features", "results"):
+        raise ValueError(f"fusion kind {name!r}: reads must be 'features' or 'results'")
+    FUSION_KINDS[name] = FusionKind(name, reads, run)
+
+
+def _early(job: FusionJob):
+    from trimodal.fusion.evaluate import evaluate_early
+
+    return evaluate_early(
+        job.feature_sets,
+        job.labels_tsv,
+        job.classifier,
+        job.features_dir,
+        job.label_set,
+        folds=job.folds,
+        seed=job.seed,
+    )
+
+
+def _intermediate(job: FusionJob):
+    from trimodal.fusion.evaluate import evaluate_blocks
+    from trimodal.fusion.net import IntermediateFusionClassifier
+    from trimodal.learn.tuning import nested
+
+    options = dict(job.options)
+    options.pop("meta_search", None)  # late-stack's
+    search, inner = options.pop("search", None), options.pop("inner_folds", 3)
+    device = pick_device(options.pop("device", "auto"))
+    return evaluate_blocks(
+        job.feature_sets,
+        job.labels_tsv,
+        lambda slices: nested(
+            IntermediateFusionClassifier(
+                block_slices=slices, seed=job.seed, device=device, **options
+            ),
+            search,
+            seed=job.seed,
+            inner_folds=inner,
+        ),
+        job.features_dir,
+        job.label_set,
+        job.folds,
+        job.seed,
+        kind="intermediate",
+        classifier_name="fusion_net",
+    )
+
+
+def _check_label_set_folds(results, labels_tsv: str, folds: int | str, seed: int) -> None:
+    """Base results must have been scored on this label set's folds (not a stale config)."""
+    from trimodal.learn.classify import load_labels
+    from trimodal.learn.cv import NotEvaluated, agreed_folds, label_set_folds
+
+    try:
+        fset = label_set_folds(load_labels(labels_tsv), folds, seed)
+    except NotEvaluated:
+        return  # then the base results are not evaluated either
+    named = {f"base result {i + 1} ({r.name})": r.folds for i, r in enumerate(results)}
+    agreed_folds({"the label set": fset.fold, **named})
+
+
+def _groups(labels_tsv: str):
+    """The label set's groups (video id -> group), or None when it has none."""
+    from trimodal.learn.classify import load_labels
+
+    labels = load_labels(labels_tsv)
+    if "group" not in labels.columns:
+        return None
+    return labels.drop_duplicates("video_id").set_index("video_id")["group"]
+
+
+def _late(method: str) -> Callable[[FusionJob], Any]:
+    def run(job: FusionJob):
+        from trimodal.fusion.evaluate import late_fusion_from_results
+        from trimodal.learn.classify import CVResult
+
+        results = [CVResult.from_h5(p) for p in job.base_results]
+        if all(r.evaluated for r in results):
+            _check_label_set_folds(results, job.labels_tsv, job.folds, job.seed)
+        result = late_fusion_from_results(
+            results,
+            method=method,
+            folds=job.folds,
+            seed=job.seed,
+            search=job.options.get("meta_search") if method == "stack" else None,
+            groups=_groups(job.labels_tsv),  # the meta-model's inner CV keeps groups together
+        )
+        result.kind = f"late-{method}"
+        return result
+
+    return run
+
+
+def _late_stack(job: FusionJob):
+    """Nested stacking: base models refitted inside every outer fold (no second-order leak)."""
+    from trimodal.fusion.evaluate import NestedStacking, evaluate_blocks
+
+    return evaluate_blocks(
+        job.feature_sets,
+        job.labels_tsv,
+        lambda slices: NestedStacking(slices, base=job.classifier, seed=job.seed),
+        job.features_dir,
+        job.label_set,
+        job.folds,
+        job.seed,
+        kind="late-stack",
+        classifier_name="logreg_meta",
+    )
+
+
+register_fusion_kind("early", "features", _early)
+register_fusion_kind("intermediate", "features", _intermediate)
+register_fusion_kind("late-stack", "features", _late_stack)
+for _method in ("mean", "vote"):
+    register_fusion_kind(f"late-{_method}", "results", _late(_method))

@@ -1,0 +1,10 @@
+"""Learning: cross-validation, classifiers and the estimators they are built from.
+
+``cv`` (the one fold maker), ``classify`` (run_cv, CVResult, the majority baseline),
+``classifiers`` (the registry: CLASSIFIERS), ``estimators`` (DecisionSoftmax and helpers),
+``training`` (the one torch loop with early stopping), ``finetune`` (the fine-tuned text
+classifier), ``tuning`` (NestedSearch: settings chosen by an inner CV inside each outer
+training fold).
+
+Add a classifier: register a builder (docs/architecture.md, "Recipe: add a classifier").
+"""

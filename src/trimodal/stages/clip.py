@@ -1,0 +1,489 @@
+"""The CLIP stage of the workflow: summaries, text-frame matching, generated images, its report.
+
+The study's cross-modal part beyond embedding mapping, as jobs (workflow/rules/clipstage.smk):
+
+- summaries: each description cut to CLIP's 77-token context (trimodal.crossmodal.clip.summarize: abstractive
+  when a summariser is configured and loads, else extractive with SBERT), counted with the
+  tokenizer of the stage's CLIP model;
+- clip_match: CLIP similarity of each summary to the frames of every video, from the per-frame
+  CLIP embeddings of a `clip_frames` extractor (optionally only its distinct frames), so only the
+  texts are embedded here; text -> video and video -> text retrieval over the corpus, beside
+  chance;
+- text2image: one image (or more) per summary from a diffusers pipeline, embedded by the same
+  CLIP and compared with the video's (distinct) frames and with every other video's: is the
+  generated image closer to its own video than to the others?
+- the report table (results/report/crossmodal/clip.md) and an image grid.
+
+Config (`clip_stage`, see config/config.yaml): `frames` names the clip_frames extractor whose
+model is the stage's CLIP; `distinct` optionally names a distinct_frames entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from trimodal.crossmodal.retrieval import true_ranks
+from trimodal.plumbing.atomic import save_figure, write_table, write_text
+from trimodal.store import features as store
+
+log = logging.getLogger("trimodal")
+
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def check_config(stage: Mapping[str, Any], extractors: Mapping[str, Any]) -> list[str]:
+    """Every problem of the `clip_stage` section, one line each (empty when it is usable)."""
+    problems = []
+    distinct = stage.get("distinct_frames") or {}
+    for name, spec in distinct.items():
+        where = f"clip_stage.distinct_frames.{name}"
+        if name in extractors:
+            problems.append(f"{where}: the name is already an extractor's")
+        if not NAME.match(str(name)):
+            problems.append(f"{where}: names are lowercase letters, digits and _")
+        source = (spec or {}).get("source")
+        if source not in extractors:
+            problems.append(f"{where}.source: {source!r} is not a configured extractor")
+        elif extractors[source].get("modality") != "video":
+            problems.append(f"{where}.source: {source!r} is not a video extractor")
+    needs_clip = [k for k in ("clip_match", "text2image") if stage.get(k) is not None]
+    if needs_clip:
+        frames = stage.get("frames")
+        if frames is None:
+            problems.append(
+                f"clip_stage.frames: {' and '.join(needs_clip)} need a clip_frames extractor"
+            )
+        elif frames not in extractors:
+            problems.append(f"clip_stage.frames: {frames!r} is not a configured extractor")
+        elif extractors[frames].get("kind") != "clip_frames":
+            problems.append(f"clip_stage.frames: {frames!r} is not of kind clip_frames")
+    chosen = stage.get("distinct")
+    if chosen is not None and chosen not in distinct:
+        problems.append(
+            f"clip_stage.distinct: {chosen!r} is not a clip_stage.distinct_frames entry"
+        )
+    t2i = stage.get("text2image")
+    if t2i is not None and not (t2i or {}).get("model"):
+        problems.append("clip_stage.text2image.model: a diffusers pipeline id or folder is needed")
+    return problems
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def load_clip_tokenizer(model_spec: str):
+    """The tokenizer of a CLIP checkpoint (hub id or folder): what counts the 77 tokens."""
+    from transformers import CLIPProcessor
+
+    from trimodal.plumbing.models import resolve_model
+
+    return CLIPProcessor.from_pretrained(resolve_model(model_spec)).tokenizer
+
+
+def make_summaries(
+    sheet: str, clip_model: str, config: Mapping[str, Any] | None, output: str, tokenizer=None
+) -> pd.DataFrame:
+    """results/clip/summaries.tsv: per described video, its text as CLIP will read it."""
+    from trimodal.corpus.sheet import load_sheet
+    from trimodal.crossmodal.clip.summarize import Summarizer, n_tokens
+    from trimodal.extractors.text_sources import clean_text
+
+    tokenizer = tokenizer or load_clip_tokenizer(clip_model)
+    summarizer = Summarizer(tokenizer, config)
+    if summarizer.fallback_reason:
+        log.warning("abstractive summariser unavailable: %s", summarizer.fallback_reason)
+    df = load_sheet(sheet, check_files=False)
+    rows = []
+    for vid, desc in df["description"].items():
+        text = clean_text(desc)
+        if not text:
+            continue
+        n = n_tokens(text, tokenizer)
+        fits = n <= summarizer.max_tokens
+        summary = text if fits else summarizer(text)
+        rows.append(
+            {
+                "video_id": vid,
+                "n_tokens_description": n,
+                "summary": summary,
+                "n_tokens": n_tokens(summary, tokenizer),
+                "method": "as_is" if fits else summarizer.method,
+            }
+        )
+    out = pd.DataFrame(
+        rows, columns=["video_id", "n_tokens_description", "summary", "n_tokens", "method"]
+    )
+    _write_tsv(out, output)
+    log.info("%d summaries, %d shortened", len(out), int((out["method"] != "as_is").sum()))
+    return out
+
+
+def _write_tsv(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    write_table(path, df, sep="\t", index=False)
+
+
+def read_summaries(path: str | os.PathLike) -> dict[str, str]:
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    return dict(zip(df["video_id"], df["summary"], strict=True))
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def store_ids(path: str | os.PathLike) -> list[str]:
+    with h5py.File(path, "r") as h5:
+        return list(h5["video_ids"].asstr()[()])
+
+
+def nearest_rows(times: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Row of `times` nearest each wanted time (distinct rows, in time order)."""
+    times = np.asarray(times, dtype=np.float64)
+    idx = np.clip(np.searchsorted(times, wanted), 1, max(1, len(times) - 1))
+    left = np.abs(wanted - times[idx - 1]) <= np.abs(
+        times[np.minimum(idx, len(times) - 1)] - wanted
+    )
+    rows = np.where(left, idx - 1, idx) if len(times) > 1 else np.zeros(len(wanted), np.int64)
+    return np.unique(rows)
+
+
+def frame_embeddings(
+    frames_store: str, distinct_store: str | None, ids: Sequence[str]
+) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """(video id, CLIP frame embeddings, their times, their rows in the CLIP store) per video.
+
+    With a distinct-frames store, only the CLIP windows at (nearest to) the distinct frames'
+    times are kept: the same frames when the distinct frames were chosen on these very CLIP
+    embeddings, the nearest sampled ones when they were chosen on another extractor's.
+    """
+    for vid in ids:
+        E, times = store.load_windows(frames_store, vid)
+        rows = np.arange(len(E))
+        if distinct_store is not None:
+            _, dtimes = store.load_windows(distinct_store, vid)
+            rows = nearest_rows(times[:, 0], dtimes[:, 0])
+        yield vid, E[rows], times[rows, 0], rows
+
+
+def common_ids(texts: Mapping[str, str], *stores: str | None) -> list[str]:
+    """Videos with a text and an ok record in every given store, in sorted order."""
+    keep = set(texts)
+    for s in stores:
+        if s is not None:
+            keep &= set(store_ids(s))
+    return sorted(keep)
+
+
+# --------------------------------------------------------------------------- clip_match
+
+
+def _metric_rows(S: np.ndarray, **head) -> dict[str, Any]:
+    from trimodal.crossmodal.retrieval import metrics_from_similarity
+
+    return {**head, **metrics_from_similarity(S)}
+
+
+def clip_match_job(
+    summaries_tsv: str,
+    frames_store: str,
+    distinct_store: str | None,
+    model_spec: str,
+    frame_aggs: Sequence[str],
+    out_videos: str,
+    out_metrics: str,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """Per-video similarities and corpus retrieval metrics of summaries against frames."""
+    from trimodal.crossmodal.clip.match import match_similarity
+    from trimodal.extractors.clip_model import load_clip, text_embeddings
+
+    texts = read_summaries(summaries_tsv)
+    ids = common_ids(texts, frames_store, distinct_store)
+    if len(ids) < 2:
+        raise ValueError(
+            f"clip_match needs at least two videos with a description and frames; got {ids}"
+        )
+    model, processor = load_clip(model_spec, device)
+    T = text_embeddings([texts[v] for v in ids], model, processor).float().numpy()
+    n_frames, best_time, best_sim = [], [], []
+
+    def stream():  # one video's frames at a time; note its best frame for the description
+        for i, (_, E, times, _) in enumerate(frame_embeddings(frames_store, distinct_store, ids)):
+            sims = E @ T[i]
+            n_frames.append(len(E))
+            best_time.append(float(times[int(np.argmax(sims))]))
+            best_sim.append(float(np.max(sims)))
+            yield E
+
+    S = match_similarity(T, stream(), tuple(frame_aggs))
+    used = "distinct" if distinct_store else "all"
+    rows = []
+    for agg, M in S.items():
+        rows.append(_metric_rows(M, direction="text→video", frames=used, frame_agg=agg))
+        rows.append(_metric_rows(M.T, direction="video→text", frames=used, frame_agg=agg))
+    metrics = pd.DataFrame(rows)
+    per = pd.DataFrame({"video_id": ids, "summary": [texts[v] for v in ids]})
+    per["n_frames"] = n_frames
+    for agg, M in S.items():
+        off = ~np.eye(len(M), dtype=bool)
+        per[f"sim_own_{agg}"] = np.diag(M)
+        per[f"sim_others_mean_{agg}"] = np.where(off, M, np.nan).mean(axis=1, where=off)
+        per[f"rank_text_to_video_{agg}"] = true_ranks(M)
+        per[f"rank_video_to_text_{agg}"] = true_ranks(M.T)
+    # the frame of its own video that best matches each description
+    per["best_frame_time"] = best_time
+    per["best_frame_sim"] = best_sim
+    _write_tsv(per, out_videos)
+    _write_tsv(metrics, out_metrics)
+    log.info("\n%s", metrics[["direction", "frame_agg", "n", "R@1", "chance_R@1"]].to_string())
+    return metrics
+
+
+# --------------------------------------------------------------------------- text2image
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy(src, dst)
+
+
+def text2image_job(
+    summaries_tsv: str,
+    frames_store: str,
+    distinct_store: str | None,
+    clip_model: str,
+    config: Mapping[str, Any],
+    sheet: str,
+    out_videos: str,
+    out_metrics: str,
+    out_images: str,
+    out_grid: str,
+    cache_dir: str,
+    device: str = "cpu",
+    pipe=None,
+) -> pd.DataFrame:
+    """Generate, embed and score images for every described video with frames."""
+    from trimodal.crossmodal.clip.text2image import (
+        cache_paths,
+        generate_images,
+        image_settings,
+        load_pipeline,
+        mean_unit,
+        own_vs_others,
+        text2image_metrics,
+    )
+    from trimodal.extractors.clip_model import image_embeddings, load_clip
+
+    texts = read_summaries(summaries_tsv)
+    ids = common_ids(texts, frames_store, distinct_store)
+    if len(ids) < 2:
+        raise ValueError(
+            f"text2image needs at least two videos with a description and frames; got {ids}"
+        )
+    keys = ("n_images", "steps", "guidance", "seed", "height", "width")
+    settings = image_settings(str(config["model"]), **{k: config[k] for k in keys if k in config})
+    draw = {k: settings[k] for k in keys}
+    if pipe is None:
+        pipe = load_pipeline(config["model"], device)
+        pipe.set_progress_bar_config(disable=True)
+    model, processor = load_clip(clip_model, device)
+    cache, n_grid = Path(cache_dir), int(config.get("grid", 6))
+    G, shown = [], {}
+    for k, v in enumerate(ids):  # one video at a time: a corpus of images never sits in memory
+        images = generate_images(
+            {v: texts[v]}, pipe, cache_dir=cache, model_id=settings["model"], **draw
+        )[v]
+        G.append(mean_unit(image_embeddings(images, model, processor).float().numpy()))
+        if k < n_grid:
+            shown[v] = images[0]
+    del pipe
+    G = np.stack(G)
+    n_frames, best_time, F = [], [], []
+    for i, (_, E, times, _) in enumerate(frame_embeddings(frames_store, distinct_store, ids)):
+        F.append(mean_unit(E))
+        n_frames.append(len(E))
+        best_time.append(float(times[int(np.argmax(E @ G[i]))]))
+    S = G @ np.stack(F).T
+    m = text2image_metrics(S)
+    used = "distinct" if distinct_store else "all"
+    metrics = pd.DataFrame([{"direction": "image→video", "frames": used, "frame_agg": "mean", **m}])
+    per = pd.DataFrame({"video_id": ids, "summary": [texts[v] for v in ids]})
+    per["n_frames"] = n_frames
+    for key, values in own_vs_others(S).items():
+        per[key] = values
+    per["rank"] = true_ranks(S)
+    per["best_frame_time"] = best_time  # the frame of its video closest to the image
+    # the generated images, as files beside the tables (hard links to the cache when possible)
+    out_dir = Path(out_images)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = []
+    for v in ids:
+        current = cache_paths(cache, v, texts[v], settings)
+        for i, f in enumerate(current):
+            _link_or_copy(f, out_dir / f"{v}_{i}.png")
+        names.append(",".join(f"{v}_{i}.png" for i in range(len(current))))
+    per["images"] = names
+    _write_tsv(per, out_videos)
+    _write_tsv(metrics, out_metrics)
+    image_grid(per, shown, frames_store, distinct_store, sheet, out_grid, G)
+    log.info(
+        "\n%s", metrics[["n", "R@1", "chance_R@1", "sim_matched", "sim_unmatched"]].to_string()
+    )
+    return metrics
+
+
+def image_grid(
+    per: pd.DataFrame,
+    generated: Mapping[str, np.ndarray],
+    frames_store: str,
+    distinct_store: str | None,
+    sheet: str,
+    out_png: str,
+    G: np.ndarray,
+    n_frames: int = 3,
+) -> Path:
+    """The first videos of `generated`: each generated image, then its video's (distinct)
+    frames closest to it by CLIP, decoded from the video file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from trimodal.corpus.sheet import load_sheet
+    from trimodal.media.keyframes import read_frames_at
+
+    paths = load_sheet(sheet, check_files=False)["video"].to_dict()
+    table = store.load_table(frames_store, "frames")
+    ids = list(generated)
+    row_of = {v: i for i, v in enumerate(per["video_id"])}
+    fig, axes = plt.subplots(
+        len(ids), 1 + n_frames, figsize=(2.0 * (1 + n_frames), 2.2 * len(ids)), squeeze=False
+    )
+    for r, (vid, E, times, rows) in enumerate(frame_embeddings(frames_store, distinct_store, ids)):
+        i = row_of[vid]
+        sims = E @ G[i]
+        best = np.argsort(-sims, kind="stable")[:n_frames]
+        numbers = table.loc[table["video_id"] == vid, "index"].to_numpy()[rows[best]]
+        pictures = read_frames_at(paths[vid], numbers, size=128) if len(numbers) else []
+        axes[r, 0].imshow(generated[vid])
+        own = per["sim_own"].iloc[i]
+        axes[r, 0].set_title(f"{vid[:22]}\ngenerated (own {own:.2f})", fontsize=6)
+        for c in range(n_frames):
+            if c < len(pictures):
+                axes[r, 1 + c].imshow(pictures[c])
+                title = f"t={times[best[c]]:.1f}s sim {sims[best[c]]:.2f}"
+                axes[r, 1 + c].set_title(title, fontsize=6)
+        for ax in axes[r]:
+            ax.axis("off")
+    fig.tight_layout()
+    out = save_figure(fig, out_png, dpi=110)
+    plt.close(fig)
+    return out
+
+
+# --------------------------------------------------------------------------- report
+
+_COLS = (("R@1", 2), ("R@5", 2), ("R@10", 2), ("median_rank", 1), ("mrr", 3))
+
+
+def _cell(r: pd.Series, col: str, digits: int) -> str:
+    return f"{r[col]:.{digits}f} ({r['chance_' + col]:.{digits}f})"
+
+
+def metrics_table_md(df: pd.DataFrame) -> str:
+    head = ["direction", "frames", "frame agg.", "n", *(c for c, _ in _COLS)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in df.iterrows():
+        cells = [str(r["direction"]), str(r["frames"]), str(r["frame_agg"]), str(int(r["n"]))]
+        cells += [_cell(r, c, d) for c, d in _COLS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_clip_report(
+    out_md: str,
+    out_csv: str,
+    summaries: str | None = None,
+    match_metrics: str | None = None,
+    match_videos: str | None = None,
+    t2i_metrics: str | None = None,
+    t2i_videos: str | None = None,
+    grid_name: str = "text2image_grid.png",
+    models: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """results/report/crossmodal/clip.md and clip.csv from the stage's tables."""
+    models = dict(models or {})
+    parts = ["# CLIP stage: descriptions against frames, generated images against videos\n"]
+    if models:
+        parts.append(
+            "Models: " + "; ".join(f"{k} `{v}`" for k, v in models.items() if v) + ". "
+            "Every number below comes from these weights (random-weight models in tests "
+            "give chance-level numbers).\n"
+        )
+    if summaries:
+        s = pd.read_csv(summaries, sep="\t", keep_default_na=False)
+        counts = s["method"].value_counts().to_dict()
+        parts.append(
+            f"{len(s)} descriptions, of which {len(s) - counts.get('as_is', 0)} longer than "
+            f"CLIP's context were summarised (methods: "
+            f"{', '.join(f'{k}: {v}' for k, v in counts.items())}); longest text given to CLIP: "
+            f"{int(s['n_tokens'].max()) if len(s) else 0} tokens.\n"
+        )
+    frames = []
+    if match_metrics:
+        m = pd.read_csv(match_metrics, sep="\t")
+        frames.append(m.assign(stage="clip_match"))
+        parts.append(
+            "## CLIP text ↔ video matching\n\nEach summary against every video's frames; "
+            "retrieval over the whole corpus (chance in brackets).\n"
+        )
+        parts.append(metrics_table_md(m))
+        if match_videos:
+            v = pd.read_csv(match_videos, sep="\t", keep_default_na=False)
+            lines = []
+            for agg in [c[len("sim_own_") :] for c in v.columns if c.startswith("sim_own_")]:
+                own, oth = v[f"sim_own_{agg}"], v[f"sim_others_mean_{agg}"]
+                lines.append(
+                    f"- frame agg. {agg}: mean similarity to its own video {own.mean():.3f}, "
+                    f"to the others {oth.mean():.3f}; own video higher than the others' mean "
+                    f"for {(own > oth).mean():.0%} of {len(v)} videos"
+                )
+            parts.append("\n".join(lines) + "\n")
+    if t2i_metrics:
+        t = pd.read_csv(t2i_metrics, sep="\t")
+        frames.append(t.assign(stage="text2image"))
+        r = t.iloc[0]
+        parts.append(
+            "\n## Text to image\n\nOne image per summary, embedded by CLIP and compared with "
+            "the normalised mean of each video's frames.\n"
+        )
+        parts.append(metrics_table_md(t))
+        parts.append(
+            f"\nGenerated image closer to its own video than to every other: "
+            f"{r['R@1']:.0%} of {int(r['n'])} videos (chance {r['chance_R@1']:.0%}); closer "
+            f"than to the others' mean: {r['share_closer_than_others_mean']:.0%}. Mean "
+            f"similarity to its own video {r['sim_matched']:.3f}, to the others "
+            f"{r['sim_unmatched']:.3f}.\n\n![generated images and their closest frames]"
+            f"({grid_name})\n"
+        )
+        if t2i_videos:
+            v = pd.read_csv(t2i_videos, sep="\t", keep_default_na=False)
+            parts.append(f"\nPer video: results/clip/text2image_videos.tsv ({len(v)} rows).\n")
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    write_text(out_md, "\n".join(parts))
+    write_table(out_csv, df, index=False)
+    return df

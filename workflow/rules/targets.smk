@@ -1,0 +1,120 @@
+# What to build: the classification, fusion, cross-modal and report targets the config asks
+# for, and the specs of those jobs.
+
+
+def classify_options(classifier):
+    cfg = config["classify"]
+    if classifier == "finetune":  # the top-level device unless its params name one
+        params = cfg.get("finetune", {}).get("params", {})
+        return {"base": "finetune", "device": config["device"], **params}
+    return cfg.get("options", {}).get(classifier, {})
+
+
+def classify_targets():
+    cfg = config["classify"]
+    ft = cfg.get("finetune") or {}
+    finetune = expand(
+        "results/classify/{label_set}/{feature_set}/finetune.h5",
+        label_set=ft.get("label_sets", []),
+        feature_set=fs_slug(ft["feature_set"]) if ft else [],
+    )
+    return finetune + expand(
+        "results/classify/{label_set}/{feature_set}/{classifier}.h5",
+        label_set=cfg["label_sets"],
+        feature_set=[fs_slug(fs) for fs in cfg["feature_sets"]],
+        classifier=cfg["classifiers"],
+    )
+
+
+def all_targets():
+    if SHARD is not None:
+        # the probes and per-video files of this block's videos (their batches lie inside it)
+        shard_ids = set(SHARD_BLOCKS[SHARD - 1])
+        targets = unique_deps(probe_dep(v) for v in VIDEO_IDS if v in shard_ids)
+        for name in EXTRACTORS:
+            targets += unique_deps(
+                video_dep(name, v) for v in VIDEO_IDS if v in shard_ids
+            )
+        return targets
+    targets = [store_path(name) for name in EXTRACTORS]
+    targets.append("results/failures.tsv")
+    targets += expand(
+        "results/report/{label_set}/summary.md",
+        label_set=lookup(dpath="classify/label_sets", within=config),
+    )
+    if CROSSMODAL.get("pairs"):
+        targets.append("results/report/crossmodal/crossmodal.md")
+    return targets
+
+
+FUSION = config.get("fusion", {}) or {}
+# fusion kinds: the registry (trimodal.stages.fuse), with the config's plug-in modules
+FUSION_PLUGINS = list(FUSION.get("plugins", []))
+load_plugins(FUSION_PLUGINS)
+PLUGINS.update(FUSION_PLUGINS)  # their source is part of the fuse rule's code hash
+# classifiers: the registry (trimodal.learn.classifiers), with the config's plug-in modules
+CLASSIFY_PLUGINS = list(config["classify"].get("plugins", []))
+PLUGINS.update(CLASSIFY_PLUGINS)  # part of the classify and fuse rules' code hashes
+
+
+def fusion_spec(name):
+    return FUSION["sets"][name]
+
+
+def fusion_base_results(label_set, kind, name):
+    """Late fusion reads the out-of-fold probabilities of the single-modality evaluations."""
+    if FUSION_KINDS[kind].reads != "results":
+        return []
+    spec = fusion_spec(name)
+    clf = spec.get("classifier", "ovr_linear_svc")
+    return [
+        f"results/classify/{label_set}/{fs_slug(fs)}/{clf}.h5"
+        for fs in spec["feature_sets"]
+    ]
+
+
+def fusion_targets():
+    out = []
+    for name, spec in FUSION.get("sets", {}).items():
+        for kind in spec.get("kinds", ["early", "late-stack"]):
+            out += expand(
+                "results/fusion/{label_set}/{kind}/{name}.h5",
+                label_set=lookup(dpath="classify/label_sets", within=config),
+                kind=kind,
+                name=name,
+            )
+    return out
+
+
+CROSSMODAL = config.get("crossmodal", {}) or {}
+LABEL_SETS = lookup(dpath="classify/label_sets", within=config)
+
+
+def crossmodal_pair_spec(source, target):
+    """The crossmodal config restricted to one pair (wildcards use "." for ":")."""
+    spec = {k: v for k, v in CROSSMODAL.items() if k not in ("pairs", "label_set")}
+    spec["device"] = config["device"]  # the neural methods' device
+    spec["pairs"] = [
+        {
+            "source": str(FeatureSet.parse(source)),
+            "target": str(FeatureSet.parse(target)),
+        }
+    ]
+    return spec
+
+
+def crossmodal_targets():
+    return [
+        f"results/crossmodal/{fs_slug(p['source'])}__{fs_slug(p['target'])}.tsv"
+        for p in CROSSMODAL.get("pairs", [])
+    ]
+
+
+def report_inputs():
+    return classify_targets() + fusion_targets()
+
+
+def fusion_job_spec(name, kind):
+    """A fusion set's spec as one kind's job reads it: without the list of kinds, so adding
+    a kind runs only its own job."""
+    return {k: v for k, v in fusion_spec(name).items() if k != "kinds"}
