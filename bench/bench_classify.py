@@ -38,7 +38,6 @@ from sklearn.svm import LinearSVC
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from trimodal.labels.label_sets import RebalancedClassifier  # noqa: E402
 from trimodal.learn.classify import (  # noqa: E402
     align,
     load_feature_set,
@@ -48,6 +47,7 @@ from trimodal.learn.classify import (  # noqa: E402
 )
 from trimodal.learn.cv import label_set_folds, make_folds  # noqa: E402
 from trimodal.learn.estimators import DecisionSoftmax  # noqa: E402
+from trimodal.learn.rebalance import RebalancedClassifier  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from tests.synthetic import embedding_like  # noqa: E402 - the test's data, one generator

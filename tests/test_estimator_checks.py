@@ -10,9 +10,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from trimodal.labels.label_sets import RebalancedClassifier
 from trimodal.learn.estimators import DecisionSoftmax, SmallClassMLP
 from trimodal.learn.finetune import FinetunedTextClassifier
+from trimodal.learn.rebalance import RebalancedClassifier
 
 #: estimators checked without loading a model, with their expected failures below; the
 #: package's others are checked beside their own tests: the intermediate-fusion network

@@ -11,14 +11,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from trimodal.labels.label_sets import (
-    RebalancedClassifier,
-    base_labels,
-    labelled_rows,
-    merge_classes,
-    rebalance_indices,
-)
+from trimodal.labels.label_sets import base_labels, labelled_rows, merge_classes
 from trimodal.labels.zeroshot import relabel, relabel_report, zero_shot_probs
+from trimodal.learn.rebalance import RebalancedClassifier, rebalance_indices
 
 # ----------------------------------------------------------------------------- label sets
 

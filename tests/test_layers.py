@@ -19,7 +19,7 @@ LAYERS = {
     1: ["plumbing.limits", "media", "media.*", "extractors.text_sources", "store.features"],
     2: ["corpus", "corpus.*", "extractors", "extractors.*", "store.timeline",
         "labels.label_sets", "labels.zeroshot", "learn.classifiers", "learn.classify",
-        "learn.cv", "learn.estimators", "learn.finetune", "learn.tuning", "fusion.evaluate",
+        "learn.cv", "learn.estimators", "learn.rebalance", "learn.finetune", "learn.tuning", "fusion.evaluate",
         "fusion.kinds", "fusion.net", "crossmodal.evaluate", "crossmodal.methods",
         "crossmodal.clip.distinct_frames", "crossmodal.clip.match", "crossmodal.clip.summarize",
         "crossmodal.clip.text2image", "report.summary", "stages.config_check"],

@@ -1,7 +1,7 @@
 """Labels: the label sets classification is scored on.
 
 ``label_sets`` (the sheet's labels filtered and merged, the one alignment of feature rows with
-labels, rebalancing inside CV), ``zeroshot`` (relabelling from the descriptions).
+labels), ``zeroshot`` (relabelling from the descriptions).
 
 Add a way of deriving labels here.
 """

@@ -2,6 +2,7 @@
 
 ``cv`` (the one fold maker), ``classify`` (run_cv, CVResult, the majority baseline),
 ``classifiers`` (the registry: CLASSIFIERS), ``estimators`` (DecisionSoftmax and helpers),
+``rebalance`` (RebalancedClassifier: resampling inside each training fold),
 ``training`` (the one torch loop with early stopping), ``finetune`` (the fine-tuned text
 classifier), ``tuning`` (NestedSearch: settings chosen by an inner CV inside each outer
 training fold).

@@ -72,7 +72,7 @@ def make_classifier(
     scale: False when the caller scales already (early fusion scales per block). The linear SVM
     also divides the standardised columns by sqrt(d) (:func:`~trimodal.learn.estimators.unit_rows`),
     so its C means the same at 12 and at 1,280 dimensions.
-    rebalance: wrap everything in trimodal.labels.label_sets.RebalancedClassifier (resampling inside fit).
+    rebalance: wrap everything in trimodal.learn.rebalance.RebalancedClassifier (resampling inside fit).
     params: passed to the model (e.g. C=10, hidden_layer_sizes=(64,)).
     """
     if name not in CLASSIFIERS:
@@ -94,7 +94,7 @@ def make_classifier(
     pipe = Pipeline(steps)
     if not rebalance:
         return pipe
-    from trimodal.labels.label_sets import RebalancedClassifier
+    from trimodal.learn.rebalance import RebalancedClassifier
 
     return RebalancedClassifier(pipe, seed)
 

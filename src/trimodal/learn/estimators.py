@@ -18,7 +18,25 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
 
-class DecisionSoftmax(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class DelegatingClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Base of the wrappers that fit a clone of ``estimator`` (``estimator_``) and answer with
+    it: its fitted width, its sparse-input tag and its predictions."""
+
+    @property
+    def n_features_in_(self):
+        return self.estimator_.n_features_in_  # AttributeError before fit, as sklearn's Pipeline
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = get_tags(self.estimator).input_tags.sparse
+        return tags
+
+    def predict(self, X):
+        check_is_fitted(self)
+        return self.estimator_.predict(X)
+
+
+class DecisionSoftmax(DelegatingClassifier):
     """Give a margin classifier (SVM) a ``predict_proba``: softmax of its decision function.
 
     Uncalibrated but monotone in the scores; a late-fusion meta-classifier recalibrates anyway.
@@ -32,22 +50,9 @@ class DecisionSoftmax(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.classes_ = self.estimator_.classes_
         return self
 
-    @property
-    def n_features_in_(self):
-        return self.estimator_.n_features_in_  # AttributeError before fit, as sklearn's Pipeline
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = get_tags(self.estimator).input_tags.sparse
-        return tags
-
     def decision_function(self, X):
         check_is_fitted(self)
         return self.estimator_.decision_function(X)
-
-    def predict(self, X):
-        check_is_fitted(self)
-        return self.estimator_.predict(X)
 
     def predict_proba(self, X):
         return decision_proba(self.decision_function(X))
