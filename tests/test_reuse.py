@@ -313,3 +313,12 @@ def test_a_hub_model_is_fingerprinted_by_its_resolved_snapshot(tmp_path, monkeyp
     (repo / "refs" / "main").write_text("def456")  # a new upload of the same id
     (repo / "snapshots" / "def456").mkdir()
     assert describe_model("org/m")["model_fingerprint"].startswith("hub:org/m@def456:")
+
+
+def test_a_code_hash_of_a_module_that_does_not_exist_is_an_error():
+    """A rule naming a moved or renamed module would hash nothing and never rerun."""
+    from trimodal.plumbing.codehash import code_hash
+
+    assert len(code_hash("trimodal.stages.clip")) == 16
+    with pytest.raises(ValueError, match="trimodal.clip_stage"):
+        code_hash("trimodal.clip_stage")

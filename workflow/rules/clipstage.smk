@@ -34,7 +34,7 @@ for _name, _spec in DISTINCT.items():
             spec=_spec,
             source_file=distinct_source_file(_name),
             probe_file=lambda wc: probe_file(wc.video_id),
-            code=clip_code("distinct_frames"),
+            code=code_hash("trimodal.crossmodal.clip.distinct_frames"),
         script:
             "../scripts/distinct_frames.py"
 
@@ -79,7 +79,7 @@ if clip_stage_on("clip_match") or clip_stage_on("text2image"):
         params:
             clip_model=clip_model(),
             summarize=CLIP_STAGE.get("summarize") or {},
-            code=clip_code("summarize"),
+            code=code_hash("trimodal.crossmodal.clip.summarize"),
         script:
             "../scripts/clip_summaries.py"
 
@@ -106,7 +106,7 @@ if clip_stage_on("clip_match") or clip_stage_on("text2image"):
                 "CLIP": clip_model(),
                 "text to image": (CLIP_STAGE.get("text2image") or {}).get("model", ""),
             },
-            code=clip_code("clip_stage"),
+            code=code_hash("trimodal.stages.clip"),
         script:
             "../scripts/clip_report.py"
 
@@ -132,7 +132,7 @@ if clip_stage_on("clip_match"):
             frame_agg=(CLIP_STAGE.get("clip_match") or {}).get(
                 "frame_agg", ["mean", "max"]
             ),
-            code=clip_code("clip_match"),
+            code=code_hash("trimodal.crossmodal.clip.match"),
             device=config["device"],
         script:
             "../scripts/clip_match.py"
@@ -167,7 +167,7 @@ if clip_stage_on("text2image"):
             # not an output: Snakemake would delete it before a rerun; a killed job keeps
             # every image it drew (trimodal.crossmodal.clip.text2image.generate_images)
             cache="results/clip/text2image/cache",
-            code=clip_code("text2image"),
+            code=code_hash("trimodal.crossmodal.clip.text2image"),
             device=config["device"],
         script:
             "../scripts/text2image.py"

@@ -14,11 +14,6 @@ def clip_stage_on(step):
     return step in CLIP_STAGE
 
 
-def clip_code(module):
-    """Hash of a stage module and the trimodal modules it imports: editing any reruns it."""
-    return code_hash(f"trimodal.{module}")
-
-
 def distinct_source_dep(name):
     def inputs(wildcards):
         return video_dep(DISTINCT[name]["source"], wildcards.video_id)

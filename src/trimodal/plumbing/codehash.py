@@ -93,6 +93,9 @@ def closure(*modules: str, skip: frozenset[str] = frozenset()) -> list[str]:
     submodule, but ``trimodal.extractors`` only registers names, and adding an extractor there
     must not rerun the others. Modules in `skip` (and what only they import) are left out.
     """
+    unknown = [m for m in modules if module_path(m) is None and m.startswith(f"{PACKAGE}.")]
+    if unknown:  # a renamed or moved module: a hash of nothing would never rerun anything
+        raise ValueError(f"no such module of the package: {', '.join(unknown)}")
     seen: set[str] = set()
     todo = list(modules)
     while todo:
