@@ -19,7 +19,14 @@ import pytest
 import yaml
 
 from tests.tiny_models import save_tiny_clip, save_tiny_sd, tiny_clip_tokenizer
-from tests.workflow_project import make_project, planned_jobs, small_sheet, snakemake
+from tests.workflow_project import (
+    at,
+    make_project,
+    perturbed,
+    planned_jobs,
+    small_sheet,
+    snakemake,
+)
 from trimodal.crossmodal.clip.distinct_frames import (
     distinct_frames_file,
     farthest_point_selection,
@@ -425,3 +432,79 @@ def test_bad_clip_stage_config_stops_before_any_job_random_weights(tmp_path, tin
     assert "clip_stage.frames: 'nope' is not a configured extractor" in out
     assert "clip_tiny_distinct.source: 'missing' is not a configured extractor" in out
     assert "Traceback" not in out
+
+
+# --------------------------------------------------------------------------- every key does something
+
+
+def _second_clip_extractor(cfg):
+    spec = dict(
+        cfg["extractors"]["clip_tiny"], params={"fps": 1.0, "max_frames": 4, "batch_size": 8}
+    )
+    cfg["extractors"]["clip_tiny2"] = spec
+
+
+def _source_is_the_second_extractor(cfg):
+    _second_clip_extractor(cfg)
+    cfg["clip_stage"]["distinct_frames"]["clip_tiny_distinct"]["source"] = "clip_tiny2"
+
+
+def _frames_from_the_second_extractor(cfg):
+    _second_clip_extractor(cfg)
+    cfg["clip_stage"]["frames"] = "clip_tiny2"
+
+
+def _another_distinct_set(cfg):
+    cfg["clip_stage"]["distinct_frames"]["other"] = {"source": "clip_tiny", "k": 2}
+    cfg["clip_stage"]["distinct"] = "other"
+
+
+#: clip_stage key -> a change of the CLIP project's config that must plan work (given the tiny
+#: models), or None for a block whose keys are checked one by one (tests/test_config_keys.py
+#: walks the schema and finds each key here)
+CLIP_STAGE_PLANS = {
+    "clip_match": None,
+    "clip_match.frame_agg": lambda m: at("clip_stage", "clip_match", "frame_agg", value=["max"]),
+    "distinct": lambda m: _another_distinct_set,
+    "distinct_frames": None,
+    "distinct_frames.*.k": lambda m: at(
+        "clip_stage", "distinct_frames", "clip_tiny_distinct", "k", value=2
+    ),
+    "distinct_frames.*.metric": lambda m: at(
+        "clip_stage", "distinct_frames", "clip_tiny_distinct", "metric", value="euclidean"
+    ),
+    "distinct_frames.*.source": lambda m: _source_is_the_second_extractor,
+    "frames": lambda m: _frames_from_the_second_extractor,
+    "summarize": None,
+    "summarize.abstractive": lambda m: at(
+        "clip_stage",
+        "summarize",
+        "abstractive",
+        value=str(m["clip"]),  # not a summariser: falls back
+    ),
+    "summarize.max_tokens": lambda m: at("clip_stage", "summarize", "max_tokens", value=60),
+    "summarize.sbert": lambda m: at(
+        "clip_stage", "summarize", "sbert", value="sentence-transformers/all-mpnet-base-v2"
+    ),
+    "text2image": None,
+    "text2image.grid": lambda m: at("clip_stage", "text2image", "grid", value=3),
+    "text2image.guidance": lambda m: at("clip_stage", "text2image", "guidance", value=3.0),
+    "text2image.height": lambda m: at("clip_stage", "text2image", "height", value=32),
+    "text2image.model": lambda m: at(
+        "clip_stage", "text2image", "model", value=str(m["sd"]) + "/."
+    ),
+    "text2image.n_images": lambda m: at("clip_stage", "text2image", "n_images", value=2),
+    "text2image.seed": lambda m: at("clip_stage", "text2image", "seed", value=1),
+    "text2image.steps": lambda m: at("clip_stage", "text2image", "steps", value=3),
+    "text2image.width": lambda m: at("clip_stage", "text2image", "width", value=32),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", sorted(k for k, v in CLIP_STAGE_PLANS.items() if v))
+def test_a_changed_clip_stage_key_plans_work_random_weights(clip_run, tiny_models, key):
+    wd, _ = clip_run
+    cfg = yaml.safe_load((wd / "config" / "config.yaml").read_text())
+    change = CLIP_STAGE_PLANS[key](tiny_models)
+    jobs, _ = perturbed(wd, cfg, change, "results/report/crossmodal/clip.md")
+    assert jobs, f"clip_stage.{key}: changing it plans nothing, so nothing reads it"

@@ -7,6 +7,7 @@ would execute.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -123,6 +124,7 @@ def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True,
         "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
         **(env or {}),
     }
+    environ = {k: v for k, v in environ.items() if v is not None}  # env={"X": None} unsets X
     if wf != ROOT:  # the private copy's code (after any path the caller puts first)
         environ["PYTHONPATH"] = os.pathsep.join(
             p for p in ((env or {}).get("PYTHONPATH"), str(wf / "src")) if p
@@ -161,7 +163,11 @@ def extract_counts(workdir: Path, extractor: str) -> dict[str, int]:
 def planned_jobs(workdir: Path, *args: str, env=None) -> dict[str, int]:
     """rule -> number of jobs a dry run would execute (empty when nothing to do)."""
     proc = snakemake(workdir, "--dry-run", *args, env=env)
-    text = proc.stdout + proc.stderr
+    return job_stats(proc.stdout + proc.stderr)
+
+
+def job_stats(text: str) -> dict[str, int]:
+    """rule -> jobs, from a dry run's "Job stats" table (empty when nothing to do)."""
     jobs: dict[str, int] = {}
     m = re.search(r"Job stats:\n(.*?)\n\s*\n", text, flags=re.S)
     if not m:
@@ -215,3 +221,42 @@ def assert_same_store(
             np.testing.assert_allclose(va, vb, rtol=1e-5, atol=1e-6, err_msg=f"{a}: {key}")
         else:
             assert np.array_equal(np.asarray(va), np.asarray(vb)), f"{a}: {key}"
+
+
+def perturbed(wd: Path, cfg: dict, change, *args: str, env=None):
+    """Dry run of the project with `change(config)` applied: (planned jobs, dry-run text)."""
+    path = wd / "config" / "config.yaml"
+    new = copy.deepcopy(cfg)
+    change(new)
+    path.write_text(yaml.safe_dump(new, sort_keys=False))
+    try:
+        proc = snakemake(wd, "--dry-run", *args, check=False, env=env)
+        text = proc.stdout + proc.stderr
+        assert proc.returncode == 0, text[-5000:]
+        return job_stats(text), text
+    finally:
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def at(*path, value):
+    """A change that sets `config[path...] = value`."""
+
+    def change(cfg):
+        node = cfg
+        for k in path[:-1]:
+            node = node[k]
+        node[path[-1]] = value
+
+    return change
+
+
+def patch(*path, **values):
+    """A change that updates the mapping at `config[path...]` with `values`."""
+
+    def change(cfg):
+        node = cfg
+        for k in path:
+            node = node[k]
+        node.update(values)
+
+    return change

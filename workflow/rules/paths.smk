@@ -14,6 +14,8 @@ def extract_params(name):
         packages=extractor_packages(spec["kind"]),
         device=config["device"],
     )
+    if spec["modality"] != "text":  # what a file that decodes short becomes (warn | error)
+        params["partial_decode"] = config["partial_decode"]
     # a segment's span (batched jobs carry it in their `batch` param)
     if HAS_SPANS and not is_batched(name):
         params["span"] = lambda wc: span_param(wc.video_id).get("span")

@@ -27,7 +27,7 @@ with job_log(snakemake.log[0]):
         cache_dir=cache_dir(snakemake.config),
         across_versions=across_versions(snakemake.config),
         timeout_s=res.get("video_timeout_s"),
-        partial_decode=snakemake.config["partial_decode"],
+        partial_decode=snakemake.params.get("partial_decode", "warn"),
     )
     if "batch" in snakemake.wildcards.keys():
         Path(snakemake.output[0]).mkdir(parents=True, exist_ok=True)
