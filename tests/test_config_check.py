@@ -557,38 +557,8 @@ def test_the_report_marks_circular_rows():
     assert not _is_circular("sbert_minilm_ad:mean", ["sbert_minilm_description"])
 
 
-# --------------------------------------------------------------------------- every key is read
-
-
-def _schema_keys(node, path=()):
-    if not isinstance(node, dict):
-        return
-    for k, v in (node.get("properties") or {}).items():
-        yield (*path, k)
-        yield from _schema_keys(v, (*path, k))
-    if isinstance(node.get("additionalProperties"), dict):
-        yield from _schema_keys(node["additionalProperties"], (*path, "*"))
-    for sub in node.get("anyOf") or []:
-        yield from _schema_keys(sub, path)
-    if isinstance(node.get("items"), dict):
-        yield from _schema_keys(node["items"], (*path, "[]"))
-
-
-def test_every_schema_key_is_read_by_the_workflow_or_the_package():
-    """A static walk (weaker than perturbing each key): every key the schema accepts is named
-    in the code that runs (package modules but the config check, rules, scripts)."""
-    import re
-
-    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    files = [*(ROOT / "src" / "trimodal").rglob("*.py"), *(ROOT / "workflow").rglob("*.smk"),
-             *(ROOT / "workflow" / "scripts").glob("*.py"), ROOT / "Snakefile"]  # fmt: skip
-    code = "".join(p.read_text() for p in files if p.name != "config_check.py")
-    unread = [
-        ".".join(k)
-        for k in sorted(set(_schema_keys(schema)))
-        if not re.search(rf"""["']{k[-1]}["']|\.{k[-1]}\b|\b{k[-1]}\s*=""", code)
-    ]
-    assert unread == []
+# --------------------------------------------------------------------------- removed keys
+# (every key the schema accepts is perturbed in tests/test_config_keys.py)
 
 
 @pytest.mark.parametrize(
