@@ -67,7 +67,11 @@ def test_span_frames_are_the_cut_videos_frames(media, backend):
 
 
 def test_span_audio_is_the_exact_wav_cut(media):
-    seg = np.concatenate(list(stream_audio(media["full"], span=SPAN, chunk_s=1.3)))
+    stats = {}
+    seg = np.concatenate(list(stream_audio(media["full"], span=SPAN, chunk_s=1.3, stats=stats)))
+    # the segment's own length is what it declares: a whole segment is no partial decode
+    assert stats["duration_declared"] == pytest.approx(SPAN[1] - SPAN[0], abs=0.05)
+    assert not stats["partial"]
     cut = np.concatenate(list(stream_audio(media["cut_audio"])))
     whole = np.concatenate(list(stream_audio(media["full"])))
     lo, hi = (round(t * SAMPLE_RATE) for t in SPAN)

@@ -71,3 +71,40 @@ def test_late_fusion_on_two_videos_per_class(method, n_classes):
         run_cv(X[:, 3:], y, ids, "logreg", folds, feature_set="b:mean"),
     ]
     assert late_fusion_from_results(base, method=method, folds=5, seed=0).evaluated
+
+
+@pytest.mark.slow
+def test_forty_classes_of_two_videos_through_the_workflow(tmp_path):
+    """80 rows (real clips reused under new ids), 40 labels of 2 videos each: every vector
+    classifier and every fusion kind through the real workflow, exit 0, every result written."""
+    import pandas as pd
+    import yaml
+
+    from tests.workflow_project import SMALL_EXTRACTORS, make_project, small_sheet, snakemake
+    from trimodal.fusion.kinds import FUSION_KINDS
+
+    base = small_sheet(per_label=2, extra_ids=())
+    rows = []
+    for i in range(80):
+        row = base.iloc[i % len(base)].to_dict()
+        rows.append({**row, "video_id": f"v{i:02d}", "label": f"class{i // 2:02d}",
+                     "description": f"{row['description']} (copy {i})"})  # fmt: skip
+    extractors = {k: SMALL_EXTRACTORS[k] for k in ("sbert_desc", "yamnet")}
+    wd = make_project(tmp_path, pd.DataFrame(rows), extractors=extractors,
+                      feature_sets=("sbert_desc:mean", "yamnet:mean"))  # fmt: skip
+    cfg_path = wd / "config" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    classifiers = sorted(n for n, k in CLASSIFIERS.items() if not k.raw_text)
+    cfg["classify"]["classifiers"] = classifiers
+    cfg["fusion"] = {"sets": {"at": {"feature_sets": ["sbert_desc:mean", "yamnet:mean"],
+                                     "kinds": sorted(FUSION_KINDS),
+                                     "options": {"max_epochs": 20}}}}  # fmt: skip
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    snakemake(wd, timeout=1800)  # exit 0 (raises otherwise)
+    results = wd / "results"
+    for fs in ("sbert_desc.mean", "yamnet.mean"):
+        for name in classifiers:
+            assert (results / "classify" / "youtube" / fs / f"{name}.h5").exists(), (fs, name)
+    for kind in FUSION_KINDS:
+        assert (results / "fusion" / "youtube" / kind / "at.h5").exists(), kind
+    assert "class39" in (results / "report" / "youtube" / "summary.md").read_text()

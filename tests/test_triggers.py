@@ -77,7 +77,16 @@ def per_video(jobs: dict) -> dict:
     return {k: v for k, v in jobs.items() if k.startswith("extract_") or k == "probe"}
 
 
-@pytest.mark.parametrize("module", ["progress.py", "atomic.py", "reuse.py", "limits.py"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "plumbing/progress.py",
+        "plumbing/atomic.py",
+        "store/reuse.py",
+        "plumbing/limits.py",
+        "plumbing/threads.py",
+    ],
+)
 def test_editing_plumbing_reruns_no_extraction(project, module):
     path = project / "wf" / "src" / "trimodal" / module
     with edited(path, lambda t: t + "\n# an edit\n"):

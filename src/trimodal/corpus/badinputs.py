@@ -229,6 +229,7 @@ def make_cinepak(src: Path, out_dir: Path, seconds: float = 2.0) -> Path:
 
 CASES: dict[str, Callable[[Path, Path], Path]] = {
     "truncated": make_truncated,
+    "truncated_end": make_truncated_end,
     "byteflip": make_byteflip,
     "zero_length": make_zero_length,
     "text_as_mp4": make_text_as_mp4,

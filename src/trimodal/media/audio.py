@@ -65,6 +65,9 @@ def stream_audio(
             stats["duration_declared"] = float(stream.duration * stream.time_base)
         elif container.duration:
             stats["duration_declared"] = container.duration / 1e6
+        if span is not None and stats["duration_declared"]:  # a segment: its own length
+            end = min(float(span[1]), stats["duration_declared"])
+            stats["duration_declared"] = max(0.0, end - float(span[0]))
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
         parts: list[np.ndarray] = []
         n_buf = 0

@@ -45,7 +45,8 @@ def _plugin_path(module: str) -> Path | None:
 
 
 #: modules that move, log or cache results without shaping them (atomic writing, progress bars,
-#: the reuse cache, resource guards, job logs, error formatting): editing them reruns nothing
+#: the reuse cache, resource guards, thread counts, job logs, error formatting): editing them
+#: reruns nothing
 PLUMBING = frozenset(
     {
         "trimodal.plumbing.atomic",
@@ -54,6 +55,7 @@ PLUMBING = frozenset(
         "trimodal.plumbing.limits",
         "trimodal.plumbing.joblog",
         "trimodal.plumbing.userror",
+        "trimodal.plumbing.threads",
     }
 )
 
