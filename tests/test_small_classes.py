@@ -108,3 +108,13 @@ def test_forty_classes_of_two_videos_through_the_workflow(tmp_path):
     for kind in FUSION_KINDS:
         assert (results / "fusion" / "youtube" / kind / "at.h5").exists(), kind
     assert "class39" in (results / "report" / "youtube" / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("n_classes", [4, 40])
+def test_late_stack_on_two_videos_per_class_is_not_evaluated_with_its_reason(n_classes):
+    from trimodal.fusion.evaluate import NestedStacking
+    from trimodal.learn.cv import NotEvaluated
+
+    X, y, ids, folds = tiny(n_classes)
+    with pytest.raises(NotEvaluated, match="late-stack needs 2 training videos of every class"):
+        run_cv(X, y, ids, NestedStacking(base="logreg"), folds)

@@ -442,6 +442,12 @@ class NestedStacking(ClassifierMixin, BaseEstimator):
                 f"NestedStacking needs at least 2 classes in the training rows, got "
                 f"{len(self.classes_)} class"
             )
+        if counts.min() < 2:  # the meta-model's inner CV needs each class on both sides
+            raise NotEvaluated(
+                f"late-stack needs 2 training videos of every class for its inner "
+                f"cross-validation; class {self.classes_[counts.argmin()]!r} has "
+                f"{counts.min()} in a training fold"
+            )
         slices = self.slices or {"all": (0, X.shape[1])}
         inner = max(2, min(self.inner_folds, int(counts.min())))
         self.stack_ = stacking_estimator(
