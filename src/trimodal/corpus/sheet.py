@@ -230,17 +230,49 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
     return df
 
 
+class LocalFiles:
+    """Files on the local disk, relative to `base_dir`: what :func:`check_sheet` asks by
+    default. A storage-aware checker (trimodal.workflow.storage.Storage) has the same two
+    methods and answers for paths that name objects, never with ``os.path``."""
+
+    def __init__(self, base_dir: str | Path = "."):
+        self.base = Path(base_dir)
+
+    def problem(self, path: str) -> str | None:
+        """Why `path` cannot be used at all (None: it can)."""
+        return None
+
+    def absent(self, paths) -> set[str]:
+        """The paths whose file does not exist."""
+        return {p for p in paths if not (self.base / p).exists()}
+
+
+def _file_cells(df: pd.DataFrame, columns) -> list[tuple[int, str, str]]:
+    """(line, column, path) of every non-empty file cell of `columns`."""
+    out = []
+    for col in columns:
+        if col in df.columns:
+            for line, value in zip(df.index, df[col], strict=True):
+                value = str(value or "").strip()
+                if value:
+                    out.append((line, col, value))
+    return out
+
+
 def check_sheet(
     df: pd.DataFrame,
     base_dir: str | Path = ".",
     check_files: bool = True,
     missing_media: str = "error",
+    files=None,
 ) -> list[Problem]:
     """Every problem of the rows, as "row N (line L), column C: what is wrong" messages.
 
     `df` as from :func:`parse_sheet` (index = line number). ``missing_media="skip"``: an absent
     video, AD or ad_map file is not a problem (the workflow turns the row's media jobs into error
-    records, stage ``missing``: :func:`absent_media`); an empty video path still is.
+    records, stage ``missing``: :func:`absent_media`); an empty video path still is. `files`:
+    what answers whether a file exists (default :class:`LocalFiles` under `base_dir`; the
+    workflow passes its storage-aware checker, which asks all paths at once).
     """
     problems = []
     missing_cols = [c for c in REQUIRED if c not in df.columns]
@@ -248,7 +280,7 @@ def check_sheet(
         have = [c for c in df.columns if c != FLAG_COLUMN]
         hint = " (is it tab-separated?)" if len(have) == 1 and "," in have[0] else ""
         return [Problem(1, f"missing column(s) {missing_cols}; the sheet has {have}{hint}")]
-    base = Path(base_dir)
+    files = files if files is not None else LocalFiles(base_dir)
     seen: dict[str, int] = {}
     for line, row in zip(df.index, df.itertuples(index=False), strict=True):
         where = _where(line)
@@ -272,18 +304,25 @@ def check_sheet(
             )
         else:
             seen[vid] = line
-        if check_files:
-            for col in (*MEDIA_COLUMNS, "ad_map"):
-                value = str(getattr(row, col, "") or "").strip()
-                if col == "video" and not value:
-                    problems.append(Problem(line, f"{where}, column video: empty path"))
-                elif value and not (base / value).exists():
-                    if missing_media == "skip":  # the row's media jobs record it
-                        continue
-                    problems.append(
-                        Problem(line, f"{where}, column {col}: file does not exist: {value}")
-                    )
+        if check_files and not str(getattr(row, "video", "") or "").strip():
+            problems.append(Problem(line, f"{where}, column video: empty path"))
         problems += [Problem(line, f"{where}, {p}") for p in _optional_problems(row)]
+    if check_files:
+        cells = _file_cells(df, (*MEDIA_COLUMNS, "ad_map"))
+        usable = []
+        for line, col, value in cells:
+            why = files.problem(value)
+            if why:
+                problems.append(Problem(line, f"{_where(line)}, column {col}: {why}"))
+            else:
+                usable.append((line, col, value))
+        if missing_media != "skip":  # skip: the row's media jobs record it
+            absent = files.absent([v for _, _, v in usable])
+            problems += [
+                Problem(line, f"{_where(line)}, column {col}: file does not exist: {value}")
+                for line, col, value in usable
+                if value in absent
+            ]
     return problems
 
 
@@ -327,17 +366,19 @@ def row_span(row) -> tuple[float, float] | None:
     return float(start), float(end)
 
 
-def absent_media(df: pd.DataFrame, base_dir: str | Path = ".") -> dict[str, list[str]]:
+def absent_media(
+    df: pd.DataFrame, base_dir: str | Path = ".", files=None
+) -> dict[str, list[str]]:
     """video_id -> the media columns (video, ad_audio) whose file is absent, for the rows
-    that have any (what ``missing_media: skip`` turns into error records)."""
-    base = Path(base_dir)
+    that have any (what ``missing_media: skip`` turns into error records). `files`: as in
+    :func:`check_sheet` (remote paths are asked of their storage provider, all at once)."""
+    files = files if files is not None else LocalFiles(base_dir)
+    records = df.to_dict("records")
+    cells = [str(r.get(c, "") or "").strip() for r in records for c in MEDIA_COLUMNS]
+    absent = files.absent([c for c in cells if c])
     out: dict[str, list[str]] = {}
-    for vid, row in zip(df["video_id"], df.to_dict("records"), strict=True):
-        cols = [
-            c
-            for c in MEDIA_COLUMNS
-            if str(row.get(c, "") or "").strip() and not (base / str(row[c]).strip()).exists()
-        ]
+    for vid, row in zip(df["video_id"], records, strict=True):
+        cols = [c for c in MEDIA_COLUMNS if str(row.get(c, "") or "").strip() in absent]
         if cols:
             out[str(vid).strip()] = cols
     return out
@@ -370,16 +411,17 @@ def load_sheet(
     base_dir: str | Path = ".",
     check_files: bool = True,
     missing_media: str = "error",
+    files=None,
 ) -> pd.DataFrame:
     """Read, check and normalise the sheet: indexed by video_id, the five columns (stripped,
     "" when absent), any other column of the sheet (the optional ones stripped), and
-    ``description_flag``. ``missing_media``: see :func:`check_sheet`.
+    ``description_flag``. ``missing_media``, `files`: see :func:`check_sheet`.
 
     Raises one SheetError listing every bad line, unreadable ones and bad rows together.
     """
     df, problems = parse_sheet(path)
     if not any(p.line == 1 for p in problems):  # a bad header leaves no rows to check
-        problems += check_sheet(df, base_dir, check_files, missing_media)
+        problems += check_sheet(df, base_dir, check_files, missing_media, files)
     if problems:
         raise SheetError(_message(path, problems))
     flags = df.pop(FLAG_COLUMN)

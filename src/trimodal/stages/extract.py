@@ -23,7 +23,7 @@ from trimodal.plumbing.models import describe_model
 from trimodal.plumbing.threads import torch_threads
 from trimodal.plumbing.types import ExtractionError, VideoItem
 from trimodal.store import features as store
-from trimodal.store.reuse import ResultCache, file_identity, result_key
+from trimodal.store.reuse import ResultCache, media_identity, result_key
 
 log = logging.getLogger("trimodal")
 
@@ -345,11 +345,11 @@ def _own_inputs(item: VideoItem, need: str | None, modality: str, params: dict) 
         }
     media = item.ad_audio if need == "ad_audio" else item.video
     probe = item.ad_probe if need == "ad_audio" else item.probe
-    own = {"media": file_identity(media), "probe": probe}
+    own = {"media": media_identity(media), "probe": probe}
     if item.span is not None:  # a segment row: its span (and where it lies on the AD track)
         own["span"] = list(item.span)
         if need == "ad_audio" and item.ad_map:
-            own["ad_map"] = file_identity(item.ad_map)
+            own["ad_map"] = media_identity(item.ad_map)
     return own
 
 

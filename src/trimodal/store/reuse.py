@@ -51,6 +51,28 @@ def file_identity(path: str | os.PathLike) -> dict[str, Any]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "blocks": h.hexdigest()[:16]}
 
 
+#: the environment variable naming the local folder of Snakemake's copies of storage objects
+#: (set by the workflow from --local-storage-prefix; inherited by its jobs)
+STORAGE_COPIES_ENV = "TRIMODAL_STORAGE_COPIES"
+
+
+def is_storage_copy(path: str | os.PathLike) -> bool:
+    """Whether `path` is Snakemake's local copy of a storage object (under the folder that
+    STORAGE_COPIES_ENV names): its mtime is the time it was downloaded, not when it changed."""
+    prefix = os.environ.get(STORAGE_COPIES_ENV)
+    return bool(prefix) and Path(path).resolve().is_relative_to(Path(prefix).resolve())
+
+
+def media_identity(path: str | os.PathLike) -> dict[str, Any]:
+    """A media file's part of the reuse key: :func:`file_identity` for a local file; for a
+    copy of a storage object (downloaded anew by each job that needs it, so its mtime says
+    nothing) its size and the sha256 of all its bytes, so that a replaced object is never
+    served a result of its old content, and an unchanged one is reused after a re-download."""
+    if is_storage_copy(path):
+        return {"size": os.stat(path).st_size, "sha256": sha256_file(path)}
+    return file_identity(path)
+
+
 def result_key(parts: dict[str, Any]) -> str:
     """sha256 of the JSON of `parts` (sorted keys): the cache key of one per-video result."""
     blob = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
