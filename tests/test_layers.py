@@ -24,6 +24,8 @@ LAYERS = {
         "crossmodal.clip.distinct_frames", "crossmodal.clip.match", "crossmodal.clip.summarize",
         "crossmodal.clip.text2image", "report.summary", "stages.config_check"],
     3: ["stages", "stages.*"],
+    # the workflow's planning (trimodal.workflow): above the stages, imported by the rules only
+    4: ["workflow", "workflow.*"],
 }  # fmt: skip
 
 

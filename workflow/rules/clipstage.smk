@@ -32,8 +32,6 @@ for _name, _spec in DISTINCT.items():
         params:
             name=_name,
             spec=_spec,
-            source_file=distinct_source_file(_name),
-            probe_file=lambda wc: probe_file(wc.video_id),
             code=code_hash("trimodal.crossmodal.clip.distinct_frames"),
         script:
             "../scripts/distinct_frames.py"
@@ -64,8 +62,6 @@ for _name, _spec in DISTINCT.items():
 if clip_stage_on("clip_match") or clip_stage_on("text2image"):
 
     rule clip_summaries:
-        input:
-            sheet=config["samples"],
         output:
             "results/clip/summaries.tsv",
         log:
@@ -79,6 +75,8 @@ if clip_stage_on("clip_match") or clip_stage_on("text2image"):
         params:
             clip_model=clip_model(),
             summarize=CLIP_STAGE.get("summarize") or {},
+            # the descriptions, as values: the sheet is no job's input
+            descriptions={v: ROWS[v]["description"] for v in VIDEO_IDS},
             code=code_hash("trimodal.crossmodal.clip.summarize"),
         script:
             "../scripts/clip_summaries.py"
@@ -125,6 +123,7 @@ if clip_stage_on("clip_match"):
             "../../envs/clip.yaml"
         threads: 1
         resources:
+            **gpu_resources(config["device"]),
             mem_mb=4000,
             runtime=60,
         params:
@@ -143,6 +142,8 @@ if clip_stage_on("text2image"):
     rule text2image:
         input:
             unpack(clip_stage_inputs),
+            # the grid shows frames of the videos themselves
+            videos=clip_videos()[1],
         output:
             videos="results/clip/text2image_videos.tsv",
             metrics="results/clip/text2image.tsv",
@@ -158,15 +159,14 @@ if clip_stage_on("text2image"):
             "../../envs/clip.yaml"
         threads: 1
         resources:
+            **gpu_resources(config["device"]),
             mem_mb=8000,
             runtime=240,
         params:
             spec=CLIP_STAGE.get("text2image") or {},
             clip_model=clip_model(),
-            sheet=config["samples"],
-            # not an output: Snakemake would delete it before a rerun; a killed job keeps
-            # every image it drew (trimodal.crossmodal.clip.text2image.generate_images)
-            cache="results/clip/text2image/cache",
+            # video_id -> index of its file in input.videos
+            videos=clip_videos()[0],
             code=code_hash("trimodal.crossmodal.clip.text2image"),
             device=config["device"],
         script:

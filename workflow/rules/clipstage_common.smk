@@ -21,11 +21,13 @@ def distinct_source_dep(name):
     return inputs
 
 
-def distinct_source_file(name):
-    def param(wildcards):
-        return video_file(DISTINCT[name]["source"], wildcards.video_id)
-
-    return param
+def clip_videos():
+    """(video_id -> index into the list, the list of present video files): the text2image
+    grid's frames come from the video files, which are its inputs."""
+    ids = [v for v in VIDEO_IDS if PLAN.present(v, "video")]
+    files = sorted({PLAN.present(v, "video") for v in ids})
+    index = {f: i for i, f in enumerate(files)}
+    return {v: index[PLAN.present(v, "video")] for v in ids}, files
 
 
 def clip_model():

@@ -1,7 +1,7 @@
 # What all the rules share: the sample sheet and the configuration, checked before any job
-# (one message naming every problem), the code hash of a rule's modules, GPU resources and
-# the forced-run marker. Batches, paths and input functions: paths.smk; what to build:
-# targets.smk.
+# (one message naming every problem), the plan (trimodal.workflow.plan: batches, files, params,
+# resources), the code hash of a rule's modules, GPU resources and the forced-run marker.
+# Glue for the plan: paths.smk; what to build: targets.smk.
 import json
 import re
 import os
@@ -12,7 +12,6 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
-from trimodal.plumbing.batching import batch_size, make_batches
 from trimodal.plumbing.codehash import PLUGINS
 from trimodal.plumbing.codehash import code_hash as _code_hash
 from trimodal.plumbing.codehash import package_versions
@@ -23,9 +22,10 @@ from trimodal.stages.config_check import (
     circular_warnings,
     sheet_problems,
 )
-from trimodal.store.reuse import across_versions, cache_dir, file_identity, mark_forced
+from trimodal.store.reuse import across_versions, cache_dir, mark_forced
 from trimodal.corpus.sheet import ID_PATTERN, SheetError, absent_media, header_columns
-from trimodal.corpus.sheet import load_sheet, row_span
+from trimodal.corpus.sheet import load_sheet, sheet_flags
+from trimodal.workflow.plan import GPU_RETRIES, Plan, PlanError, store_path, unique
 from trimodal.plumbing.types import FeatureSet
 from trimodal.fusion.kinds import FUSION_KINDS
 from trimodal.plumbing.plugins import load_plugins
@@ -91,12 +91,14 @@ if _sheet_problems:
     fail(format_problems(_sheet_problems))
 
 VIDEO_IDS = list(samples.index)
-HAS_SPANS = "start" in samples.columns  # segment rows: a time span of their video
+SHEET_COLUMNS = list(samples.columns)
 # plain dicts: input functions run once per job, and pandas .loc is slow at 60k jobs
 ROWS = samples.to_dict("index")
 EXTRACTORS = config["extractors"]
-# kinds that never run on a GPU (no model, or an onnxruntime CPU session)
-CPU_ONLY_KINDS = {"text_raw", "yamnet"}
+try:
+    PLAN = Plan(config, ROWS, ABSENT)
+except PlanError as e:
+    raise WorkflowError(str(e))
 
 
 # The code a job runs is part of its params: code_hash covers every trimodal module that the
@@ -135,11 +137,11 @@ def extractor_packages(kind):
 
 
 # GPUs as a resource (trimodal.plumbing.device): on a plan that will run on CUDA, a job whose work goes
-# to the GPU declares gpu=1 (the SLURM plugin maps it to --gpus); locally they are capped at
-# the machine's GPUs unless --resources gpu=N says otherwise, and each job claims one free GPU
-# at its start. A GPU job that runs out of memory fails and is retried with half the batch
-# (GPU_RETRIES times). A plan without CUDA declares nothing.
-GPU_RETRIES = 2
+# to the GPU (its class says so: Extractor.uses_gpu) declares gpu=1 (the SLURM plugin maps it to
+# --gpus); locally they are capped at the machine's GPUs unless --resources gpu=N says
+# otherwise, and each job claims one free GPU at its start. A GPU job that runs out of memory
+# fails and is retried with half the batch (GPU_RETRIES times). A plan without CUDA (device
+# cpu, or auto without a GPU) declares nothing.
 PLAN_GPUS = visible_gpus()
 if PLAN_GPUS and workflow.local_exec and "gpu" not in workflow.global_resources:
     # local runs only: on a cluster the scheduler gives each job its GPUs
@@ -151,22 +153,16 @@ if "gpu" in workflow.global_resources:
 
 def gpu_resources(device, uses_gpu=True):
     """Resources of a job that runs on `device` (config value) when it uses a GPU at all."""
-    if not (uses_gpu and plan_uses_cuda(device)):
-        return {}
-    return {"gpu": 1, "gpu_attempt": lambda wc, attempt: attempt}
+    return PLAN.gpu_resources(uses_gpu and plan_uses_cuda(device))
 
 
 def extract_gpu(name):
-    spec = EXTRACTORS[name]
-    uses = spec["kind"] not in CPU_ONLY_KINDS and not str(
-        spec.get("model") or ""
-    ).endswith("onnx")
-    return gpu_resources(config["device"], uses)
+    return PLAN.extract_gpu(name)
 
 
 def learner_gpu(uses_gpu, device="auto"):
     """Resources of a learner job: gpu=1 where `uses_gpu(wildcards)` (a network that takes
-    the GPU with its default device "auto"), 0 for the others; nothing without CUDA."""
+    the GPU under `device`), 0 for the others; nothing without CUDA."""
     if not plan_uses_cuda(device):
         return {}
     return {

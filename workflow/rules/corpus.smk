@@ -21,6 +21,7 @@ if PROBE_BATCHED:
             mem_mb=300,
             runtime=lambda wc: 2 + len(PROBE_BATCHES[wc.batch]) // 100,
         params:
+            # per video: which inputs are its files (indices), its identity and span
             videos=probe_batch_params,
             code=code_hash("trimodal.stages.probe"),
         script:
@@ -31,7 +32,7 @@ else:
     rule probe:
         input:
             # an absent file (missing_media: skip) is no input: its probe says so
-            video=lambda wc: present(wc.video_id, "video") or [],
+            unpack(lambda wc: PLAN.probe_inputs(wc.video_id)),
         output:
             "results/probe/{video_id}.json",
         log:
@@ -45,12 +46,7 @@ else:
             mem_mb=300,
             runtime=2,
         params:
-            ad_audio=lambda wc: ROWS[wc.video_id]["ad_audio"] or None,
-            identity=lambda wc: media_identity(wc.video_id),
+            video=lambda wc: PLAN.probe_params(wc.video_id),
             code=code_hash("trimodal.stages.probe"),
-            extra=lambda wc: {
-                "video": ROWS[wc.video_id]["video"],
-                **span_param(wc.video_id),
-            },
         script:
             "../scripts/probe.py"

@@ -1,6 +1,8 @@
-# Extractors: one rule per configured extractor (extract_<name>). The model, the parameters and
-# the extractor's source code are params, so changing any of them reruns exactly this
-# extractor's jobs and what depends on them.
+# Extractors: one rule per configured extractor (extract_<name>). The model, the parameters
+# that shape results and the extractor's source code are params, so changing any of them
+# reruns exactly this extractor's jobs and what depends on them; run-time parameters (an
+# inference batch size) are not, like threads. What a job reads (media, text sources) is what
+# the extractor's class declares (Extractor.reads), all of it in `input:`.
 #
 # By default (`batch: auto`, trimodal.plumbing.batching) one job takes a batch of consecutive videos
 # and loads the model once for all of them, writing one per-video file each (features or an
@@ -31,13 +33,13 @@ for _name, _spec in EXTRACTORS.items():
             resources:
                 **extract_gpu(_name),
                 mem_mb=extract_resources(_name, "mem_mb", 2000),
-                runtime=runtime_from_probe(_name),
+                runtime=runtime_estimate(_name),
                 video_timeout_s=extract_resources(
                     _name, "video_timeout_s", config["video_timeout_s"]
                 ),
             params:
                 **extract_params(_name),
-                files=extract_files(_name),
+                video=extract_video_params(_name),
             script:
                 "../scripts/extract.py"
 
@@ -61,7 +63,7 @@ for _name, _spec in EXTRACTORS.items():
             resources:
                 **extract_gpu(_name),
                 mem_mb=extract_resources(_name, "mem_mb", 2000),
-                runtime=runtime_from_probe(_name),
+                runtime=runtime_estimate(_name),
                 video_timeout_s=extract_resources(
                     _name, "video_timeout_s", config["video_timeout_s"]
                 ),

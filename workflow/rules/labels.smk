@@ -21,7 +21,6 @@ rule labels:
         runtime=10,
     params:
         spec=lookup(dpath="labels/sets/{label_set}", within=config),
-        sheet=config["samples"],
         rows=label_rows,
         code=code_hash("trimodal.stages.labels"),
     script:

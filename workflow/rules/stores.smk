@@ -5,7 +5,8 @@
 
 rule store:
     input:
-        lambda wc: unique_deps(video_dep(wc.extractor, v) for v in VIDEO_IDS),
+        # per-video files, or the batch folders holding them
+        lambda wc: PLAN.store_inputs(wc.extractor),
     output:
         "results/features/{extractor}.h5",
     log:
@@ -20,7 +21,7 @@ rule store:
         runtime=10,
     params:
         spec=lambda wc: store_spec(wc.extractor),
-        files=lambda wc: [video_file(wc.extractor, v) for v in VIDEO_IDS],
+        videos=VIDEO_IDS,  # the store's rows, in sheet order
         code=code_hash("trimodal.stages.store"),
     script:
         "../scripts/store.py"
@@ -28,8 +29,7 @@ rule store:
 
 rule failures:
     input:
-        sheet=config["samples"],
-        probes=unique_deps(probe_dep(v) for v in VIDEO_IDS),
+        probes=PLAN.probe_deps(),
         stores=[store_path(name) for name in EXTRACTORS],
     output:
         report(
@@ -46,7 +46,9 @@ rule failures:
         mem_mb=500,
         runtime=5,
     params:
-        probes=[probe_file(v) for v in VIDEO_IDS],
+        videos=VIDEO_IDS,
+        # the sheet's flags (a value: the sheet is no job's input)
+        sheet_flags=lambda wc: sheet_flags_param(),
         code=code_hash("trimodal.stages.store"),
     script:
         "../scripts/failures.py"

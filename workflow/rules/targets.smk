@@ -29,13 +29,7 @@ def classify_targets():
 def all_targets():
     if SHARD is not None:
         # the probes and per-video files of this block's videos (their batches lie inside it)
-        shard_ids = set(SHARD_BLOCKS[SHARD - 1])
-        targets = unique_deps(probe_dep(v) for v in VIDEO_IDS if v in shard_ids)
-        for name in EXTRACTORS:
-            targets += unique_deps(
-                video_dep(name, v) for v in VIDEO_IDS if v in shard_ids
-            )
-        return targets
+        return PLAN.shard_targets()
     targets = [store_path(name) for name in EXTRACTORS]
     targets.append("results/failures.tsv")
     targets += expand(

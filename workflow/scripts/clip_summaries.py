@@ -8,7 +8,7 @@ with job_log(snakemake.log[0]):
     from trimodal.stages.clip import make_summaries
 
     make_summaries(
-        snakemake.input.sheet,
+        dict(snakemake.params.descriptions),
         snakemake.params.clip_model,
         dict(snakemake.params.summarize),
         snakemake.output[0],

@@ -8,6 +8,7 @@ from trimodal.plumbing.threads import start_job
 
 with job_log(snakemake.log[0]):
     start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
+    from trimodal.extractors.base import get_extractor_class
     from trimodal.plumbing.batching import shrink_for_attempt
     from trimodal.plumbing.limits import memory_limit
     from trimodal.stages.extract import CURRENT, extract_batch, extract_files
@@ -16,6 +17,11 @@ with job_log(snakemake.log[0]):
     p = snakemake.params
     res = snakemake.resources
     shrink_for_attempt(res.get("gpu_attempt"))  # a GPU job's retry: half the batch
+    # run-time params (an inference batch size) come from the config, like threads: no
+    # param of the rule, so changing them reruns nothing
+    spec = snakemake.config["extractors"][p.extractor]
+    runtime = get_extractor_class(p.kind).runtime_params()
+    run_params = {k: v for k, v in (spec.get("params") or {}).items() if k in runtime}
     common = dict(
         extractor=p.extractor,
         kind=p.kind,
@@ -28,6 +34,7 @@ with job_log(snakemake.log[0]):
         across_versions=across_versions(snakemake.config),
         timeout_s=res.get("video_timeout_s"),
         partial_decode=snakemake.params.get("partial_decode", "warn"),
+        run_params=run_params,
     )
     if "batch" in snakemake.wildcards.keys():
         Path(snakemake.output[0]).mkdir(parents=True, exist_ok=True)
@@ -37,15 +44,18 @@ with job_log(snakemake.log[0]):
             return f"{snakemake.rule} {batch} (video {CURRENT['video_id'] or first})"
 
         with memory_limit(res.get("mem_mb"), where):
-            extract_batch(list(p.batch), **common)
+            # per video: which inputs are its files; its file goes into the output folder
+            extract_batch(list(p.batch), list(snakemake.input), snakemake.output[0], **common)
     else:
         vid = snakemake.wildcards.video_id
         with memory_limit(res.get("mem_mb"), f"{snakemake.rule} {vid}"):
+            v = dict(p.video)  # its description, span and absent files, as values
             extract_files(
                 video_id=vid,
-                files=dict(p.files),
+                files=dict(snakemake.input.items()),
                 output=snakemake.output[0],
-                description=p.get("description"),
-                span=p.get("span"),
+                description=v.get("description"),
+                span=v.get("span"),
+                missing=v.get("missing"),
                 **common,
             )

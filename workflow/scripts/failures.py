@@ -7,12 +7,15 @@ from trimodal.plumbing.threads import start_job
 
 with job_log(snakemake.log[0]):
     start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
-    from trimodal.corpus.sheet import sheet_flags
+    import pandas as pd
+
+    from trimodal.plumbing.batching import per_video_files
     from trimodal.stages.store import collect_failures
 
+    flags = pd.DataFrame(list(snakemake.params.sheet_flags), columns=["video_id", "flag", "line"])
     collect_failures(
-        list(snakemake.params.probes),
+        per_video_files(list(snakemake.input.probes), list(snakemake.params.videos), ".json"),
         {Path(p).stem: p for p in snakemake.input.stores},
         snakemake.output[0],
-        sheet_flags=sheet_flags(snakemake.input.sheet),
+        sheet_flags=flags,
     )

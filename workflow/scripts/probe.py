@@ -11,13 +11,15 @@ with job_log(snakemake.log[0]):
 
     if "batch" in snakemake.wildcards.keys():
         Path(snakemake.output[0]).mkdir(parents=True, exist_ok=True)
-        probe_batch(list(snakemake.params.videos))
+        # per video: which inputs are its files; its JSON goes into the output folder
+        probe_batch(list(snakemake.params.videos), list(snakemake.input), snakemake.output[0])
     else:
-        extra = dict(snakemake.params.extra)
+        v = dict(snakemake.params.video)
         probe_video(
             snakemake.wildcards.video_id,
-            extra["video"],
-            snakemake.params.ad_audio,
+            snakemake.input.get("video"),
+            snakemake.input.get("ad_audio"),
             snakemake.output[0],
-            span=extra.get("span"),
+            span=v.get("span"),
+            missing=v.get("missing"),
         )

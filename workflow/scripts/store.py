@@ -5,11 +5,13 @@ from trimodal.plumbing.threads import start_job
 
 with job_log(snakemake.log[0]):
     start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
+    from trimodal.plumbing.batching import per_video_files
     from trimodal.stages.store import aggregate_store
     from trimodal.store.reuse import across_versions
 
     aggregate_store(
-        list(snakemake.params.files),  # per-video files (inside batch folders when batched)
+        # per-video files: the inputs, or inside the batch folders that are the inputs
+        per_video_files(list(snakemake.input), list(snakemake.params.videos), ".h5"),
         snakemake.output[0],
         snakemake.wildcards.extractor,
         dict(snakemake.params.spec),

@@ -41,6 +41,9 @@ class Param:
     ge: float | None = None
     le: float | None = None
     items: type | None = None
+    #: a run-time setting that cannot change a result (an inference batch size): like threads,
+    #: not part of the rule's params, the store's spec or the reuse key
+    runtime: bool = False
 
     def _types(self) -> tuple[type, ...]:
         return self.type if isinstance(self.type, tuple) else (self.type,)
@@ -109,12 +112,55 @@ TEXT_SOURCES = Param(
 )
 
 
+@dataclass(frozen=True)
+class Reads:
+    """What an extractor reads of one video, as its class declares it (:meth:`Extractor.reads`).
+
+    The one place this is decided: the rules' inputs (trimodal.workflow.plan), the stage's
+    checks, the reuse key (trimodal.stages.extract) and the config check all ask the class, so
+    a plug-in extractor that reads something new says so once.
+    """
+
+    video: bool = False  # the video file (its frames or its soundtrack)
+    ad_audio: bool = False  # the audio-description track (a segment row: and its ad_map)
+    description: bool = False  # the sample sheet's description
+    sources: tuple[str, ...] = ()  # texts other extractors produce (keys of text_sources, "all")
+    span: bool = False  # a segment row's time span shapes the result
+
+    @property
+    def media(self) -> str | None:
+        """The media file whose probe the extractor depends on: "video", "ad_audio" or None."""
+        return "video" if self.video else "ad_audio" if self.ad_audio else None
+
+
+def text_sources_of(params: dict) -> list[str]:
+    """The `sources` param of a text extractor as a list (default: the description)."""
+    sources = params.get("sources") or ["description"]
+    return [sources] if isinstance(sources, str) else list(sources)
+
+
+def default_reads(modality: str, params: dict) -> Reads:
+    """What an extractor of `modality` reads by default: a text extractor its `sources`, an
+    audio one the track named by `source`, a video one the video; media results depend on a
+    segment's span."""
+    if modality == "text":
+        sources = text_sources_of(params)
+        return Reads(
+            description=bool({"description", "all"} & set(sources)),
+            sources=tuple(s for s in sources if s != "description"),
+        )
+    if modality == "audio" and (params.get("source") or "soundtrack") == "ad_audio":
+        return Reads(ad_audio=True, span=True)
+    return Reads(video=True, span=True)
+
+
 class Extractor(ABC):
     """Base class: subclasses set `name` and `modality` and implement `load` and `extract`.
 
     ``PARAMS`` declares every parameter (type, range, default: read by :meth:`param`);
     ``POOLINGS`` names the pooled vectors (and ``text`` for a text output) the extractor can
-    store, which feature sets ``<extractor>:<pooling>`` may name.
+    store, which feature sets ``<extractor>:<pooling>`` may name. :meth:`reads` says what a
+    video's job reads, :meth:`uses_gpu` whether its work goes to a GPU when one is chosen.
     """
 
     name: str = ""
@@ -144,9 +190,28 @@ class Extractor(ABC):
         return out
 
     @classmethod
+    def runtime_params(cls) -> set[str]:
+        """Names of the run-time parameters (``Param(runtime=True)``): the job takes them from
+        the configuration, and a change reruns nothing."""
+        return {k for k, p in cls.PARAMS.items() if p.runtime}
+
+    @classmethod
     def check_params(cls, params: dict) -> list[tuple[str, str]]:
         """(param name, problem) for each unknown or invalid parameter."""
         return check_params(cls.PARAMS, params)
+
+    @classmethod
+    def reads(cls, params: dict) -> Reads:
+        """What a job of this extractor reads of each video (its inputs and reuse key); the
+        default follows the modality and the `source` / `sources` params. Override in a class
+        that reads something else (a video extractor that also reads the AD track)."""
+        return default_reads(cls.modality, params)
+
+    @classmethod
+    def uses_gpu(cls, model: str | None, params: dict) -> bool:
+        """Whether its work goes to a GPU when the configured device picks one (`cuda`, or
+        `auto` with a GPU visible): the job then declares the `gpu` resource."""
+        return True
 
     @classmethod
     def hub_repo(cls, model: str) -> str | None:
@@ -200,6 +265,15 @@ def extractor_target(kind: str) -> tuple[str, str]:
 def get_extractor_class(kind: str) -> type[Extractor]:
     module, cls = extractor_target(kind)
     return getattr(importlib.import_module(module), cls)
+
+
+def extractor_reads(kind: str, modality: str, params: dict) -> Reads:
+    """:meth:`Extractor.reads` of `kind`'s class (the modality's default for a kind that
+    cannot be imported here)."""
+    try:
+        return get_extractor_class(kind).reads(params)
+    except (KeyError, ImportError, AttributeError):
+        return default_reads(modality, params)
 
 
 def build_extractor(kind: str, model: str | None, params: dict | None, device: str = "cpu"):

@@ -70,6 +70,11 @@ class CutsExtractor(Extractor):
     POOLINGS = ("descriptors",)
 
     @classmethod
+    def uses_gpu(cls, model, params) -> bool:
+        """Never: frame differences with PySceneDetect on the CPU."""
+        return False
+
+    @classmethod
     def hub_repo(cls, model: str) -> str | None:
         return None  # no model
 

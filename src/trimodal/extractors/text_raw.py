@@ -24,6 +24,11 @@ class TextRawExtractor(Extractor):
     POOLINGS = ("text",)
 
     @classmethod
+    def uses_gpu(cls, model, params) -> bool:
+        """Never: no model."""
+        return False
+
+    @classmethod
     def hub_repo(cls, model: str) -> str | None:
         return None  # no model
 

@@ -170,6 +170,11 @@ class YamnetExtractor(Extractor):
     POOLINGS = (*POOLED, *(f"embedding_{p}" for p in POOLED), "text")
 
     @classmethod
+    def uses_gpu(cls, model, params) -> bool:
+        """Never: onnxruntime (CPU session) or a TensorFlow subprocess on the CPU."""
+        return False
+
+    @classmethod
     def hub_repo(cls, model: str) -> str | None:
         return None  # ONNX files, TF Hub handles or SavedModel folders
 

@@ -142,6 +142,11 @@ class YoloExtractor(FrameExtractor):
     POOLINGS = ("proba_max", "proba_avg", "text")
 
     @classmethod
+    def uses_gpu(cls, model, params) -> bool:
+        """Unless `runtime: onnx` (an onnxruntime CPU session); auto picks PyTorch on a GPU."""
+        return cls.with_defaults(params)["runtime"] != "onnx"
+
+    @classmethod
     def hub_repo(cls, model: str) -> str | None:
         return None  # ultralytics downloads from GitHub releases, not the Hugging Face Hub
 

@@ -58,3 +58,29 @@ def model_batch(batch_size: int) -> int:
 def shrink_for_attempt(attempt: int | None) -> None:
     """Record a job's attempt (1 first) as the divisor :func:`model_batch` applies."""
     os.environ[SHRINK_ENV] = str(2 ** max(0, int(attempt or 1) - 1))
+
+
+def video_path(dep: str, video_id: str, ext: str) -> str:
+    """A video's file from a job input that is either that file or the batch folder holding
+    it (``<folder>/<video_id><ext>``): how a job finds a per-video file among its inputs."""
+    if os.path.isdir(dep):
+        return os.path.join(dep, f"{video_id}{ext}")
+    return dep
+
+
+def per_video_files(deps: Sequence[str], video_ids: Sequence[str], ext: str) -> list[str]:
+    """Each video's file among a job's inputs, in `video_ids`' order: an input that is the
+    file itself (``<video_id><ext>``), or a batch folder holding it. Raises for a video that
+    no input holds (a plan and its inputs that disagree)."""
+    found: dict[str, str] = {}
+    for dep in deps:
+        if os.path.isdir(dep):
+            for entry in os.scandir(dep):
+                if entry.name.endswith(ext):
+                    found[entry.name[: -len(ext)]] = entry.path
+        else:
+            found[os.path.basename(dep)[: -len(ext)]] = dep
+    lost = [v for v in video_ids if v not in found]
+    if lost:
+        raise FileNotFoundError(f"no input holds the file of {len(lost)} video(s), e.g. {lost[:3]}")
+    return [found[v] for v in video_ids]

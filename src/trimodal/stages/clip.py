@@ -94,9 +94,16 @@ def load_clip_tokenizer(model_spec: str):
 
 
 def make_summaries(
-    sheet: str, clip_model: str, config: Mapping[str, Any] | None, output: str, tokenizer=None
+    sheet: str | Mapping[str, str],
+    clip_model: str,
+    config: Mapping[str, Any] | None,
+    output: str,
+    tokenizer=None,
 ) -> pd.DataFrame:
-    """results/clip/summaries.tsv: per described video, its text as CLIP will read it."""
+    """results/clip/summaries.tsv: per described video, its text as CLIP will read it.
+
+    `sheet`: the sample sheet's path, or video_id -> description (a workflow job's params:
+    the sheet is no job's input)."""
     from trimodal.corpus.sheet import load_sheet
     from trimodal.crossmodal.clip.summarize import Summarizer, n_tokens
     from trimodal.extractors.text_sources import clean_text
@@ -105,9 +112,12 @@ def make_summaries(
     summarizer = Summarizer(tokenizer, config)
     if summarizer.fallback_reason:
         log.warning("abstractive summariser unavailable: %s", summarizer.fallback_reason)
-    df = load_sheet(sheet, check_files=False)
+    if isinstance(sheet, Mapping):
+        descriptions = dict(sheet)
+    else:
+        descriptions = load_sheet(sheet, check_files=False)["description"].to_dict()
     rows = []
-    for vid, desc in df["description"].items():
+    for vid, desc in descriptions.items():
         text = clean_text(desc)
         if not text:
             continue
@@ -267,7 +277,7 @@ def text2image_job(
     distinct_store: str | None,
     clip_model: str,
     config: Mapping[str, Any],
-    sheet: str,
+    videos: Mapping[str, str],
     out_videos: str,
     out_metrics: str,
     out_images: str,
@@ -276,7 +286,9 @@ def text2image_job(
     device: str = "cpu",
     pipe=None,
 ) -> pd.DataFrame:
-    """Generate, embed and score images for every described video with frames."""
+    """Generate, embed and score images for every described video with frames. `videos`:
+    video_id -> its video file (the grid shows its frames); `cache_dir`: images drawn before
+    with the same (model, prompt, settings), kept across runs on this machine."""
     from trimodal.crossmodal.clip.text2image import (
         cache_paths,
         generate_images,
@@ -339,7 +351,7 @@ def text2image_job(
     per["images"] = names
     _write_tsv(per, out_videos)
     _write_tsv(metrics, out_metrics)
-    image_grid(per, shown, frames_store, distinct_store, sheet, out_grid, G)
+    image_grid(per, shown, frames_store, distinct_store, videos, out_grid, G)
     log.info(
         "\n%s", metrics[["n", "R@1", "chance_R@1", "sim_matched", "sim_unmatched"]].to_string()
     )
@@ -351,7 +363,7 @@ def image_grid(
     generated: Mapping[str, np.ndarray],
     frames_store: str,
     distinct_store: str | None,
-    sheet: str,
+    videos: Mapping[str, str],
     out_png: str,
     G: np.ndarray,
     n_frames: int = 3,
@@ -363,10 +375,9 @@ def image_grid(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from trimodal.corpus.sheet import load_sheet
     from trimodal.media.keyframes import read_frames_at
 
-    paths = load_sheet(sheet, check_files=False)["video"].to_dict()
+    paths = dict(videos)
     table = store.load_table(frames_store, "frames")
     ids = list(generated)
     row_of = {v: i for i, v in enumerate(per["video_id"])}
@@ -487,3 +498,17 @@ def write_clip_report(
     write_text(out_md, "\n".join(parts))
     write_table(out_csv, df, index=False)
     return df
+
+
+def text2image_cache(config: Mapping[str, Any]) -> str:
+    """Where text2image keeps the images it drew, across runs of this machine: under the
+    reuse cache (``cache: dir``; local state, keyed by model, prompt and settings, never
+    stale), or a scratch folder when the cache is off (a killed job then redraws)."""
+    import tempfile
+
+    from trimodal.store.reuse import cache_dir
+
+    folder = cache_dir(config)
+    if not folder:
+        return tempfile.mkdtemp(prefix="text2image-")
+    return str(Path(folder) / "text2image")

@@ -15,8 +15,9 @@ import traceback
 from functools import cache
 from typing import Any
 
-from trimodal.extractors.base import build_extractor, extractor_target
+from trimodal.extractors.base import Reads, build_extractor, extractor_reads, extractor_target
 from trimodal.media.probe import partial_reason, read_probe
+from trimodal.plumbing.batching import video_path
 from trimodal.plumbing.codehash import package_versions
 from trimodal.plumbing.device import gpu_out_of_memory, pick_device
 from trimodal.plumbing.models import describe_model
@@ -33,15 +34,6 @@ ABSENT = "absent"
 
 #: error stages that depend on the run, not on the video: never reused
 _TRANSIENT = {"timeout", "memory"}
-
-
-def _needs_media(modality: str, params: dict) -> str | None:
-    """Which probe an extractor depends on: "video", "ad_audio", or None for text."""
-    if modality == "text":
-        return None
-    if modality == "audio" and params.get("source", "soundtrack") == "ad_audio":
-        return "ad_audio"
-    return "video"
 
 
 @cache
@@ -91,7 +83,7 @@ def extract_one(
     *,
     video_id: str,
     row: dict[str, Any],
-    probe_json: str,
+    probe_json: str | None,
     output: str,
     extractor: str,
     kind: str,
@@ -106,8 +98,14 @@ def extract_one(
     counts: Counts | None = None,
     across_versions: bool = False,
     partial_decode: str = "warn",
+    run_params: dict | None = None,
 ) -> bool:
     """Run one extractor on one video; write features or an error record. True when ok.
+
+    What it reads of the video (media, description, text sources, span) is what the
+    extractor's class declares (:meth:`trimodal.extractors.base.Extractor.reads`); `params`
+    are those that shape the result (the reuse key), `run_params` the run-time ones (an
+    inference batch size), used to build the model only.
 
     The file records the code hash and the versions of the libraries the extractor imports (in
     this job's environment). The code is part of the reuse key; a cached result computed under
@@ -119,8 +117,12 @@ def extract_one(
     counts = counts if counts is not None else Counts()
     CURRENT["video_id"] = video_id
     item = _video_item(video_id, row, probe_json)
-    need = _needs_media(modality, params)
+    reads = extractor_reads(kind, modality, params)
+    need = reads.media
     error = _input_error(need, modality, item)
+    missing = row.get("missing") or {}
+    if error is None and need == "ad_audio" and item.span and "ad_map" in missing:
+        error = "missing", f"ad_map file absent: {missing['ad_map']}"  # where the span lies
     _read_text_inputs(item, text_inputs or {})
     if error is None and modality == "text" and "sources" in params:
         error = _no_text(item, list(params["sources"]))
@@ -140,7 +142,7 @@ def extract_one(
             # that `across_versions` can still find results of other versions
             "header": {k: v for k, v in header.items() if k not in ("slurm_job_id", "packages")},
             "device": device,
-            "inputs": _own_inputs(item, need, modality, params),
+            "inputs": _own_inputs(item, reads),
         }
     )
     reused = _reused(cache, key, output, header["packages"], across_versions)
@@ -149,7 +151,7 @@ def extract_one(
         log.info("%s: %s reused (inputs unchanged, %s)", video_id, extractor, key[:12])
         return reused
 
-    ex = _extractor(kind, model, params, device)
+    ex = _extractor(kind, model, {**params, **(run_params or {})}, device)
     counts["computed"] += 1
     if timeout_s:  # in a child the job can kill, even inside native code
         error, reusable = run_killable(
@@ -173,7 +175,7 @@ def extract_one(
 
 def _video_item(video_id: str, row: dict[str, Any], probe_json: str) -> VideoItem:
     """The video as the extractors see it: its sheet row and what the probe found."""
-    probes = read_probe(probe_json)
+    probes = read_probe(probe_json) if probe_json else {}  # text extractors read no probe
     return VideoItem(
         video_id=video_id,
         video=row.get("video") or None,
@@ -334,19 +336,23 @@ def run_killable(work, timeout_s: float, what: str):
     return (tuple(error) if error else None), reusable
 
 
-def _own_inputs(item: VideoItem, need: str | None, modality: str, params: dict) -> dict[str, Any]:
-    """The inputs of this video that the extractor reads (the reuse key's per-video part)."""
-    if modality == "text":
-        sources = params.get("sources") or ["description"]
-        reads_description = "description" in sources or "all" in sources
+def _own_inputs(item: VideoItem, reads: Reads) -> dict[str, Any]:
+    """The inputs of this video that the extractor reads, as its class declares them (the
+    reuse key's per-video part)."""
+    need = reads.media
+    if need is None:  # a text extractor: its description and source texts
         return {
-            "description": (item.description or "") if reads_description else "",
+            "description": (item.description or "") if reads.description else "",
             "texts": dict(sorted(item.texts.items())),
         }
     media = item.ad_audio if need == "ad_audio" else item.video
     probe = item.ad_probe if need == "ad_audio" else item.probe
     own = {"media": media_identity(media), "probe": probe}
-    if item.span is not None:  # a segment row: its span (and where it lies on the AD track)
+    if reads.description:  # a plug-in media extractor that also reads the description
+        own["description"] = item.description or ""
+    if reads.sources:
+        own["texts"] = dict(sorted(item.texts.items()))
+    if item.span is not None and reads.span:  # a segment row: its span (and its AD map)
         own["span"] = list(item.span)
         if need == "ad_audio" and item.ad_map:
             own["ad_map"] = media_identity(item.ad_map)
@@ -378,11 +384,14 @@ def extract_files(
     output: str,
     description: str | None = None,
     span=None,
+    missing: dict | None = None,
     **common,
 ) -> bool:
     """:func:`extract_one` from a job's named input files (probe, video, ad_audio, ad_map,
-    text_<source>); span: (start, end) of a segment row; `common`: the rest of extract_one's
-    arguments."""
+    text_<source>; a probe or text source may be the batch folder holding it); span: (start,
+    end) of a segment row; missing: files of the row the plan found absent (column -> the
+    sheet's value); `common`: the rest of extract_one's arguments."""
+    probe = files.get("probe")
     return extract_one(
         video_id=video_id,
         row={
@@ -391,23 +400,32 @@ def extract_files(
             "ad_map": files.get("ad_map"),
             "description": description,
             "span": span,
+            "missing": missing or {},
         },
-        probe_json=files["probe"],
+        probe_json=video_path(probe, video_id, ".json") if probe else None,
         output=output,
         text_inputs={k[5:]: f for k, f in files.items() if k.startswith("text_")},
         **common,
     )
 
 
-def extract_batch(videos: list[dict], **common) -> Counts:
+def extract_batch(
+    videos: list[dict], inputs: list[str] | None = None, folder: str = "", **common
+) -> Counts:
     """Run one extractor on a batch of videos, loading its model at most once.
 
     `videos`: per video, the arguments of :func:`extract_files` (``video_id``, ``files``,
-    ``output``, ``description``). Each video gets its own features or error record, exactly as
-    in a per-video job; unchanged videos reuse their earlier result.
+    ``output``, ``description``, ``span``, ``missing``), or from a workflow job ``inputs``
+    (input name -> index into the job's `inputs`) instead of files, its file then written to
+    `folder`/<video_id>.h5. Each video gets its own features or error record, exactly as in a
+    per-video job; unchanged videos reuse their earlier result.
     """
     counts = Counts()
     for v in videos:
+        v = dict(v)
+        if "inputs" in v:
+            v["files"] = {k: inputs[i] for k, i in v.pop("inputs").items()}
+            v["output"] = os.path.join(folder, f"{v['video_id']}.h5")
         extract_files(**v, counts=counts, **common)
     log.info(
         "batch of %d videos: %d computed, %d reused, %d error records",

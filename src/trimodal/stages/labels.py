@@ -14,8 +14,22 @@ from trimodal.store import features as store
 log = logging.getLogger("trimodal")
 
 
+def rows_frame(rows: dict) -> pd.DataFrame:
+    """The sheet's columns a label set reads, from the job's params (``{"columns": [...],
+    "rows": {video_id: [values]}}``): the sheet itself is no job's input."""
+    df = pd.DataFrame.from_dict(
+        {vid: list(v) for vid, v in rows["rows"].items()},
+        orient="index",
+        columns=list(rows["columns"]),
+        dtype=object,
+    )
+    df = df.fillna("").astype(str)
+    df.insert(0, "video_id", df.index.astype(str))
+    return df.reset_index(drop=True)
+
+
 def make_label_set(
-    sheet: str,
+    sheet: str | pd.DataFrame,
     spec: dict,
     output: str,
     language_store: str | None = None,
@@ -32,7 +46,10 @@ def make_label_set(
     from trimodal.corpus.sheet import load_sheet
     from trimodal.labels.label_sets import base_labels, merge_classes
 
-    df = load_sheet(sheet, check_files=False).reset_index(drop=True)
+    if isinstance(sheet, pd.DataFrame):  # the rows a workflow job got as params
+        df = sheet
+    else:
+        df = load_sheet(sheet, check_files=False).reset_index(drop=True)
     languages = None
     if language_store:
         meta = store.load_meta(language_store).reset_index()

@@ -7,6 +7,7 @@ start-up; batching spreads that over many videos.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from trimodal.media.probe import probe
 from trimodal.plumbing.atomic import write_json
@@ -46,18 +47,34 @@ def _probe(path: str | None) -> dict:
     return info
 
 
+def _absent(path: str) -> dict:
+    """The verdict on a file the plan found absent (missing_media: skip): not looked at."""
+    return {"ok": False, "path": path, "reason": "file does not exist", "stage": MISSING}
+
+
 def probe_video(
-    video_id: str, video: str | None, ad_audio: str | None, output: str, span=None
+    video_id: str,
+    video: str | None,
+    ad_audio: str | None,
+    output: str,
+    span=None,
+    missing: dict | None = None,
 ) -> dict:
     """Write results/probe/.../<video_id>.json (atomically); an unreadable file is ok: false.
 
     span: (start, end) seconds of a segment row, checked against the video's duration and
-    kept in the JSON. An absent file gets ``stage: missing``.
+    kept in the JSON. An absent file gets ``stage: missing``; `missing`: column -> the
+    sheet's value of a file the plan found absent (no input of the job).
     """
+    missing = missing or {}
     info = {
         "video_id": video_id,
-        "video": _probe(video),
-        "ad_audio": _probe(ad_audio) if ad_audio else None,
+        "video": _absent(missing["video"]) if "video" in missing else _probe(video),
+        "ad_audio": (
+            _absent(missing["ad_audio"])
+            if "ad_audio" in missing
+            else (_probe(ad_audio) if ad_audio else None)
+        ),
     }
     if span is not None:
         info["span"] = [float(x) for x in span]
@@ -66,12 +83,19 @@ def probe_video(
     return info
 
 
-def probe_batch(videos: list[dict]) -> int:
-    """:func:`probe_video` for each of `videos` (video_id, video, ad_audio, output[, span]);
-    n ok."""
+def probe_batch(videos: list[dict], inputs: list[str] | None = None, folder: str = "") -> int:
+    """:func:`probe_video` for each of `videos`, n ok. Each entry: video_id, span, missing,
+    and either the paths (video, ad_audio, output) or, from a workflow job, ``inputs``: column
+    -> index into the job's `inputs`, its JSON then written to `folder`/<video_id>.json."""
     n_ok = 0
     for v in videos:
-        info = probe_video(v["video_id"], v["video"], v.get("ad_audio"), v["output"], v.get("span"))
+        if "inputs" in v:
+            files = {col: inputs[i] for col, i in v["inputs"].items()}
+            video, ad_audio = files.get("video"), files.get("ad_audio")
+            output = str(Path(folder) / f"{v['video_id']}.json")
+        else:
+            video, ad_audio, output = v["video"], v.get("ad_audio"), v["output"]
+        info = probe_video(v["video_id"], video, ad_audio, output, v.get("span"), v.get("missing"))
         n_ok += bool(info["video"].get("ok"))
     log.info("probed %d videos: %d readable", len(videos), n_ok)
     return n_ok
