@@ -26,6 +26,8 @@ from trimodal.store.reuse import across_versions, cache_dir, mark_forced
 from trimodal.corpus.sheet import ID_PATTERN, SheetError, absent_media, header_columns
 from trimodal.corpus.sheet import load_sheet, sheet_flags
 from trimodal.workflow.plan import GPU_RETRIES, Plan, PlanError, store_path, unique
+from trimodal.workflow import media as plan_media
+from trimodal.workflow.storage import Storage, announce_storage_copies
 from trimodal.plumbing.types import FeatureSet
 from trimodal.fusion.kinds import FUSION_KINDS
 from trimodal.plumbing.plugins import load_plugins
@@ -41,9 +43,15 @@ min_version("9.0")
 # (stage `missing`), its text features are computed; the absent files are no job's input
 # (Snakemake would look for a rule making them).
 MISSING_MEDIA = config.get("missing_media", "error")
+# Media in object storage (trimodal.workflow.storage): an s3:// row, or every row under a
+# default storage provider, is checked through the provider (absent objects in bulk), never
+# with os.path; the sheet itself is read from the local disk.
+STORAGE = Storage.from_workflow(workflow, storage)
+plan_media.configure(STORAGE)
+announce_storage_copies(workflow)  # the reuse cache keys the jobs' copies by content
 _sheet_error, samples = None, None
 try:
-    samples = load_sheet(config["samples"], missing_media=MISSING_MEDIA)
+    samples = load_sheet(config["samples"], missing_media=MISSING_MEDIA, files=STORAGE)
 except (SheetError, OSError, KeyError, TypeError) as e:
     _sheet_error = str(e)
 # Every configuration problem (schema, extractor params, names that refer to each other,
@@ -75,7 +83,7 @@ os.environ.setdefault(
 
 # The sheet is checked before any job runs: bad columns, ids, duplicates and missing files
 # stop the run with one message naming every bad line, and no traceback (trimodal.plumbing.userror).
-ABSENT = absent_media(samples) if MISSING_MEDIA == "skip" else {}
+ABSENT = absent_media(samples, files=STORAGE) if MISSING_MEDIA == "skip" else {}
 if ABSENT:
     print(
         f"missing_media: skip: {len(ABSENT)} of {len(samples)} row(s) have an absent media "

@@ -32,7 +32,7 @@ else:
     rule probe:
         input:
             # an absent file (missing_media: skip) is no input: its probe says so
-            unpack(lambda wc: PLAN.probe_inputs(wc.video_id)),
+            unpack(lambda wc: declare(PLAN.probe_inputs(wc.video_id))),
         output:
             "results/probe/{video_id}.json",
         log:

@@ -29,8 +29,16 @@ def extract_params(name):
     )
 
 
+def declare(files):
+    """A job's inputs as Snakemake fetches them: an s3:// media path becomes storage(url)
+    (trimodal.workflow.storage); a list keeps its order (params index it), a dict its names."""
+    if isinstance(files, dict):
+        return {k: STORAGE.declare(f) for k, f in files.items()}
+    return [STORAGE.declare(f) for f in files]
+
+
 def probe_batch_inputs(wildcards):
-    return PLAN.probe_batch(wildcards.batch).inputs
+    return declare(PLAN.probe_batch(wildcards.batch).inputs)
 
 
 def probe_batch_params(wildcards):
@@ -40,7 +48,7 @@ def probe_batch_params(wildcards):
 
 def batch_inputs(name):
     def inputs(wildcards):
-        return PLAN.extract_batch(name, wildcards.batch).inputs
+        return declare(PLAN.extract_batch(name, wildcards.batch).inputs)
 
     return inputs
 
@@ -59,7 +67,7 @@ def extract_inputs(name):
     """A per-video job's named inputs (batch folders of batched producers included)."""
 
     def inputs(wildcards):
-        return PLAN.extract_inputs(name, wildcards.video_id)
+        return declare(PLAN.extract_inputs(name, wildcards.video_id))
 
     return inputs
 

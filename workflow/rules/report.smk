@@ -48,10 +48,13 @@ rule report:
 
 # A failed classify or fuse job must not leave its label set's old report looking current:
 # remove it (STALE.md says why); the next successful run rebuilds it.
+# Local results only: under a default storage provider the report lives in the bucket, and
+# the local folder of that name belongs to no run of this workflow.
 onerror:
     from trimodal.stages.report import stale_report
 
-    for _ls in sorted({p.split("/")[2] for p in report_inputs()}):
+    _reports = sorted({p.split("/")[2] for p in report_inputs()})
+    for _ls in [] if STORAGE.default_provider else _reports:
         stale_report(
             f"results/report/{_ls}", [p for p in report_inputs() if f"/{_ls}/" in p]
         )

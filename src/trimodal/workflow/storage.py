@@ -56,6 +56,8 @@ class Storage:
     default_prefix: str | None = None
     default_object: Callable[[str], Any] | None = None
     base_dir: Path = field(default_factory=lambda: Path("."))
+    #: remote path -> whether it exists, as learnt (the sheet check asks every row once)
+    known: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def from_workflow(cls, workflow, storage) -> Storage:
@@ -118,9 +120,11 @@ class Storage:
         paths = [p for p in dict.fromkeys(paths) if p]
         remote = [p for p in paths if self.remote(p)]
         out = {p for p in paths if not self.remote(p) and not (self.base_dir / p).exists()}
-        if remote:
-            out |= self._absent_objects(remote)
-        return out
+        ask = [p for p in remote if p not in self.known]
+        if ask:
+            gone = self._absent_objects(ask)
+            self.known.update({p: p not in gone for p in ask})
+        return out | {p for p in remote if not self.known[p]}
 
     def _object(self, path: str):
         if is_url(path):
