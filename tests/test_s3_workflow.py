@@ -59,13 +59,18 @@ def sheet():
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory, sheet):
     """The same rows, media and results on the local disk: the reference."""
-    wd = make_project(tmp_path_factory.mktemp("local"), sheet, S3_EXTRACTORS, FEATURE_SETS)
+    wd = make_project(
+        tmp_path_factory.mktemp("local"), sheet, S3_EXTRACTORS, FEATURE_SETS, probe_batch=4
+    )
     snakemake(wd, *S3_TARGETS)
     return wd
 
 
 def project(tmp_path_factory, name, sheet):
-    return make_project(tmp_path_factory.mktemp(name), sheet, S3_EXTRACTORS, FEATURE_SETS)
+    """Probe batches of 4 like the extractors': a replaced video reruns one batch of each."""
+    return make_project(
+        tmp_path_factory.mktemp(name), sheet, S3_EXTRACTORS, FEATURE_SETS, probe_batch=4
+    )
 
 
 def set_config(wd: Path, **values):
@@ -136,13 +141,19 @@ def test_urls_absent_object_stops_the_plan_or_is_a_missing_row(urls, s3, sheet, 
     gone = remote.copy()
     gone.loc[2, "video"] = f"s3://{BUCKET}/media/not_there.mp4"
     gone.loc[5, "video"] = f"s3://{BUCKET}/elsewhere/nor_this.mp4"
-    wd2 = make_project(tmp_path / "gone", gone, S3_EXTRACTORS, FEATURE_SETS)
+    wd2 = make_project(tmp_path / "gone", gone, S3_EXTRACTORS, FEATURE_SETS, probe_batch=4)
     proc = snakemake(wd2, "--dry-run", *S3_TARGETS, env=env, check=False)
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "2 problem(s)" in text and "Traceback" not in text
-    assert f"row 3 (line 4), column video: file does not exist: s3://{BUCKET}/media/not_there.mp4" in text
-    assert f"row 6 (line 7), column video: file does not exist: s3://{BUCKET}/elsewhere/nor_this.mp4" in text
+    assert (
+        f"row 3 (line 4), column video: file does not exist: s3://{BUCKET}/media/not_there.mp4"
+        in text
+    )
+    assert (
+        f"row 6 (line 7), column video: file does not exist: s3://{BUCKET}/elsewhere/nor_this.mp4"
+        in text
+    )
 
     set_config(wd2, missing_media="skip")
     snakemake(wd2, *S3_TARGETS, env=env)
@@ -169,7 +180,9 @@ def fetch(s3, prefix: str, dest: Path) -> Path:
     return dest
 
 
-def test_bucket_holds_results_and_logs_and_stores_equal_a_local_run(in_bucket, s3, local_run, tmp_path):
+def test_bucket_holds_results_and_logs_and_stores_equal_a_local_run(
+    in_bucket, s3, local_run, tmp_path
+):
     wd, _, _ = in_bucket
     assert not (wd / "results").exists()  # nothing the run made is local, but its caches
     keys = s3.keys(BUCKET, "run/")
@@ -200,13 +213,15 @@ def test_bucket_second_run_plans_nothing_then_a_replaced_object_reruns_its_video
     assert planned_jobs(wd, *args, *S3_TARGETS, env=env) == {}
 
 
-def test_bucket_absent_object_stops_the_plan_and_absolute_paths_are_refused(in_bucket, s3, tmp_path):
+def test_bucket_absent_object_stops_the_plan_and_absolute_paths_are_refused(
+    in_bucket, s3, tmp_path
+):
     _, relative, _ = in_bucket
     env, args = s3.env(), storage_args(BUCKET, "run")
     bad = relative.copy()
     bad.loc[0, "video"] = "media/not_there.mp4"
     bad.loc[3, "video"] = "/data/local.mp4"
-    wd = make_project(tmp_path / "bad", bad, S3_EXTRACTORS, FEATURE_SETS)
+    wd = make_project(tmp_path / "bad", bad, S3_EXTRACTORS, FEATURE_SETS, probe_batch=4)
     proc = snakemake(wd, "--dry-run", *args, *S3_TARGETS, env=env, check=False)
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "Traceback" not in text

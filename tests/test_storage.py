@@ -132,9 +132,7 @@ def test_sheet_under_a_default_provider_refuses_absolute_paths(s3, tmp_path):
     rows = [("a", "few/a.mp4"), ("b", "/data/b.mp4")]
     with pytest.raises(SheetError) as e:
         load_sheet(sheet_file(tmp_path, rows), files=storage)
-    assert "row 2 (line 3), column video: /data/b.mp4 is outside the storage prefix" in str(
-        e.value
-    )
+    assert "row 2 (line 3), column video: /data/b.mp4 is outside the storage prefix" in str(e.value)
     assert "1 problem(s)" in str(e.value)
 
 
