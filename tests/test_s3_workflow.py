@@ -184,7 +184,9 @@ def test_bucket_holds_results_and_logs_and_stores_equal_a_local_run(
     in_bucket, s3, local_run, tmp_path
 ):
     wd, _, _ = in_bucket
-    assert not (wd / "results").exists()  # nothing the run made is local, but its caches
+    # nothing the run made is local but the reuse cache (local per machine, keyed by content)
+    assert [p.name for p in (wd / "results").iterdir()] == ["cache"]
+    assert not (wd / "logs").exists() and not (wd / "benchmarks").exists()
     keys = s3.keys(BUCKET, "run/")
     assert "run/results/failures.tsv" in keys
     assert any(k.startswith("run/logs/extract/yamnet/") for k in keys)
@@ -216,8 +218,13 @@ def test_bucket_second_run_plans_nothing_then_a_replaced_object_reruns_its_video
 def test_bucket_absent_object_stops_the_plan_and_absolute_paths_are_refused(
     in_bucket, s3, tmp_path
 ):
-    _, relative, _ = in_bucket
-    env, args = s3.env(), storage_args(BUCKET, "run")
+    _, relative, keys = in_bucket
+    for key in keys.values():  # the same media under a prefix of its own
+        s3.client().copy_object(
+            Bucket=BUCKET, Key=f"bad/{key.removeprefix('run/')}",
+            CopySource={"Bucket": BUCKET, "Key": key},
+        )  # fmt: skip
+    env, args = s3.env(), storage_args(BUCKET, "bad")
     bad = relative.copy()
     bad.loc[0, "video"] = "media/not_there.mp4"
     bad.loc[3, "video"] = "/data/local.mp4"
@@ -225,10 +232,16 @@ def test_bucket_absent_object_stops_the_plan_and_absolute_paths_are_refused(
     proc = snakemake(wd, "--dry-run", *args, *S3_TARGETS, env=env, check=False)
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "Traceback" not in text
+    assert "2 problem(s)" in text
     assert "row 1 (line 2), column video: file does not exist: media/not_there.mp4" in text
     assert "row 4 (line 5), column video: /data/local.mp4 is outside the storage prefix" in text
+
     set_config(wd, missing_media="skip")
     bad.loc[3, "video"] = relative.loc[3, "video"]
     bad.to_csv(wd / "config" / "videos.tsv", sep="\t", index=False)
+    proc = snakemake(wd, "--dry-run", *args, *S3_TARGETS, env=env)
+    text = proc.stdout + proc.stderr
+    assert "1 of 8 row(s) have an absent media file" in text
+    assert f"e.g. {bad.loc[0, 'video_id']}" in text
     jobs = planned_jobs(wd, *args, *S3_TARGETS, env=env)
     assert jobs.get("probe") == 2 and jobs.get("extract_yamnet") == 2, jobs
