@@ -19,8 +19,11 @@ rule crossmodal_pair:
         "benchmarks/crossmodal/{source}__{target}.tsv"
     conda:
         "../../envs/ml.yaml"
+    retries: gpu_retries(PLAN.crossmodal_gpu())
     threads: 1
     resources:
+        # its neural methods train on a GPU under the configured device
+        **PLAN.crossmodal_gpu(),
         mem_mb=2000,
         runtime=60,
     params:
