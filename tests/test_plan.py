@@ -58,7 +58,7 @@ def rows(tmp_path):
 def test_batches_and_shards_partition_the_sheet(rows):
     plan = Plan(make_config(EXTRACTORS, shard="2/3"), rows)
     assert plan.shard == 2 and plan.n_shards == 3
-    for name, batches in plan.batches.items():
+    for batches in plan.batches.values():
         assert sum(batches.values(), []) == list(rows)  # every video once, in sheet order
         for vids in batches.values():  # a batch never crosses a shard block
             assert any(set(vids) <= set(block) for block in plan.shard_blocks)

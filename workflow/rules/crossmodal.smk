@@ -17,9 +17,9 @@ rule crossmodal_pair:
         "logs/crossmodal/{source}__{target}.log",
     benchmark:
         "benchmarks/crossmodal/{source}__{target}.tsv"
+    retries: gpu_retries(PLAN.crossmodal_gpu())
     conda:
         "../../envs/ml.yaml"
-    retries: gpu_retries(PLAN.crossmodal_gpu())
     threads: 1
     resources:
         # its neural methods train on a GPU under the configured device

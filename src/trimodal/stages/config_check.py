@@ -740,8 +740,8 @@ def circular_pairs(config: dict) -> dict[str, list[str]]:
     Sentence-BERT extractor. Its label is the argmax of linear functions of those very features,
     so a classifier on them measures how well it recovers the relabelling rule, not the videos.
     """
-    from trimodal.labels.zeroshot import DEFAULT_EMBEDDING_MODEL
     from trimodal.extractors.base import extractor_reads
+    from trimodal.labels.zeroshot import DEFAULT_EMBEDDING_MODEL
 
     out: dict[str, list[str]] = {}
     sets = _dict(_dict(config.get("labels")).get("sets"))
