@@ -18,7 +18,8 @@ rule classify:
     threads: 1
     resources:
         **learner_gpu(
-            lambda wc: classify_options(wc.classifier).get("base") == "finetune"
+            lambda wc: classify_options(wc.classifier).get("base") == "finetune",
+            classify_options("finetune")["device"],
         ),
         mem_mb=2000,
         runtime=30,

@@ -168,7 +168,7 @@ def extract_gpu(name):
     return PLAN.extract_gpu(name)
 
 
-def learner_gpu(uses_gpu, device="auto"):
+def learner_gpu(uses_gpu, device):
     """Resources of a learner job: gpu=1 where `uses_gpu(wildcards)` (a network that takes
     the GPU under `device`), 0 for the others; nothing without CUDA."""
     if not plan_uses_cuda(device):

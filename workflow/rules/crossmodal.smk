@@ -17,10 +17,13 @@ rule crossmodal_pair:
         "logs/crossmodal/{source}__{target}.log",
     benchmark:
         "benchmarks/crossmodal/{source}__{target}.tsv"
+    retries: gpu_retries(PLAN.crossmodal_gpu())
     conda:
         "../../envs/ml.yaml"
     threads: 1
     resources:
+        # its neural methods train on a GPU under the configured device
+        **PLAN.crossmodal_gpu(),
         mem_mb=2000,
         runtime=60,
     params:

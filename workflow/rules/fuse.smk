@@ -19,7 +19,7 @@ rule fuse:
         "../../envs/ml.yaml"
     threads: 1
     resources:
-        **learner_gpu(lambda wc: wc.kind == "intermediate"),
+        **learner_gpu(lambda wc: wc.kind == "intermediate", config["device"]),
         mem_mb=2000,
         runtime=30,
     params:

@@ -31,6 +31,8 @@ class CrossModalMethod:
     losses: tuple[str, ...] = ("mse",)
     #: early-stops on validation rows: the split protocol hands it the official val videos
     early_stops: bool = False
+    #: trains a network (on a GPU when the device picks one): its job declares the GPU
+    uses_gpu: bool = False
 
 
 CROSSMODAL_METHODS: dict[str, CrossModalMethod] = {}
@@ -41,11 +43,14 @@ def register_crossmodal_method(
     fit_fold: Callable[..., Any],
     losses: Sequence[str] = ("mse",),
     early_stops: bool = False,
+    uses_gpu: bool = False,
 ) -> None:
     unknown = set(losses) - set(LOSSES)
     if unknown:
         raise ValueError(f"method {name!r}: unknown losses {sorted(unknown)}; known: {LOSSES}")
-    CROSSMODAL_METHODS[name] = CrossModalMethod(name, fit_fold, tuple(losses), early_stops)
+    CROSSMODAL_METHODS[name] = CrossModalMethod(
+        name, fit_fold, tuple(losses), early_stops, uses_gpu
+    )
 
 
 # --------------------------------------------------------------------------- target space
@@ -307,6 +312,18 @@ def _auto(Xs_tr, Xt_tr, Xs_te, Xt_te, loss, seed, kw):
 
 register_crossmodal_method("ridge", _ridge)
 register_crossmodal_method("cca", _cca)
-register_crossmodal_method("mlp", _neural("mlp"), losses=LOSSES, early_stops=True)
-register_crossmodal_method("autoencoder", _neural("autoencoder"), losses=LOSSES, early_stops=True)
+register_crossmodal_method("mlp", _neural("mlp"), losses=LOSSES, early_stops=True, uses_gpu=True)
+register_crossmodal_method(
+    "autoencoder", _neural("autoencoder"), losses=LOSSES, early_stops=True, uses_gpu=True
+)
 register_crossmodal_method("auto", _auto)
+
+
+def methods_use_gpu(spec: dict) -> bool:
+    """Whether a cross-modal job with this config (``methods``, and ``auto``'s candidates)
+    trains a network, which goes to a GPU when the device picks one."""
+    names = [str(m) for m in spec.get("methods") or []]
+    if "auto" in names:
+        auto = (spec.get("params") or {}).get("auto") or {}
+        names += [str(c).partition(":")[0] for c in auto.get("candidates", AUTO_CANDIDATES)]
+    return any(CROSSMODAL_METHODS[m].uses_gpu for m in names if m in CROSSMODAL_METHODS)

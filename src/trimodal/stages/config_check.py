@@ -740,6 +740,7 @@ def circular_pairs(config: dict) -> dict[str, list[str]]:
     Sentence-BERT extractor. Its label is the argmax of linear functions of those very features,
     so a classifier on them measures how well it recovers the relabelling rule, not the videos.
     """
+    from trimodal.extractors.base import extractor_reads
     from trimodal.labels.zeroshot import DEFAULT_EMBEDDING_MODEL
 
     out: dict[str, list[str]] = {}
@@ -751,9 +752,10 @@ def circular_pairs(config: dict) -> dict[str, list[str]]:
         model = spec.get("model") or DEFAULT_EMBEDDING_MODEL
         for ex, es in _dict(config.get("extractors")).items():
             es = _dict(es)
-            sources = _dict(es.get("params")).get("sources") or ["description"]
-            reads = isinstance(sources, list) and bool({"description", "all"} & set(sources))
-            if es.get("kind") == "sbert" and es.get("model") == model and reads:
+            if es.get("kind") != "sbert" or es.get("model") != model:
+                continue
+            # what it reads, as its class declares it (trimodal.extractors.base.Extractor.reads)
+            if extractor_reads("sbert", "text", _dict(es.get("params"))).description:
                 out.setdefault(name, []).append(ex)
     return out
 

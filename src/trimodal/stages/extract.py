@@ -348,6 +348,9 @@ def _own_inputs(item: VideoItem, reads: Reads) -> dict[str, Any]:
     media = item.ad_audio if need == "ad_audio" else item.video
     probe = item.ad_probe if need == "ad_audio" else item.probe
     own = {"media": media_identity(media), "probe": probe}
+    if reads.video and reads.ad_audio:  # a plug-in that reads both tracks
+        own["ad_media"] = media_identity(item.ad_audio) if item.ad_audio else None
+        own["ad_probe"] = item.ad_probe
     if reads.description:  # a plug-in media extractor that also reads the description
         own["description"] = item.description or ""
     if reads.sources:
@@ -435,3 +438,7 @@ def extract_batch(
         counts["errors"],
     )
     return counts
+
+
+#: the reuse key's per-video part, for tests that check it follows what a class declares
+own_inputs = _own_inputs

@@ -325,6 +325,15 @@ class Plan:
     def extract_gpu(self, name: str) -> dict[str, Any]:
         return self.gpu_resources(self.uses_gpu(name))
 
+    def crossmodal_gpu(self) -> dict[str, Any]:
+        """A cross-modal pair's GPU: its neural methods (mlp, autoencoder, an `auto` with
+        them among its candidates) train on a GPU under the configured device."""
+        from trimodal.crossmodal.methods import methods_use_gpu
+
+        spec = self.config.get("crossmodal") or {}
+        uses = methods_use_gpu(spec) and plan_uses_cuda(self.config["device"])
+        return self.gpu_resources(uses)
+
     # ------------------------------------------------------------------ stores and failures
     def store_inputs(self, extractor: str) -> list[str]:
         return unique(self.video_dep(extractor, v) for v in self.video_ids)
