@@ -31,7 +31,8 @@ def extract_params(name):
 
 def declare(files):
     """A job's inputs as Snakemake fetches them: an s3:// media path becomes storage(url)
-    (trimodal.workflow.storage); a list keeps its order (params index it), a dict its names."""
+    (trimodal.workflow.storage); a list keeps its order (params index it), a dict its names.
+    """
     if isinstance(files, dict):
         return {k: STORAGE.declare(f) for k, f in files.items()}
     return [STORAGE.declare(f) for f in files]

@@ -366,9 +366,7 @@ def row_span(row) -> tuple[float, float] | None:
     return float(start), float(end)
 
 
-def absent_media(
-    df: pd.DataFrame, base_dir: str | Path = ".", files=None
-) -> dict[str, list[str]]:
+def absent_media(df: pd.DataFrame, base_dir: str | Path = ".", files=None) -> dict[str, list[str]]:
     """video_id -> the media columns (video, ad_audio) whose file is absent, for the rows
     that have any (what ``missing_media: skip`` turns into error records). `files`: as in
     :func:`check_sheet` (remote paths are asked of their storage provider, all at once)."""
