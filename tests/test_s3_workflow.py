@@ -13,6 +13,7 @@ absent object stops the plan with the sheet's one message, or becomes a `missing
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -32,7 +33,9 @@ from tests.s3_server import (
 from tests.workflow_project import (
     assert_same_store,
     extract_counts,
+    job_stats,
     make_project,
+    per_video,
     planned_jobs,
     snakemake,
     store_items,
@@ -160,6 +163,19 @@ def test_urls_absent_object_stops_the_plan_or_is_a_missing_row(urls, s3, sheet, 
     failures = pd.read_csv(wd2 / "results" / "failures.tsv", sep="\t", dtype=str)
     missing = failures[failures["stage"] == "missing"]
     assert set(missing["video_id"]) == {gone.loc[2, "video_id"], gone.loc[5, "video_id"]}
+
+
+def test_urls_per_video_jobs_declare_their_objects(urls, s3, tmp_path):
+    """batch: 1 (one probe and extract job per video): each job's input is its object."""
+    _, remote, _ = urls
+    wd = make_project(
+        tmp_path / "per_video", remote, per_video(S3_EXTRACTORS), FEATURE_SETS, probe_batch=1
+    )
+    proc = snakemake(wd, "--dry-run", *S3_TARGETS, env=s3.env())
+    text = proc.stdout + proc.stderr
+    jobs = job_stats(text)
+    assert jobs["probe"] == jobs["extract_yamnet"] == jobs["extract_text"] == 8, jobs
+    assert re.search(r"input: .*s3://corpus/media/qabcs_toys_doll.mp4", text)  # the object
 
 
 # ---------------------------------------------------------------------------- (b) all in the bucket

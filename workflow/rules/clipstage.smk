@@ -143,7 +143,7 @@ if clip_stage_on("text2image"):
         input:
             unpack(clip_stage_inputs),
             # the grid shows frames of the videos themselves
-            videos=clip_videos()[1],
+            videos=declare(clip_videos()[1]),
         output:
             videos="results/clip/text2image_videos.tsv",
             metrics="results/clip/text2image.tsv",
