@@ -22,7 +22,7 @@ def demo_project(tmp_path: Path, **config) -> Path:
     sheet = demo_sheet()
     for col in ("video", "ad_audio"):
         sheet[col] = [str((ROOT / p).resolve()) if p else "" for p in sheet[col]]
-    (tmp_path / "config").mkdir()
+    (tmp_path / "config").mkdir(parents=True)
     sheet.to_csv(tmp_path / "config" / "videos.tsv", sep="\t", index=False)
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     cfg["model_cache"] = str(ROOT / "resources" / "models")

@@ -222,3 +222,25 @@ def test_sbert_description_beats_majority_on_demo_corpus(minilm):
     msg = f"n={len(y)} k={len(counts)} svc={svc:.3f} majority={dummy:.3f}"
     print(msg)
     assert svc >= dummy + 0.15, msg
+
+
+@pytest.mark.slow
+def test_sbert_batch_size_is_a_run_time_setting_bit_identical_features(minilm):
+    """Why `batch_size` is no param (Param(runtime=True)): chunks of several lengths padded in
+    one batch or embedded one by one give the same bits, so a change reruns nothing."""
+    from trimodal.extractors.sbert import SbertExtractor
+
+    assert "batch_size" in SbertExtractor.runtime_params()
+    sentences = [f"Scene {i}: a man walks {'slowly ' * (i % 7)}along the river." for i in range(90)]
+    item = VideoItem(
+        "v1", description="A short intro.", texts={"ad_transcript": " ".join(sentences)}
+    )
+    out = {}
+    for size in (1, 32):
+        minilm.params["batch_size"] = size
+        out[size] = minilm.extract(item)
+    minilm.params["batch_size"] = 8
+    assert out[1].windows.shape[0] > 3  # several chunks of different lengths
+    assert np.array_equal(out[1].windows, out[32].windows)
+    for key in out[1].pooled:
+        assert np.array_equal(out[1].pooled[key], out[32].pooled[key])

@@ -122,6 +122,33 @@ def test_a_description_edit_reruns_no_classifier_of_a_label_set_that_does_not_re
     assert jobs["classify"] == 1  # the text features changed; yamnet/effnet's did not
 
 
+def test_an_inference_batch_size_reruns_nothing(project):
+    """SBERT's batch_size is a run-time setting (its embeddings are bit-identical for any,
+    tests/test_plan.py): like threads, no param, no store spec, no reuse key (issue 36)."""
+
+    def smaller(c):
+        c["extractors"]["sbert_desc"]["params"]["batch_size"] = 3
+
+    with edited(project / "config" / "config.yaml", config_edit(smaller)):
+        assert planned_jobs(project) == {}
+
+
+def test_a_span_edit_reruns_no_text_extractor(project):
+    """A segment's span is read by the media extractors (and the probe) only: its text
+    features, their store and classifiers are not planned (issue 36)."""
+
+    def edit(text):
+        df = pd.read_csv(pd.io.common.StringIO(text), sep="\t", dtype=str, keep_default_na=False)
+        df["start"], df["end"] = "", ""
+        df.loc[0, "start"], df.loc[0, "end"] = "0", "2"
+        return df.to_csv(sep="\t", index=False)
+
+    with edited(project / "config" / "videos.tsv", edit):
+        jobs = planned_jobs(project)
+    assert per_video(jobs) == {"probe": 1, "extract_effnet": 1, "extract_yamnet": 1}, jobs
+    assert jobs["store"] == 2  # effnet and yamnet; not sbert_desc
+
+
 def test_forcerun_recomputes_every_video_of_that_extractor(project):
     shutil.rmtree(project / "logs", ignore_errors=True)
     snakemake(project, "--forcerun", "extract_yamnet")

@@ -8,10 +8,9 @@ from trimodal.plumbing.threads import start_job
 
 with job_log(snakemake.log[0]):
     start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
-    from trimodal.extractors.base import get_extractor_class
     from trimodal.plumbing.batching import shrink_for_attempt
     from trimodal.plumbing.limits import memory_limit
-    from trimodal.stages.extract import CURRENT, extract_batch, extract_files
+    from trimodal.stages.extract import CURRENT, extract_batch, extract_files, run_params
     from trimodal.store.reuse import across_versions, cache_dir
 
     p = snakemake.params
@@ -19,9 +18,7 @@ with job_log(snakemake.log[0]):
     shrink_for_attempt(res.get("gpu_attempt"))  # a GPU job's retry: half the batch
     # run-time params (an inference batch size) come from the config, like threads: no
     # param of the rule, so changing them reruns nothing
-    spec = snakemake.config["extractors"][p.extractor]
-    runtime = get_extractor_class(p.kind).runtime_params()
-    run_params = {k: v for k, v in (spec.get("params") or {}).items() if k in runtime}
+    configured = snakemake.config["extractors"][p.extractor].get("params") or {}
     common = dict(
         extractor=p.extractor,
         kind=p.kind,
@@ -34,7 +31,7 @@ with job_log(snakemake.log[0]):
         across_versions=across_versions(snakemake.config),
         timeout_s=res.get("video_timeout_s"),
         partial_decode=snakemake.params.get("partial_decode", "warn"),
-        run_params=run_params,
+        run_params=run_params(p.kind, configured),
     )
     if "batch" in snakemake.wildcards.keys():
         Path(snakemake.output[0]).mkdir(parents=True, exist_ok=True)

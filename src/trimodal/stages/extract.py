@@ -440,5 +440,14 @@ def extract_batch(
     return counts
 
 
+def run_params(kind: str, params: dict) -> dict:
+    """The run-time parameters (``Param(runtime=True)``: an inference batch size) among an
+    extractor's configured `params`: the job takes them from the config, not its params."""
+    from trimodal.extractors.base import get_extractor_class
+
+    runtime = get_extractor_class(kind).runtime_params()
+    return {k: v for k, v in (params or {}).items() if k in runtime}
+
+
 #: the reuse key's per-video part, for tests that check it follows what a class declares
 own_inputs = _own_inputs
