@@ -202,7 +202,9 @@ def build_queryd(
     if bad_records:  # malformed clip records; no category
         ids.append(BADCLIP)
         (videos / f"video-{BADCLIP}.mp4").write_bytes(clips[4].read_bytes())
-        good = add_clips(BADCLIP, [ClipSpec(0.5, "A kettle whistles on the stove.")])
+        kettle = [ClipSpec(0.5, "A kettle whistles on the stove.")]
+        good = add_clips(BADCLIP, kettle)
+        add_captions(BADCLIP, kettle)  # its text, as the JSON transcript is unusable
         good[0]["transcript"] = "not a list"
         jsons[BADCLIP] = _record(BADCLIP, None, 4.0, ["not a clip", *good, 42])
         split[BADCLIP] = "test"

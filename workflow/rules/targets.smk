@@ -116,7 +116,9 @@ def crossmodal_labels():
 
 def crossmodal_rows():
     """What the cross-modal jobs read of the sheet: each row's group and split."""
-    return {vid: [row.get("group", ""), row.get("split", "")] for vid, row in ROWS.items()}
+    return {
+        vid: [row.get("group", ""), row.get("split", "")] for vid, row in ROWS.items()
+    }
 
 
 def crossmodal_targets():

@@ -325,7 +325,8 @@ def choose_description(result: dict, rep: Report | None = None, ytid: str = "") 
         enumerate(ads),
         key=lambda ia: (
             str(ia[1].get("status", "published")) == "published",
-            len(ia[1].get("audio_clips") or []) if isinstance(ia[1].get("audio_clips"), list)
+            len(ia[1].get("audio_clips") or [])
+            if isinstance(ia[1].get("audio_clips"), list)
             else 0,
             -ia[0],
         ),
@@ -590,9 +591,8 @@ def find_segments_pickle(root: Path, segments: bool | str | os.PathLike, rep: Re
     """The QuerYDSegments pickle asked for by ``--segments [DIR]`` (None: not asked, absent)."""
     if not segments:
         return None
-    seg_pkl = (
-        Path(segments) / SEGMENTS_PKL if not isinstance(segments, bool) else None
-    ) or _find(root, SEGMENTS_PKL)
+    given = not isinstance(segments, bool)
+    seg_pkl = Path(segments) / SEGMENTS_PKL if given else _find(root, SEGMENTS_PKL)
     if seg_pkl is None or not seg_pkl.is_file():
         rep.problem("", SEGMENTS_PKL, "--segments given but the segments pickle is absent")
         return None

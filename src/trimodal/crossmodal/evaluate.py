@@ -415,7 +415,9 @@ def candidate_folds(
             fold[rest] = made.of(ids[rest])
         except NotEvaluated:  # a single unlabelled video
             fold[rest] = 0
-    note = base.note + (f"; {len(rest)} unlabelled videos dealt into the folds" if len(rest) else "")
+    note = base.note + (
+        f"; {len(rest)} unlabelled videos dealt into the folds" if len(rest) else ""
+    )
     out = Folds(
         fold=pd.Series(fold.astype(np.int32), index=pd.Index(ids, name="video_id"), name="fold"),
         folds_requested=n_folds,

@@ -109,7 +109,8 @@ def crossmodal_summary(tables: list[str], outputs: dict[str, str]) -> pd.DataFra
     from trimodal.report.summary import provenance_rows, render_html, render_markdown
 
     df = pd.concat([pd.read_csv(t, sep="\t") for t in tables], ignore_index=True)
-    for col in ("note", "provenance", "selected", "k_occurrence", "direction"):  # text: empty, not NaN
+    text_cols = ("note", "provenance", "selected", "k_occurrence", "direction")
+    for col in text_cols:  # text: empty, not NaN
         if col in df:
             df[col] = df[col].astype(object).where(df[col].notna(), "")
     write_table(outputs["csv"], df, index=False)
