@@ -10,9 +10,10 @@ with job_log(snakemake.log[0]):
     from trimodal.stages.crossmodal import crossmodal_pair
 
     labels = snakemake.input.get("labels")  # optional: label agreement where labels exist
+    labels = [labels] if isinstance(labels, str) else list(labels or [])
     crossmodal_pair(
         dict(snakemake.params.spec),
-        labels if isinstance(labels, str) else None,
+        str(labels[0]) if labels else None,
         str(Path(snakemake.input.source).parent),  # where the rule's stores are
         snakemake.output.table,
         snakemake.output.folds,
