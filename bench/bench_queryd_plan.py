@@ -148,11 +148,14 @@ def main() -> None:
         t0 = time.perf_counter()
         make_release(tmp / "d", args.n, args.clips, args.failed)
         print(f"wrote the release in {time.perf_counter() - t0:.1f} s")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         df, report = import_queryd(tmp / "d", tmp / "import")
-        t_import = time.perf_counter() - t0
+        t_import, c_import = time.perf_counter() - t0, time.process_time() - c0
         print(summary(report))
-        print(f"import: {t_import:.1f} s for {report['counts']['listed']} listed videos")
+        print(
+            f"import: {t_import:.1f} s wall, {c_import:.1f} s CPU for "
+            f"{report['counts']['listed']} listed videos"
+        )
         wd = make_project(tmp / "project", df, SMALL_EXTRACTORS)
         plan_config(wd)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
