@@ -401,7 +401,7 @@ def candidate_folds(
         base = label_set_folds(labels_df, n_folds, seed, min_classes=1)
     except NotEvaluated:  # an empty label set: folds on the candidates alone
         return make_folds(ids, None, groups, n_folds, seed), labels, groups
-    fold = base.fold.reindex(ids).to_numpy(dtype=float)
+    fold = np.array(base.fold.reindex(ids), dtype=float)  # a writable copy
     if groups is not None:  # an unlabelled clip joins its group's fold
         of_group = dict(zip(g[~np.isnan(fold)], fold[~np.isnan(fold)], strict=True))
         fold = np.array([of_group.get(gr, f) if np.isnan(f) else f for gr, f in zip(g, fold,
