@@ -19,6 +19,9 @@ Cases (ytid: what it exercises):
 - ``goneAll0007``: failed download, no JSON, no captions: unusable.
 - ``badJSON0008``: a JSON that does not parse; video present; val.
 - pickle keys ``video-notListed9`` (no video), a segment of an unlisted video.
+- ``badClip0010`` (with ``bad_records=True``): a record whose ``audio_clips`` holds a string
+  and a number beside one good clip, whose good clip's ``transcript`` is not a list, and
+  without a category (an unlabelled video); test.
 - ``plain<k>`` (``n_plain`` of them): video, JSON with one inline clip, alternating categories,
   splits cycling train/test/train/train/test/val (both labels in train and in test): enough
   labelled rows for classification.
@@ -60,6 +63,7 @@ FRENCH = "frenchVid06"
 GONE = "goneAll0007"
 BADJSON = "badJSON0008"
 UNLISTED = "notListed9x"
+BADCLIP = "badClip0010"
 
 
 def demo_clips() -> list[Path]:
@@ -131,7 +135,11 @@ def _record(ytid: str, category: str | None, duration: float, clips: list[dict],
 
 
 def build_queryd(
-    root: Path, n_plain: int = 0, json_zip: bool = False, segments: bool = True
+    root: Path,
+    n_plain: int = 0,
+    json_zip: bool = False,
+    segments: bool = True,
+    bad_records: bool = False,
 ) -> dict:
     """Write the folder; return what a test needs to know (clip times, ids, expectations)."""
     root = Path(root)
@@ -191,6 +199,15 @@ def build_queryd(
     ids = [FULL, DASH, FAILED, NOJSON, NOCLIPS, FRENCH, GONE, BADJSON]
     split = {FULL: "train", DASH: "val", FAILED: "test", NOJSON: "test", NOCLIPS: "train",
              FRENCH: "train", BADJSON: "val"}  # fmt: skip
+    if bad_records:  # malformed clip records; no category
+        ids.append(BADCLIP)
+        (videos / f"video-{BADCLIP}.mp4").write_bytes(clips[4].read_bytes())
+        kettle = [ClipSpec(0.5, "A kettle whistles on the stove.")]
+        good = add_clips(BADCLIP, kettle)
+        add_captions(BADCLIP, kettle)  # its text, as the JSON transcript is unusable
+        good[0]["transcript"] = "not a list"
+        jsons[BADCLIP] = _record(BADCLIP, None, 4.0, ["not a clip", *good, 42])
+        split[BADCLIP] = "test"
     cats = ["Pets & Animals", "Music"]
     for k in range(n_plain):
         ytid = f"plain{k:06d}"

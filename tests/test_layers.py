@@ -21,6 +21,7 @@ LAYERS = {
         "labels.label_sets", "labels.zeroshot", "learn.classifiers", "learn.classify",
         "learn.cv", "learn.estimators", "learn.rebalance", "learn.finetune", "learn.tuning", "fusion.evaluate",
         "fusion.kinds", "fusion.net", "crossmodal.evaluate", "crossmodal.methods",
+        "crossmodal.ranking_choice",
         "crossmodal.clip.distinct_frames", "crossmodal.clip.match", "crossmodal.clip.summarize",
         "crossmodal.clip.text2image", "report.summary", "stages.config_check"],
     3: ["stages", "stages.*"],

@@ -8,6 +8,7 @@ without a video.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import tracemalloc
@@ -347,3 +348,61 @@ def test_ad_track_stereo_clip_at_the_track_rate_is_downmixed(tmp_path):
     x, _ = sf.read(tmp_path / "t.wav")
     assert info["duration"] == pytest.approx(1.25) and len(x) == round(1.25 * SR)
     np.testing.assert_allclose(x[SR // 4 :], (left + right) / 2, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- issue 33
+
+
+def test_malformed_records_are_reported_and_the_import_goes_on(tmp_path):
+    """A clip that is not an object, a transcript that is not a list, audio_clips or
+    audio_descriptions that are not lists, a clip without fields: each a reported problem;
+    the record's good parts and every other video are still imported."""
+    qf.build_queryd(tmp_path / "d", segments=False, bad_records=True)
+    jsons = tmp_path / "d" / "describe-api-results"
+
+    def edit(ytid, change):
+        path = jsons / f"assets-{ytid}.json"
+        rec = json.loads(path.read_text())
+        change(rec["result"])
+        path.write_text(json.dumps(rec))
+
+    raw = tmp_path / "d" / "raw_captions_combined_filtered-v2.pkl"
+    captions = pickle.loads(raw.read_bytes())
+    del captions[f"video-{qf.BADCLIP}"]  # its text from the JSON, whose transcript is bad
+    raw.write_bytes(pickle.dumps(captions))
+    edit(qf.NOCLIPS, lambda r: r.update(audio_descriptions="not a list"))
+    edit(qf.DASH, lambda r: r["audio_descriptions"][0].update(audio_clips={"a": 1}))
+    edit(qf.FRENCH, lambda r: r["audio_descriptions"].insert(0, ["not", "an", "object"]))
+    df, report = queryd.import_queryd(tmp_path / "d", tmp_path / "o")
+    bad = _problems(report, qf.BADCLIP)
+    assert sum("clip is not an object" in p for p in bad) == 2, bad  # "not a clip" and 42
+    assert any("transcript is not a list" in p for p in bad), bad
+    assert any("audio_descriptions is not a list" in p for p in _problems(report, qf.NOCLIPS))
+    assert any("audio_clips is not a list" in p for p in _problems(report, qf.DASH))
+    assert any("is not an object" in p for p in _problems(report, qf.FRENCH))
+    assert report["counts"]["json_bad_fields"] >= 5
+    rows = df.set_index("group")
+    # the good clip of the bad record still makes its AD track; every usable video has a row
+    assert rows.loc[qf.BADCLIP, "ad_audio"] and rows.loc[qf.BADCLIP, "label"] == ""
+    assert rows.loc[qf.FRENCH, "ad_audio"]  # its good description is still chosen
+    assert {qf.FULL, qf.DASH, qf.NOCLIPS, qf.FRENCH, qf.BADCLIP} <= set(rows.index)
+    assert len(df) == 8
+    # a record broken in a way no guard foresees is a problem of its own, not a crash
+    edit(qf.FULL, lambda r: r["audio_descriptions"][0]["audio_clips"][0].update(start_time=[1]))
+    df, report = queryd.import_queryd(tmp_path / "d", tmp_path / "o2")
+    assert len(df) == 8 and any("clip without" in p for p in _problems(report, qf.FULL))
+
+
+def test_segment_splits_from_the_segment_lists_or_else_the_videos(tmp_path):
+    expected = qf.build_queryd(tmp_path / "d")
+    df, report = queryd.import_queryd(tmp_path / "d", tmp_path / "o", segments=True)
+    assert report["segment_splits"].startswith("segment lists")
+    assert set(df[df["group"] == qf.DASH]["split"]) == {"test"}  # the lists', not the video's
+    assert "splits from segment lists" in queryd.summary(report)
+    for p in (tmp_path / "d" / "querydsegments").glob("*_list.txt"):
+        p.unlink()  # a release with the segments pickle and no segment lists
+    df, report = queryd.import_queryd(tmp_path / "d", tmp_path / "o2", segments=True)
+    assert report["segment_splits"].startswith("the video's split")
+    assert report["counts"].get("segments_split_none", 0) == 0
+    for group, split in df.groupby("group")["split"]:
+        assert set(split) == {expected["splits"][group]}, group

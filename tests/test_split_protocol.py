@@ -129,9 +129,18 @@ def test_report_and_late_fusion_name_the_protocol():
     kfold = run_cv(X, y, ids, "logreg", folds=label_set_folds(labels, 3))
     table = results_table([split, kfold])
     assert set(table["protocol"]) == {"official split (train → test)", "3-fold CV"}
-    late = late_fusion_from_results([split, split], method="mean")
-    assert not late.evaluated and "under the split protocol" in late.not_evaluated
-    assert late.protocol == "split"
+    stack = late_fusion_from_results([split, split], method="stack")
+    assert not stack.evaluated and "under the split protocol" in stack.not_evaluated
+    assert stack.protocol == "split"
+    # mean and vote fit nothing: they combine the base models' test predictions (issue 33)
+    for method in ("mean", "vote"):
+        late = late_fusion_from_results([split, split], method=method)
+        assert late.evaluated and late.protocol == "split" and late.n_folds == 1, method
+        assert set(late.ids) == set(split.ids) and set(late.fold) == {0}
+        order = {v: i for i, v in enumerate(split.ids)}
+        same = [split.y_pred[order[v]] for v in late.ids]
+        assert list(late.y_pred) == same, method  # two copies of one model: its predictions
+    assert set(results_table([late])["protocol"]) == {"official split (train → test)"}
 
 
 def test_crossmodal_split_retrieves_over_the_test_videos_and_early_stops_on_val():
@@ -259,7 +268,7 @@ def test_stages_from_sheet_to_report_under_the_split_protocol(tmp_path):
             base_results=[str(o) for o in outs],
             output=str(out),
         )
-        assert r.protocol == "split" and r.evaluated == (kind != "late-mean"), kind
+        assert r.protocol == "split" and r.evaluated, (kind, r.not_evaluated)
         outs.append(out)
     cm_out = tmp_path / "crossmodal" / "aud.mean__vid.mean.tsv"
     cm_out.parent.mkdir(parents=True)

@@ -1,15 +1,17 @@
 # Cross-modal mapping: for each configured (source -> target) pair of pooled embeddings, ridge,
 # CCA, an MLP and an auto-encoder (MSE and contrastive losses), trained per CV fold and judged
 # by nearest-neighbour retrieval among the test fold's targets, beside chance levels. It runs on
-# the label set's videos and folds (trimodal.learn.cv: the folds of every classifier and fusion, groups
-# kept on one side); the fold of each video is kept beside the table (.folds.tsv).
+# every video both stores hold, labelled or not (the sheet's groups and splits; a labelled video
+# keeps its label set's fold, trimodal.crossmodal.evaluate.candidate_folds); the label set, when
+# there is one, only gives label agreement. The fold of each video is kept beside the table
+# (.folds.tsv).
 
 
 rule crossmodal_pair:
     input:
         source=lambda wc: fs_store(wc.source),
         target=lambda wc: fs_store(wc.target),
-        labels=lambda wc: f"results/labels/{CROSSMODAL.get('label_set', LABEL_SETS[0])}.tsv",
+        labels=lambda wc: crossmodal_labels(),
     output:
         table="results/crossmodal/{source}__{target}.tsv",
         folds="results/crossmodal/{source}__{target}.folds.tsv",
@@ -28,6 +30,7 @@ rule crossmodal_pair:
         runtime=60,
     params:
         spec=lambda wc: crossmodal_pair_spec(wc.source, wc.target),
+        videos=lambda wc: crossmodal_rows(),
         code=code_hash("trimodal.stages.crossmodal"),
     script:
         "../scripts/crossmodal.py"

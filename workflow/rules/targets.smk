@@ -94,7 +94,25 @@ def crossmodal_pair_spec(source, target):
             "target": str(FeatureSet.parse(target)),
         }
     ]
+    # the direction of the pair (text -> video...), for the published figures beside it
+    spec["modalities"] = {
+        fs: EXTRACTORS[FeatureSet.parse(fs).extractor].get("modality", "")
+        for fs in (spec["pairs"][0]["source"], spec["pairs"][0]["target"])
+    }
     return spec
+
+
+def crossmodal_labels():
+    """The label set of the label agreement (none configured: no input; retrieval needs none)."""
+    name = CROSSMODAL.get("label_set") or (LABEL_SETS[0] if LABEL_SETS else None)
+    return [f"results/labels/{name}.tsv"] if name else []
+
+
+def crossmodal_rows():
+    """What the cross-modal jobs read of the sheet: each row's group and split."""
+    return {
+        vid: [row.get("group", ""), row.get("split", "")] for vid, row in ROWS.items()
+    }
 
 
 def crossmodal_targets():

@@ -9,10 +9,13 @@ with job_log(snakemake.log[0]):
     start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
     from trimodal.stages.crossmodal import crossmodal_pair
 
+    labels = snakemake.input.get("labels")  # optional: label agreement where labels exist
+    labels = [labels] if isinstance(labels, str) else list(labels or [])
     crossmodal_pair(
         dict(snakemake.params.spec),
-        snakemake.input.labels,
+        str(labels[0]) if labels else None,
         str(Path(snakemake.input.source).parent),  # where the rule's stores are
         snakemake.output.table,
         snakemake.output.folds,
+        videos=dict(snakemake.params.videos),  # every sheet row: group, split
     )

@@ -20,8 +20,9 @@ It writes ``OUT_DIR/videos.tsv`` (columns video_id, video, ad_audio, description
 language, split, start, end, ad_map), the AD tracks ``OUT_DIR/ad/video-<ytid>.wav`` with their
 time maps ``.map.json`` (trimodal.corpus.ad_track), and ``OUT_DIR/import_report.json``, and
 prints a summary. Nothing bad in the inputs is fatal: an unparsable JSON, a clip listed but
-absent, a pickle key with no listed video... are all reported (``problems``: id, what, reason)
-and the rest is imported.
+absent, a pickle key with no listed video, a record field of the wrong shape (a clip that is not
+an object, ``audio_clips`` that is not a list, a missing field)... are all reported
+(``problems``: id, what, reason) and the rest is imported.
 
 Rows:
 
@@ -38,7 +39,9 @@ Rows:
 - ``language``: from ``languages.json``; ``""`` (unknown) for a video in the non-English list
   that languages.json does not name; else the description's ``language`` from the JSON; else
   ``en`` when a non-English list was given.
-- ``split``: from the split lists, empty when unlisted.
+- ``split``: from the split lists, empty when unlisted. A segment row: from QuerYDSegments'
+  own lists (segment ids) when the release has them, else its video's split; the report's
+  ``segment_splits`` says which.
 - ``ad_audio``/``ad_map``: the assembled track and its map, empty for a video without clips.
   Of several descriptions of a video, the published one with the most clips is used.
 - ``start``/``end``: empty for whole videos; for a segment, its clip's span on the video clock
@@ -98,6 +101,8 @@ class Report:
     counts: Counter = field(default_factory=Counter)
     problems: list[dict] = field(default_factory=list)
     unusable: list[dict] = field(default_factory=list)
+    #: where the segment rows' splits came from (segment imports only)
+    segment_splits: str = ""
 
     def problem(self, ytid: str, what: str, reason: str) -> None:
         self.problems.append({"id": ytid, "what": what, "reason": reason})
@@ -301,19 +306,56 @@ def _video_listing(videos: Path | None) -> dict[str, list[Path]]:
     return out
 
 
-def choose_description(result: dict) -> dict | None:
-    """The audio description to use: published before others, then the most clips."""
-    ads = [a for a in result.get("audio_descriptions") or [] if isinstance(a, dict)]
+def choose_description(result: dict, rep: Report | None = None, ytid: str = "") -> dict | None:
+    """The audio description to use: published before others, then the most clips. A field of
+    the wrong shape (not a list, not an object) is reported and counts as absent."""
+    ads = result.get("audio_descriptions")
+    if ads is None:
+        return None
+    if not isinstance(ads, list):
+        _shape(rep, ytid, "audio_descriptions", "is not a list", ads)
+        return None
+    bad = [a for a in ads if not isinstance(a, dict)]
+    for a in bad:
+        _shape(rep, ytid, "audio description", "is not an object", a)
+    ads = [a for a in ads if isinstance(a, dict)]
     if not ads:
         return None
     return max(
         enumerate(ads),
         key=lambda ia: (
             str(ia[1].get("status", "published")) == "published",
-            len(ia[1].get("audio_clips") or []),
+            len(ia[1].get("audio_clips") or [])
+            if isinstance(ia[1].get("audio_clips"), list)
+            else 0,
             -ia[0],
         ),
     )[1]
+
+
+def _shape(rep: Report | None, ytid: str, what: str, how: str, value) -> None:
+    """Report a record field of the wrong shape (the record's other fields are still used)."""
+    if rep is not None:
+        rep.problem(ytid, "json", f"{what} {how}: {value!r}"[:200])
+        rep.counts["json_bad_fields"] += 1
+
+
+def clip_records(ad: dict | None, rep: Report | None = None, ytid: str = "") -> list[dict]:
+    """The clips of an audio description that are objects; the others (a string, a number, a
+    list) are reported, as is an ``audio_clips`` that is not a list, and left out."""
+    clips = (ad or {}).get("audio_clips")
+    if clips is None:
+        return []
+    if not isinstance(clips, list):
+        _shape(rep, ytid, "audio_clips", "is not a list", clips)
+        return []
+    good = []
+    for c in clips:
+        if isinstance(c, dict):
+            good.append(c)
+        else:
+            _shape(rep, ytid, "clip", "is not an object", c)
+    return good
 
 
 def _num(x) -> float | None:
@@ -334,26 +376,41 @@ def caption_text(tokens) -> str:
     return _clean(" ".join(str(t) for t in tokens))
 
 
-def pickle_description(ytid: str, raw: dict, times: dict) -> str:
+def pickle_description(ytid: str, raw: dict, times: dict, rep: Report | None = None) -> str:
+    """The video's transcribed descriptions in time order ("" when none, or not a list)."""
     caps = raw.get(f"video-{ytid}", raw.get(ytid))
     if not caps:
         return ""
+    if not isinstance(caps, list):
+        _shape(rep, ytid, "captions pickle entry", "is not a list", caps)
+        return ""
     ts = times.get(f"video-{ytid}", times.get(ytid)) or []
+    ts = ts if isinstance(ts, list) else []
     starts = [(_num(t[0]) if isinstance(t, (list, tuple)) and t else None) for t in ts]
     starts += [None] * (len(caps) - len(starts))
     order = sorted(range(len(caps)), key=lambda i: (starts[i] is None, starts[i] or 0.0, i))
     return " ".join(t for t in (caption_text(caps[i]) for i in order) if t)
 
 
-def json_description(ad: dict | None) -> str:
+def json_description(ad: dict | None, rep: Report | None = None, ytid: str = "") -> str:
+    """The clips' transcript sentences in time order; a clip, transcript or sentence of the
+    wrong shape is reported and skipped."""
     if not ad:
         return ""
     parts = []
-    for c in ad.get("audio_clips") or []:
+    for c in clip_records(ad, None, ytid):  # the clips' own shapes are reported once, by the row
         cs = _num(c.get("start_time")) or 0.0
-        for s in c.get("transcript") or []:
-            if isinstance(s, dict) and s.get("sentence"):
-                parts.append((cs, _num(s.get("start_time")) or 0.0, _clean(s["sentence"])))
+        transcript = c.get("transcript")
+        if transcript is None:
+            continue
+        if not isinstance(transcript, list):
+            _shape(rep, ytid, "transcript", "is not a list", transcript)
+            continue
+        for sent in transcript:
+            if not isinstance(sent, dict):
+                _shape(rep, ytid, "transcript sentence", "is not an object", sent)
+            elif sent.get("sentence"):
+                parts.append((cs, _num(sent.get("start_time")) or 0.0, _clean(sent["sentence"])))
     return " ".join(p[2] for p in sorted(parts, key=lambda p: p[:2]))
 
 
@@ -394,7 +451,7 @@ def assemble(
 
     clips = []
     folder = wav_dir / f"video-{ytid}" if wav_dir else None
-    for c in ad.get("audio_clips") or []:
+    for c in clip_records(ad, None, ytid):
         name = str(c.get("file_name") or "")
         start = _num(c.get("start_time"))
         if not name or start is None:
@@ -440,6 +497,12 @@ def segment_rows(seg_path: Path, by_ytid: dict[str, dict], times: dict, rep: Rep
     """One row per QuerYDSegments caption, with its clip's span and its video's columns."""
     data = read_pickle(seg_path, rep)
     splits = read_split_lists(seg_path.parent)
+    # the segment lists when the release has them, else each segment takes its video's split
+    rep.segment_splits = (
+        f"segment lists ({seg_path.parent.name}/{{train,val,test}}_list.txt)"
+        if splits
+        else "the video's split (no segment lists in the release)"
+    )
     ytids = sorted(by_ytid, key=len, reverse=True)  # longest first: ids may contain '-'
     rows, seen = [], set()
     for key in sorted(data, key=str):
@@ -454,6 +517,7 @@ def segment_rows(seg_path: Path, by_ytid: dict[str, dict], times: dict, rep: Rep
         span = None
         if rest.isdigit():
             ts = times.get(f"video-{ytid}", times.get(ytid)) or []
+            ts = ts if isinstance(ts, list) else []
             n = int(rest)
             if n < len(ts) and isinstance(ts[n], (list, tuple)) and len(ts[n]) == 2:
                 span = (_num(ts[n][0]), _num(ts[n][1]))
@@ -486,6 +550,8 @@ def segment_rows(seg_path: Path, by_ytid: dict[str, dict], times: dict, rep: Rep
             continue
         seen.add(vid)
         caps = data[key]
+        if not isinstance(caps, list):
+            _shape(rep, sid, "segment caption", "is not a list", caps)
         text = " ".join(caption_text(c) for c in caps) if isinstance(caps, list) else ""
         if caps and isinstance(caps, list) and all(isinstance(t, str) for t in caps):
             text = caption_text(caps)  # one caption as a token list
@@ -493,7 +559,7 @@ def segment_rows(seg_path: Path, by_ytid: dict[str, dict], times: dict, rep: Rep
         row.update(
             video_id=vid,
             description=text,
-            split=splits.get(sid, splits.get(f"video-{sid}", "")),
+            split=splits.get(sid, splits.get(f"video-{sid}", "")) if splits else base["split"],
             start=f"{span[0]:.3f}",
             end=f"{span[1]:.3f}",
         )
@@ -501,6 +567,223 @@ def segment_rows(seg_path: Path, by_ytid: dict[str, dict], times: dict, rep: Rep
         rep.counts["segments"] += 1
         rep.counts[f"segments_split_{row['split'] or 'none'}"] += 1
     return rows
+
+
+@dataclass
+class Release:
+    """What the download folder holds, read once (:func:`read_release`)."""
+
+    root: Path
+    ids: list[str]
+    json_src: JsonSource
+    langs: dict[str, str]
+    non_en: set[str] | None
+    videos: Path | None
+    wav_dir: Path | None
+    listing: dict[str, list[Path]]
+    pickles: dict[str, dict]
+    seg_pkl: Path | None
+    splits: dict[str, str]
+    user_labels: dict[str, str]
+
+
+def find_segments_pickle(root: Path, segments: bool | str | os.PathLike, rep: Report):
+    """The QuerYDSegments pickle asked for by ``--segments [DIR]`` (None: not asked, absent)."""
+    if not segments:
+        return None
+    given = not isinstance(segments, bool)
+    seg_pkl = Path(segments) / SEGMENTS_PKL if given else _find(root, SEGMENTS_PKL)
+    if seg_pkl is None or not seg_pkl.is_file():
+        rep.problem("", SEGMENTS_PKL, "--segments given but the segments pickle is absent")
+        return None
+    return seg_pkl
+
+
+def video_split_dir(root: Path) -> Path | None:
+    """The first folder holding the videos' split lists that is not QuerYDSegments' (its lists
+    have the same names but hold segment ids)."""
+    return next(
+        (
+            d
+            for d in [root, *sorted(p for p in root.iterdir() if p.is_dir())]
+            if (d / "test_list.txt").is_file() and not (d / SEGMENTS_PKL).is_file()
+        ),
+        None,
+    )
+
+
+def read_release(root: Path, labels, segments, rep: Report) -> Release:
+    """Step 1: every file of the release the import reads (each absence or bad file reported)."""
+    links = _find(root, LINKS)
+    json_src = JsonSource(root, rep)
+    if links is None:
+        rep.problem("", "links", f"no {' or '.join(LINKS)}: using the ids of the JSON files")
+        ids = sorted(json_src.ids())
+    else:
+        ids = read_links(links, rep)
+    rep.counts["listed"] = len(ids)
+    langs, non_en = read_languages(root, rep)
+    videos = _find(root, "videos", kind="dir")
+    return Release(
+        root=root,
+        ids=ids,
+        json_src=json_src,
+        langs=langs,
+        non_en=non_en,
+        videos=videos,
+        wav_dir=_find(root, "wav-files", kind="dir"),
+        listing=_video_listing(videos),
+        pickles={k: read_pickle(_find(root, names), rep) for k, names in PICKLES.items()},
+        seg_pkl=find_segments_pickle(root, segments, rep),
+        splits=read_split_lists(video_split_dir(root)),
+        user_labels=read_labels(Path(labels) if labels else None, rep),
+    )
+
+
+def check_cross_references(rel: Release, rep: Report) -> None:
+    """Step 2: what the pickles, split lists, downloads and JSON files name that is not listed."""
+    listed = set(rel.ids)
+    for name, d in rel.pickles.items():
+        for key in d:
+            if _key_ytid(key) not in listed:
+                rep.problem(_key_ytid(key), PICKLES[name][0], "pickle key with no listed video")
+                rep.counts[f"{name}_keys_unlisted"] += 1
+    for key in rel.splits:
+        if key not in listed:
+            rep.problem(key, "split lists", "split entry with no listed video")
+    for ytid in sorted(set(rel.listing) - listed):
+        rep.problem(ytid, "videos", "downloaded file of a video that is not listed")
+    for ytid in sorted(rel.json_src.ids() - listed):
+        rep.problem(ytid, JSON_DIR, "JSON of a video that is not listed")
+
+
+def video_language(ytid: str, rel: Release, ad: dict | None) -> str:
+    """languages.json, else "" for a non-English-listed video, else the AD's own language, else
+    "en" when a non-English list exists (unknown otherwise)."""
+    lang = rel.langs.get(ytid)
+    if lang is not None:
+        return lang
+    if rel.non_en is not None and ytid in rel.non_en:
+        return ""
+    if ad and ad.get("language"):
+        return str(ad["language"]).strip()
+    return "en" if rel.non_en is not None else ""
+
+
+def video_row(
+    ytid: str, rel: Release, out: Path, sr: int, build_ad: bool, drop_missing: bool, rep: Report
+) -> dict | None:
+    """Step 3, one listed video: its sheet row (with its clips and duration for the segment
+    rows), or None when it is unusable (reported)."""
+    c = rep.counts
+    video, status = find_video(rel.videos, ytid, rel.listing)
+    c[f"video_{status}"] += 1
+    if status != "ok":
+        how = "partial download only" if status == "partial" else "no downloaded file"
+        rep.problem(ytid, "video", f"{how} (failed download): {video.name}")
+    result, why = rel.json_src.read(ytid)
+    if result is not None:
+        c["with_json"] += 1
+    elif why:
+        c["json_unreadable"] += 1
+        rep.problem(ytid, "json", why)
+    else:
+        c["without_json"] += 1
+        rep.problem(ytid, "json", "no JSON")
+    ad = choose_description(result, rep, ytid) if result else None
+    ads = (result or {}).get("audio_descriptions")
+    if isinstance(ads, list) and len(ads) > 1:
+        c["several_descriptions"] += 1
+    clips = clip_records(ad, rep, ytid)
+    c["clips_listed"] += len(clips)
+    if clips:
+        c["with_clips"] += 1
+    elif result is not None:
+        rep.problem(ytid, "json", "no audio clips in the JSON")
+    description = pickle_description(ytid, rel.pickles["raw"], rel.pickles["times"], rep)
+    if description:
+        c["description_from_pickle"] += 1
+    else:
+        description = json_description(ad, rep, ytid)
+        c["description_from_json" if description else "description_none"] += 1
+    label = _label_of(result)
+    if label:
+        c["label_from_json"] += 1
+    elif rel.user_labels.get(ytid):
+        label = rel.user_labels[ytid]
+        c["label_from_table"] += 1
+    if label:
+        c["labelled"] += 1
+    lang = video_language(ytid, rel, ad)
+    c[f"language_{lang or 'unknown'}"] += 1
+    split = rel.splits.get(ytid, "")
+    c[f"split_{split or 'none'}"] += 1
+    ad_audio = ad_map = ""
+    duration = _duration(result, video, status == "ok") if clips or rel.seg_pkl else None
+    if clips and build_ad:
+        try:
+            ad_audio, ad_map, _ = assemble(ytid, ad, rel.wav_dir, out, sr, duration, rep)
+        except Exception as e:  # one bad track must not stop the corpus
+            rep.problem(ytid, "ad_track", f"{type(e).__name__}: {e}")
+            c["ad_tracks_failed"] += 1
+    if ad_audio:
+        c["with_ad_track"] += 1
+    if status != "ok" and not description and not ad_audio:
+        rep.unusable.append({"id": ytid, "reason": "no video file, no description, no AD track"})
+        return None
+    if status != "ok" and drop_missing:
+        rep.unusable.append({"id": ytid, "reason": "no video file (--drop-missing)"})
+        return None
+    return {
+        "video_id": video_id_of(ytid),
+        "video": str(video.resolve()) if status == "ok" else str(video.absolute()),
+        "ad_audio": ad_audio,
+        "description": description,
+        "label": label,
+        "group": ytid,
+        "language": lang,
+        "split": split,
+        "start": "",
+        "end": "",
+        "ad_map": ad_map,
+        "_clips": clips,
+        "_duration": duration,
+    }
+
+
+def video_rows(
+    rel: Release, out: Path, sr: int, build_ad: bool, drop_missing: bool, rep: Report
+) -> list[dict]:
+    """Step 3: the rows of every listed video. A record that breaks the row in a way no guard
+    foresaw is reported (what "record") and the import goes on."""
+    rows = []
+    for ytid in rel.ids:
+        try:
+            row = video_row(ytid, rel, out, sr, build_ad, drop_missing, rep)
+        except Exception as e:  # nothing in the download stops the import
+            rep.problem(ytid, "record", f"cannot be imported: {type(e).__name__}: {e}"[:300])
+            rep.unusable.append({"id": ytid, "reason": f"record cannot be read: {e}"[:200]})
+            continue
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def write_import(rows: list[dict], rel: Release, out: Path, rep: Report) -> tuple:
+    """Step 5: the sheet and the report."""
+    df = pd.DataFrame([{k: r[k] for k in SHEET_COLUMNS} for r in rows], columns=SHEET_COLUMNS)
+    rep.counts["rows"] = len(df)
+    rep.counts["rows_missing_video"] = int(sum(1 for r in rows if not Path(r["video"]).is_file()))
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(out / "videos.tsv", df, sep="\t", index=False, lineterminator="\n")
+    report = {
+        "source": str(rel.root.resolve()),
+        "mode": "segments" if rel.seg_pkl is not None else "videos",
+        **({"segment_splits": rep.segment_splits} if rep.segment_splits else {}),
+        **rep.as_dict(),
+    }
+    write_json(out / "import_report.json", report, indent=1)
+    return df, report
 
 
 def import_queryd(
@@ -512,162 +795,19 @@ def import_queryd(
     drop_missing: bool = False,
     build_ad: bool = True,
 ) -> tuple[pd.DataFrame, dict]:
-    """Read the download folder `root`, write the sheet, AD tracks and report under `out_dir`."""
+    """Read the download folder `root`, write the sheet, AD tracks and report under `out_dir`:
+    read the release, check what it names against the links, a row per video, the segment
+    rows (with ``--segments``), then the sheet and the report."""
     root, out = Path(root), Path(out_dir)
     rep = Report()
     if not root.is_dir():
         raise FileNotFoundError(f"QuerYD folder {root} does not exist")
-    links = _find(root, LINKS)
-    json_src = JsonSource(root, rep)
-    if links is None:
-        rep.problem("", "links", f"no {' or '.join(LINKS)}: using the ids of the JSON files")
-        ids = sorted(json_src.ids())
-    else:
-        ids = read_links(links, rep)
-    rep.counts["listed"] = len(ids)
-    langs, non_en = read_languages(root, rep)
-    videos = _find(root, "videos", kind="dir")
-    wav_dir = _find(root, "wav-files", kind="dir")
-    listing = _video_listing(videos)
-    pk = {k: read_pickle(_find(root, names), rep) for k, names in PICKLES.items()}
-    seg_pkl = None
-    if segments:
-        seg_pkl = (
-            Path(segments) / SEGMENTS_PKL if not isinstance(segments, bool) else None
-        ) or _find(root, SEGMENTS_PKL)
-        if seg_pkl is None or not seg_pkl.is_file():
-            rep.problem("", SEGMENTS_PKL, "--segments given but the segments pickle is absent")
-            seg_pkl = None
-    # the videos' split lists: the first folder holding them that is not QuerYDSegments' (its
-    # lists have the same names but hold segment ids)
-    split_dir = next(
-        (
-            d
-            for d in [root, *sorted(p for p in root.iterdir() if p.is_dir())]
-            if (d / "test_list.txt").is_file() and not (d / SEGMENTS_PKL).is_file()
-        ),
-        None,
-    )
-    splits = read_split_lists(split_dir)
-    user_labels = read_labels(Path(labels) if labels else None, rep)
-
-    listed = set(ids)
-    for name, d in pk.items():
-        for key in d:
-            if _key_ytid(key) not in listed:
-                rep.problem(_key_ytid(key), PICKLES[name][0], "pickle key with no listed video")
-                rep.counts[f"{name}_keys_unlisted"] += 1
-    for key in splits:
-        if key not in listed:
-            rep.problem(key, "split lists", "split entry with no listed video")
-    for ytid in sorted(set(listing) - listed):
-        rep.problem(ytid, "videos", "downloaded file of a video that is not listed")
-    for ytid in sorted(json_src.ids() - listed):
-        rep.problem(ytid, JSON_DIR, "JSON of a video that is not listed")
-
-    rows: list[dict] = []
-    for ytid in ids:
-        c = rep.counts
-        video, status = find_video(videos, ytid, listing)
-        c[f"video_{status}"] += 1
-        if status != "ok":
-            how = "partial download only" if status == "partial" else "no downloaded file"
-            rep.problem(ytid, "video", f"{how} (failed download): {video.name}")
-        result, why = json_src.read(ytid)
-        if result is not None:
-            c["with_json"] += 1
-        elif why:
-            c["json_unreadable"] += 1
-            rep.problem(ytid, "json", why)
-        else:
-            c["without_json"] += 1
-            rep.problem(ytid, "json", "no JSON")
-        ad = choose_description(result) if result else None
-        n_ads = len((result or {}).get("audio_descriptions") or [])
-        if n_ads > 1:
-            c["several_descriptions"] += 1
-        clips = list((ad or {}).get("audio_clips") or [])
-        c["clips_listed"] += len(clips)
-        if clips:
-            c["with_clips"] += 1
-        elif result is not None:
-            rep.problem(ytid, "json", "no audio clips in the JSON")
-        description = pickle_description(ytid, pk["raw"], pk["times"])
-        if description:
-            c["description_from_pickle"] += 1
-        else:
-            description = json_description(ad)
-            c["description_from_json" if description else "description_none"] += 1
-        label = _label_of(result)
-        if label:
-            c["label_from_json"] += 1
-        elif user_labels.get(ytid):
-            label = user_labels[ytid]
-            c["label_from_table"] += 1
-        if label:
-            c["labelled"] += 1
-        lang = langs.get(ytid)
-        if lang is None:
-            if non_en is not None and ytid in non_en:
-                lang = ""
-            elif ad and ad.get("language"):
-                lang = str(ad["language"]).strip()
-            elif non_en is not None:
-                lang = "en"
-            else:
-                lang = ""
-        c[f"language_{lang or 'unknown'}"] += 1
-        split = splits.get(ytid, "")
-        c[f"split_{split or 'none'}"] += 1
-        ad_audio = ad_map = ""
-        duration = _duration(result, video, status == "ok") if clips or seg_pkl else None
-        if clips and build_ad:
-            try:
-                ad_audio, ad_map, _ = assemble(ytid, ad, wav_dir, out, sr, duration, rep)
-            except Exception as e:  # one bad track must not stop the corpus
-                rep.problem(ytid, "ad_track", f"{type(e).__name__}: {e}")
-                c["ad_tracks_failed"] += 1
-        if ad_audio:
-            c["with_ad_track"] += 1
-        if status != "ok" and not description and not ad_audio:
-            rep.unusable.append(
-                {"id": ytid, "reason": "no video file, no description, no AD track"}
-            )
-            continue
-        if status != "ok" and drop_missing:
-            rep.unusable.append({"id": ytid, "reason": "no video file (--drop-missing)"})
-            continue
-        rows.append(
-            {
-                "video_id": video_id_of(ytid),
-                "video": str(video.resolve()) if status == "ok" else str(video.absolute()),
-                "ad_audio": ad_audio,
-                "description": description,
-                "label": label,
-                "group": ytid,
-                "language": lang,
-                "split": split,
-                "start": "",
-                "end": "",
-                "ad_map": ad_map,
-                "_clips": clips,
-                "_duration": duration,
-            }
-        )
-    if seg_pkl is not None:
-        rows = segment_rows(seg_pkl, {r["group"]: r for r in rows}, pk["times"], rep)
-    df = pd.DataFrame([{k: r[k] for k in SHEET_COLUMNS} for r in rows], columns=SHEET_COLUMNS)
-    rep.counts["rows"] = len(df)
-    rep.counts["rows_missing_video"] = int(sum(1 for r in rows if not Path(r["video"]).is_file()))
-    out.mkdir(parents=True, exist_ok=True)
-    write_table(out / "videos.tsv", df, sep="\t", index=False, lineterminator="\n")
-    report = {
-        "source": str(root.resolve()),
-        "mode": "segments" if seg_pkl is not None else "videos",
-        **rep.as_dict(),
-    }
-    write_json(out / "import_report.json", report, indent=1)
-    return df, report
+    rel = read_release(root, labels, segments, rep)
+    check_cross_references(rel, rep)
+    rows = video_rows(rel, out, sr, build_ad, drop_missing, rep)
+    if rel.seg_pkl is not None:  # step 4
+        rows = segment_rows(rel.seg_pkl, {r["group"]: r for r in rows}, rel.pickles["times"], rep)
+    return write_import(rows, rel, out, rep)
 
 
 def summary(report: dict) -> str:
@@ -686,7 +826,10 @@ def summary(report: dict) -> str:
     ]
     if report.get("mode") == "segments":
         lines.insert(
-            2, f"segments: {c.get('segments', 0)} (unusable {c.get('segments_unusable', 0)})"
+            2,
+            f"segments: {c.get('segments', 0)} (unusable {c.get('segments_unusable', 0)}), "
+            f"splits from {report.get('segment_splits', '?')}: "
+            + ", ".join(f"{s} {c.get(f'segments_split_{s}', 0)}" for s in (*SPLITS, "none")),
         )
     return "\n".join(lines)
 

@@ -42,23 +42,31 @@ import numpy as np
 import pandas as pd
 
 from trimodal.crossmodal.methods import CROSSMODAL_METHODS, LOSSES
+from trimodal.crossmodal.ranking_choice import (
+    candidate_name,
+    choose_ranking,
+    inner_ranking_scores,
+    ranking_candidates,
+)
 from trimodal.crossmodal.retrieval import (
     HUB_K,
     METRICS,
-    RANKINGS,
+    RANKING_CHOICES,
+    SELECT,
     corrected_similarity,
     k_occurrence,
     metrics_from_similarity,
 )
-from trimodal.labels.label_sets import labelled_rows
 from trimodal.learn.cv import (
     TRAIN,
+    UNUSED,
     VAL,
     Folds,
     NotEvaluated,
     label_set_folds,
     make_folds,
     protocol_folds,
+    split_folds,
     splits_from_assignment,
 )
 from trimodal.learn.training import given_validation
@@ -130,9 +138,10 @@ def crossmodal_cv(
             f"{len(Xs)} videos in {len(splits)} folds: retrieval needs two folds of two videos"
         )
     rankings = tuple(rankings)
-    unknown = set(rankings) - set(RANKINGS)
+    unknown = set(rankings) - set(RANKING_CHOICES)
     if unknown or not rankings:
-        raise ValueError(f"rankings must be among {RANKINGS}, got {list(rankings)}")
+        raise ValueError(f"rankings must be among {RANKING_CHOICES}, got {list(rankings)}")
+    grp = None if groups is None else np.asarray(groups, dtype=object)
     val = np.flatnonzero(assign == VAL)
     per_fold: dict[str, list] = {r: [] for r in rankings}
     for fold, tr, te in splits:
@@ -149,12 +158,19 @@ def crossmodal_cv(
             Q, K, info = spec.fit_fold(Xs[tr], Xt[tr], Xs[both], Xt[both], loss, seed + fold, kw)
         n_tr = len(tr)
         for ranking in rankings:
+            rk, rk_beta, chosen = ranking, beta, {}
+            if ranking == SELECT:  # chosen on the training rows of this fold only
+                rk, rk_beta, chosen = select_ranking(
+                    spec, Xs[tr], Xt[tr], [row_ids[i] for i in tr],
+                    None if grp is None else grp[tr], loss, seed + fold, kw, hub_k,
+                )  # fmt: skip
             S = corrected_similarity(
-                Q[n_tr:], K[n_tr:], Q[:n_tr], K[:n_tr], ranking, k=hub_k, beta=beta
+                Q[n_tr:], K[n_tr:], Q[:n_tr], K[:n_tr], rk, k=hub_k, beta=rk_beta
             )
             m = metrics_from_similarity(S, None if lab is None else lab[te])
             m["k_occurrence"] = k_occurrence(S, min(HUB_K, len(te) - 1)).tolist()
             m.update({f"fit_{k}": v for k, v in info.items()})
+            m.update(chosen)
             m["fold"] = fold
             per_fold[ranking].append(m)
     head = dict(
@@ -171,6 +187,26 @@ def crossmodal_cv(
     out["by_ranking"] = by_ranking
     out["fold"] = assign
     return out
+
+
+def select_ranking(
+    spec, Xs_tr, Xt_tr, ids_tr, groups_tr, loss: str, seed: int, kw: dict, hub_k: int
+) -> tuple[str, float, dict[str, Any]]:
+    """The ranking of the ``select`` row for one outer fold: the candidate with the best inner
+    MRR on the outer training rows (:mod:`trimodal.crossmodal.ranking_choice`); cosine when
+    they are too few for inner folds. Returns (ranking, beta, what to record as fit info)."""
+    cands = ranking_candidates()
+
+    def fit(a_s, a_t, b_s, b_t, s):
+        return spec.fit_fold(a_s, a_t, b_s, b_t, loss, s, kw)[:2]
+
+    try:
+        scores = inner_ranking_scores(fit, Xs_tr, Xt_tr, ids_tr, groups_tr, seed, hub_k, cands)
+    except NotEvaluated:
+        return "cosine", 20.0, {"fit_ranking": "cosine (too few rows for inner folds)"}
+    ranking, beta = choose_ranking(scores, cands)
+    name = candidate_name(ranking, beta)
+    return ranking, beta or 20.0, {"fit_ranking": name, "fit_inner_mrr": scores[name]}
 
 
 def summarise_folds(per_fold: list[dict[str, Any]], **head) -> dict[str, Any]:
@@ -228,6 +264,7 @@ def run_pairs(
     store_dir: str | os.PathLike,
     labels_df: pd.DataFrame | None = None,
     with_folds: bool = False,
+    videos: pd.DataFrame | None = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Every pair x method x loss of the config; one row each, metrics beside their chance.
 
@@ -235,9 +272,9 @@ def run_pairs(
     a dict {pairs: [...], methods: [...], losses: [...], rankings: [...], hub_k, beta, folds, seed,
     params: {method: {kw}}}: one row per pair x method x loss x ranking (the mapping is fitted
     once for all rankings; `selected` says what each fold's fit chose).
-    With a label set (labels_df: video_id, label[, group]) retrieval runs on its videos and on
-    its folds (:func:`trimodal.learn.cv.label_set_folds`: the folds of every other evaluation, groups
-    kept on one side); without, on every shared video with folds made on them. A pair that
+    Retrieval runs on every video that both stores hold, labelled or not, on the folds of
+    :func:`candidate_folds` (videos: the sheet's video_id[, group][, split] rows; labels_df, an
+    optional label set: label agreement where labels exist, and its folds for its videos). A pair that
     cannot be cross-validated gets one row per method with a "not evaluated" `note` and no
     metrics. Each row's `provenance` (JSON) is what produced its two stores. with_folds: also return the fold of each video (source, target, video_id, fold).
     """
@@ -254,23 +291,22 @@ def run_pairs(
     rankings = list(cfg.get("rankings", ["cosine"]))
     hub = {k: cfg[k] for k in ("hub_k", "beta") if k in cfg}
     rows, fold_rows = [], []
+    modalities = cfg.get("modalities", {}) or {}  # feature set -> text, audio or video
     for pair in cfg["pairs"]:
         src, tgt = pair["source"], pair["target"]
+        direction = f"{modalities.get(src, '?')} → {modalities.get(tgt, '?')}"
         runs = [(m, lo) for m in methods for lo in _losses_of(m, losses)]
         prov = json.dumps(
             {fs: _provenance(store_dir, fs) for fs in (src, tgt)}, sort_keys=True, default=str
         )
         try:
             (Xs, Xt), ids = align(_load_feature(store_dir, src), _load_feature(store_dir, tgt))
-            labels = None
-            fset: int | Folds = folds
-            if folds == "split" and labels_df is None:
-                raise NotEvaluated("the split protocol needs a label set with a split column")
-            if labels_df is not None:
-                keep, lab = labelled_rows(ids, labels_df)
-                Xs, Xt, ids = Xs[keep], Xt[keep], ids[keep]
-                labels = lab["label"].to_numpy(dtype=object)
-                fset = label_set_folds(labels_df, folds, seed, min_classes=1)
+            fset, labels, groups = candidate_folds(ids, videos, labels_df, folds, seed)
+            keep = fset.of(ids) != UNUSED  # split protocol: videos without a split take no part
+            Xs, Xt, ids, labels = Xs[keep], Xt[keep], ids[keep], labels[keep]
+            groups = None if groups is None else groups[keep]
+            if not (labels != "").any():
+                labels = None  # no label anywhere: no label agreement
             for method, loss in runs:
                 res = crossmodal_cv(
                     Xs,
@@ -281,6 +317,7 @@ def run_pairs(
                     folds=fset,
                     seed=seed,
                     labels=labels,
+                    groups=groups,
                     rankings=rankings,
                     **hub,
                     **params.get(method, {}),
@@ -290,7 +327,8 @@ def run_pairs(
                     r = dict(r)
                     per_fold = r.pop("per_fold")
                     rows.append(
-                        {"source": src, "target": tgt, **r, "note": "", "provenance": prov}
+                        {"source": src, "target": tgt, "direction": direction, **r}
+                        | {"note": "", "provenance": prov}
                         | {"selected": _selected(per_fold)}
                         | {
                             "k_occurrence": json.dumps(
@@ -305,7 +343,8 @@ def run_pairs(
             )
         except NotEvaluated as e:
             rows += [
-                {"source": src, "target": tgt, "method": m, "loss": lo, "note": e.reason}
+                {"source": src, "target": tgt, "direction": direction, "method": m}
+                | {"loss": lo, "note": e.reason}
                 | {"protocol": "split" if folds == "split" else "kfold", "ranking": rk}
                 | {"provenance": prov}
                 for m, lo in runs
@@ -318,6 +357,75 @@ def run_pairs(
     return df, (
         pd.concat(fold_rows, ignore_index=True) if fold_rows else pd.DataFrame(columns=cols)
     )
+
+
+def candidate_folds(
+    ids,
+    videos: pd.DataFrame | None,
+    labels_df: pd.DataFrame | None,
+    folds: int | str,
+    seed: int = 0,
+) -> tuple[Folds, np.ndarray, np.ndarray | None]:
+    """The folds of the retrieval candidates `ids` (every video both stores hold), their labels
+    ("" where none) and groups (None: no groups).
+
+    Group and split come from `videos` (the sheet), else from the label set. Split protocol:
+    each video's official split (:func:`trimodal.learn.cv.split_folds`). k-fold: a labelled
+    video keeps its label set's fold (:func:`trimodal.learn.cv.label_set_folds`: the fold every
+    classifier tests it in); an unlabelled one takes the fold of a labelled video of its group,
+    and the others are dealt into folds by :func:`trimodal.learn.cv.make_folds` (groups kept)."""
+    ids = np.asarray(ids).astype(str)
+    cols = {}
+    for src in (labels_df, videos):  # the sheet wins over the label set
+        if src is None:
+            continue
+        t = src.assign(video_id=src["video_id"].astype(str)).drop_duplicates("video_id")
+        t = t.set_index("video_id").reindex(ids)
+        for c in ("group", "split") + (("label",) if src is labels_df else ()):
+            if c in t:
+                v = t[c].astype(object).where(t[c].notna(), "").astype(str).str.strip()
+                cols[c] = v.where(v != "", cols[c]) if c in cols else v
+    blank = pd.Series("", index=ids, dtype=object)
+    labels = cols.get("label", blank).to_numpy(dtype=object)
+    g = cols.get("group", blank).to_numpy(dtype=object)
+    groups = g if (g != "").any() else None
+    if folds == "split":
+        if "split" not in cols:
+            raise NotEvaluated("the split protocol needs a split column in the sample sheet")
+        return split_folds(ids, cols["split"].to_numpy(dtype=object), seed), labels, groups
+    n_folds = int(folds)
+    labelled = labels != ""
+    if labels_df is None or not labelled.any():
+        return make_folds(ids, None, groups, n_folds, seed), labels, groups
+    try:
+        base = label_set_folds(labels_df, n_folds, seed, min_classes=1)
+    except NotEvaluated:  # an empty label set: folds on the candidates alone
+        return make_folds(ids, None, groups, n_folds, seed), labels, groups
+    fold = np.array(base.fold.reindex(ids), dtype=float)  # a writable copy
+    if groups is not None:  # an unlabelled clip joins its group's fold
+        of_group = dict(zip(g[~np.isnan(fold)], fold[~np.isnan(fold)], strict=True))
+        fold = np.array([of_group.get(gr, f) if np.isnan(f) else f for gr, f in zip(g, fold,
+                         strict=True)])  # fmt: skip
+    rest = np.flatnonzero(np.isnan(fold))
+    if len(rest):
+        try:
+            made = make_folds(
+                ids[rest], None, None if groups is None else g[rest], base.n_folds, seed
+            )
+            fold[rest] = made.of(ids[rest])
+        except NotEvaluated:  # a single unlabelled video
+            fold[rest] = 0
+    note = base.note + (
+        f"; {len(rest)} unlabelled videos dealt into the folds" if len(rest) else ""
+    )
+    out = Folds(
+        fold=pd.Series(fold.astype(np.int32), index=pd.Index(ids, name="video_id"), name="fold"),
+        folds_requested=n_folds,
+        seed=seed,
+        grouped=groups is not None,
+        note=note.strip("; "),
+    )
+    return out, labels, groups
 
 
 def _selected(per_fold: list[dict[str, Any]]) -> str:
@@ -349,6 +457,7 @@ def crossmodal_table(df: pd.DataFrame) -> pd.DataFrame:
         ("R@5", 2),
         ("R@10", 2),
         ("median_rank", 1),
+        ("mean_rank", 1),
         ("mrr", 3),
         ("diversity", 2),
         ("label_agreement", 2),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 KS = (1, 5, 10)
 HUB_K = 10  # hubness is the skewness of N_10, the k-occurrence at k = 10
@@ -21,6 +22,7 @@ METRICS = (
     "R@5",
     "R@10",
     "median_rank",
+    "mean_rank",
     "mrr",
     "diversity",
     "label_agreement",
@@ -28,6 +30,10 @@ METRICS = (
     "never_retrieved",
 )
 RANKINGS = ("cosine", "csls", "qbnorm", "isoftmax")
+#: the ranking chosen inside each training fold among the corrections (trimodal.crossmodal.select)
+SELECT = "select"
+#: what a config may name: the corrections, or the one chosen per fold
+RANKING_CHOICES = (*RANKINGS, SELECT)
 
 
 def cosine_similarity_matrix(P: np.ndarray, T: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -61,6 +67,7 @@ def chance_levels(n: int, labels: Sequence | None = None) -> dict[str, float]:
     out = {f"R@{k}": min(k, n) / n for k in KS}
     # median of a uniform rank on 1..n (the median rank of n random queries concentrates here)
     out["median_rank"] = (n + 1) / 2
+    out["mean_rank"] = (n + 1) / 2
     out["mrr"] = float(np.sum(1.0 / np.arange(1, n + 1)) / n)  # H_n / n
     # expected share of distinct items when n queries each pick one of n items at random
     out["diversity"] = 1.0 - (1.0 - 1.0 / n) ** n
@@ -69,8 +76,9 @@ def chance_levels(n: int, labels: Sequence | None = None) -> dict[str, float]:
     p = k / n
     out["n10_skew"] = float((1 - 2 * p) / np.sqrt(n * p * (1 - p))) if 0 < p < 1 else 0.0
     out["never_retrieved"] = float((1.0 - p) ** n)
-    if labels is not None:
-        _, counts = np.unique(np.asarray(labels, dtype=object).astype(str), return_counts=True)
+    lab = _known_labels(labels)
+    if lab is not None and (lab != "").sum() > 1:
+        _, counts = np.unique(lab[lab != ""], return_counts=True)
         p = counts / counts.sum()
         out["label_agreement"] = float(np.sum(p**2))
     else:
@@ -90,22 +98,34 @@ def metrics_from_similarity(S: np.ndarray, labels: Sequence | None = None) -> di
     for k in KS:
         out[f"R@{k}"] = float(np.mean(ranks <= k))
     out["median_rank"] = float(np.median(ranks))
+    out["mean_rank"] = float(np.mean(ranks))
     out["mrr"] = float(np.mean(1.0 / ranks))
     out["n_distinct_nn"] = int(len(np.unique(nn)))
     out["diversity"] = out["n_distinct_nn"] / n
     occ = k_occurrence(S, min(HUB_K, n - 1))
     out["n10_skew"] = _skew(occ)
     out["never_retrieved"] = float(np.mean(occ == 0))
-    if labels is not None:
-        lab = np.asarray(labels, dtype=object).astype(str)
-        if len(lab) != n:
-            raise ValueError(f"{len(lab)} labels for {n} queries")
-        out["label_agreement"] = float(np.mean(lab[nn] == lab))
+    lab = _known_labels(labels)
+    if lab is not None and len(lab) != n:
+        raise ValueError(f"{len(lab)} labels for {n} queries")
+    # over the queries that have a label and whose top item has one (unlabelled rows are
+    # still queries and candidates: label agreement is reported where labels exist)
+    both = None if lab is None else (lab != "") & (lab[nn] != "")
+    if both is not None and both.any():
+        out["label_agreement"] = float(np.mean(lab[nn][both] == lab[both]))
     else:
         out["label_agreement"] = float("nan")
     for name, value in chance_levels(n, labels).items():
         out[f"chance_{name}"] = value
     return out
+
+
+def _known_labels(labels: Sequence | None) -> np.ndarray | None:
+    """Labels as strings, a missing one (None, NaN, "") as ""; None when no labels at all."""
+    if labels is None:
+        return None
+    lab = pd.Series(list(labels), dtype=object).fillna("").astype(str).str.strip()
+    return lab.to_numpy(dtype=object).astype(str)
 
 
 def retrieval_metrics(

@@ -303,16 +303,22 @@ def late_fusion_from_results(
     seed: int = 0,
     search: dict | None = None,
     groups: pd.Series | None = None,
+    train_labels: pd.Series | None = None,
 ) -> CVResult:
     """Late fusion of single-modality CV results (their OOF probabilities and labels), tested
     on the folds the base results were scored on (which must agree on their shared videos).
 
     folds, seed: unused (the folds are the base results'); kept for callers. A base result
-    that was not evaluated makes this one not evaluated too.
+    that was not evaluated makes this one not evaluated too. Under the split protocol, mean and
+    vote combine the base models' test predictions (:func:`late_combine_split`; train_labels:
+    the training videos' labels, for the majority baseline); stack, which fits on out-of-fold
+    probabilities of the training videos, is not evaluated.
     """
     name = "+".join(f"{r.feature_set}({r.classifier})" for r in results)
     modality = "+".join(r.modality for r in results)
     provenance = {k: v for r in results for k, v in r.provenance.items()}
+    if any(r.protocol == "split" for r in results) and method != "stack":
+        return late_combine_split(results, method, train_labels)
     if any(r.protocol == "split" for r in results):
         return CVResult.skipped(
             "not evaluated: late fusion fits on out-of-fold probabilities of the training "
@@ -361,6 +367,59 @@ def late_fusion_from_results(
     out.feature_set = name
     out.provenance = provenance
     return out
+
+
+def late_combine_split(
+    results: list[CVResult], method: str, train_labels: pd.Series | None = None
+) -> CVResult:
+    """Late mean or vote under the split protocol: nothing is fitted, so the base models'
+    test-video probabilities (each trained on the train videos) are combined directly, on the
+    test videos that every base result predicted, and scored once beside the majority class of
+    the train videos (`train_labels`; the test labels' majority when not given)."""
+    from trimodal.learn.classify import score_fold
+
+    name = "+".join(f"{r.feature_set}({r.classifier})" for r in results)
+    head = dict(
+        feature_set=name,
+        classifier=method,
+        label_set=results[0].label_set,
+        kind=f"late-{method}",
+        modality="+".join(r.modality for r in results),
+        folds_requested=1,
+        protocol="split",
+        seed=results[0].seed,
+        provenance={k: v for r in results for k, v in r.provenance.items()},
+    )
+    skipped = [r for r in results if not r.evaluated]
+    if skipped:
+        return CVResult.skipped(
+            f"not evaluated: base result {skipped[0].name} was {skipped[0].not_evaluated}", **head
+        )
+    classes = sorted({str(c) for r in results for c in r.classes})
+    X, ids = _meta_features({r.feature_set: (r.proba, r.classes, r.ids) for r in results}, classes)
+    if len(ids) == 0:
+        return CVResult.skipped("not evaluated: the base results share no test video", **head)
+    y = pd.concat([pd.Series(r.y_true, index=np.asarray(r.ids).astype(str)) for r in results])
+    y = y[~y.index.duplicated()].reindex(ids).to_numpy(dtype=object).astype(str)
+    comb = _BlockCombiner(len(classes), method)
+    comb.classes_ = np.asarray(classes, dtype=object)  # nothing to fit
+    proba = comb.predict_proba(X)
+    y_pred = comb.classes_[proba.argmax(axis=1)].astype(str)
+    y_train = y if train_labels is None or not len(train_labels) else train_labels.to_numpy()
+    scores: dict[str, list] = {"fit_time_s": [0.0]}
+    score_fold(scores, np.asarray(y_train).astype(str), y, y_pred, np.asarray(classes))
+    return CVResult(
+        classes=np.asarray(classes, dtype=object),
+        ids=np.asarray(ids, dtype=object),
+        y_true=y,
+        y_pred=y_pred,
+        proba=proba,
+        fold=np.zeros(len(ids), dtype=np.int32),
+        scores={k: np.asarray(v) for k, v in scores.items()},
+        n_folds=1,
+        note="official split: the base models' test predictions combined (nothing fitted)",
+        **head,
+    )
 
 
 def late_fusion_leaky(

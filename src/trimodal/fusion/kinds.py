@@ -116,6 +116,16 @@ def _groups(labels_tsv: str):
     return labels.drop_duplicates("video_id").set_index("video_id")["group"]
 
 
+def _train_labels(labels_tsv: str):
+    """The labels of the split's train videos (the majority baseline of a split late fusion)."""
+    from trimodal.learn.classify import load_labels
+
+    labels = load_labels(labels_tsv)
+    if "split" not in labels.columns:
+        return None
+    return labels.loc[labels["split"].astype(str) == "train", "label"].reset_index(drop=True)
+
+
 def _late(method: str) -> Callable[[FusionJob], Any]:
     def run(job: FusionJob):
         from trimodal.fusion.evaluate import late_fusion_from_results
@@ -131,6 +141,7 @@ def _late(method: str) -> Callable[[FusionJob], Any]:
             seed=job.seed,
             search=job.options.get("meta_search") if method == "stack" else None,
             groups=_groups(job.labels_tsv),  # the meta-model's inner CV keeps groups together
+            train_labels=_train_labels(job.labels_tsv) if job.folds == "split" else None,
         )
         result.kind = f"late-{method}"
         return result

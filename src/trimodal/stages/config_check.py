@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from trimodal.crossmodal.methods import CROSSMODAL_METHODS, LOSSES
-from trimodal.crossmodal.retrieval import RANKINGS
+from trimodal.crossmodal.retrieval import RANKING_CHOICES
 from trimodal.learn.classifiers import CLASSIFIERS, vector_classifiers
 
 #: the schema next to the workflow this package belongs to (common.smk passes its own)
@@ -132,7 +132,7 @@ def _allowed(options) -> str:
 REGISTRIES = {
     "crossmodal_methods": lambda: list(CROSSMODAL_METHODS),
     "crossmodal_losses": lambda: list(LOSSES),
-    "crossmodal_rankings": lambda: list(RANKINGS),
+    "crossmodal_rankings": lambda: list(RANKING_CHOICES),
 }
 
 
