@@ -15,4 +15,5 @@ with job_log(snakemake.log[0]):
         str(Path(snakemake.input.source).parent),  # where the rule's stores are
         snakemake.output.table,
         snakemake.output.folds,
+        snakemake.output.ranks,
     )

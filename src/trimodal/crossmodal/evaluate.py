@@ -49,6 +49,7 @@ from trimodal.crossmodal.retrieval import (
     corrected_similarity,
     k_occurrence,
     metrics_from_similarity,
+    true_ranks,
 )
 from trimodal.labels.label_sets import labelled_rows
 from trimodal.learn.cv import (
@@ -135,6 +136,7 @@ def crossmodal_cv(
         raise ValueError(f"rankings must be among {RANKINGS}, got {list(rankings)}")
     val = np.flatnonzero(assign == VAL)
     per_fold: dict[str, list] = {r: [] for r in rankings}
+    retrieved: dict[str, list] = {r: [] for r in rankings}
     for fold, tr, te in splits:
         # the training rows go through the fitted mapping too (the fit sees them only as
         # training rows): their queries and items are the bank of the hubness corrections
@@ -157,6 +159,7 @@ def crossmodal_cv(
             m.update({f"fit_{k}": v for k, v in info.items()})
             m["fold"] = fold
             per_fold[ranking].append(m)
+            retrieved[ranking].append(top_retrieved(S, te))
     head = dict(
         method=method,
         loss=loss,
@@ -170,7 +173,25 @@ def crossmodal_cv(
     out = dict(by_ranking[rankings[0]])
     out["by_ranking"] = by_ranking
     out["fold"] = assign
+    # per test query (row index): its top-k retrieved rows and the true item's rank
+    out["retrieved"] = {
+        r: tuple(np.concatenate(parts) for parts in zip(*retrieved[r], strict=True))
+        for r in rankings
+    }
     return out
+
+
+#: retrieved items kept per query (the explorer's per-query view)
+TOP_K = 10
+
+
+def top_retrieved(S: np.ndarray, rows: np.ndarray, k: int = TOP_K):
+    """(query rows, their top-k item rows (-1 past the fold's size), the true item's rank)
+    of a test fold's similarity matrix S, whose query i and item i are row rows[i]."""
+    order = np.argsort(-S, axis=1, kind="stable")[:, :k]
+    top = np.full((len(rows), k), -1, dtype=np.int64)
+    top[:, : order.shape[1]] = np.asarray(rows)[order]
+    return np.asarray(rows), top, true_ranks(S)
 
 
 def summarise_folds(per_fold: list[dict[str, Any]], **head) -> dict[str, Any]:
@@ -228,6 +249,7 @@ def run_pairs(
     store_dir: str | os.PathLike,
     labels_df: pd.DataFrame | None = None,
     with_folds: bool = False,
+    retrieved: dict | None = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Every pair x method x loss of the config; one row each, metrics beside their chance.
 
@@ -240,6 +262,8 @@ def run_pairs(
     kept on one side); without, on every shared video with folds made on them. A pair that
     cannot be cross-validated gets one row per method with a "not evaluated" `note` and no
     metrics. Each row's `provenance` (JSON) is what produced its two stores. with_folds: also return the fold of each video (source, target, video_id, fold).
+    retrieved: a dict filled with (source, target, method, loss, ranking) -> (query ids, top-k
+    retrieved ids ("" past a fold's size), rank of the true item), per query.
     """
     cfg = {"pairs": pairs_config} if not isinstance(pairs_config, dict) else dict(pairs_config)
     methods = cfg.get("methods", list(CROSSMODAL_METHODS))
@@ -286,6 +310,11 @@ def run_pairs(
                     **params.get(method, {}),
                 )
                 assign = res.pop("fold")
+                for rk, (q, top, rank) in res.pop("retrieved").items():
+                    if retrieved is not None:
+                        top_ids = np.where(top >= 0, ids.astype(str)[top], "")
+                        key = (src, tgt, method, loss, rk)
+                        retrieved[key] = (ids.astype(str)[q], top_ids, rank)
                 for r in res.pop("by_ranking").values():  # one row per ranking
                     r = dict(r)
                     per_fold = r.pop("per_fold")

@@ -14,17 +14,27 @@ log = logging.getLogger("trimodal")
 
 
 def crossmodal_pair(
-    spec: dict, labels_tsv: str, features_dir: str, output: str, folds_out: str | None = None
+    spec: dict,
+    labels_tsv: str,
+    features_dir: str,
+    output: str,
+    folds_out: str | None = None,
+    ranks_out: str | None = None,
 ) -> pd.DataFrame:
     """Cross-modal retrieval of one pair on the label set's videos and folds (groups kept);
-    the fold of each video goes to `folds_out` (default: <output stem>.folds.tsv)."""
+    the fold of each video goes to `folds_out` (default: <output stem>.folds.tsv), each test
+    query's top-k retrieved videos to `ranks_out` (trimodal.crossmodal.rankings), when given."""
     from trimodal.crossmodal.evaluate import run_pairs
+    from trimodal.crossmodal.rankings import write_rankings
     from trimodal.learn.classify import load_labels
 
     labels = load_labels(labels_tsv)
-    df, folds = run_pairs(spec, features_dir, labels, with_folds=True)
+    retrieved: dict = {}
+    df, folds = run_pairs(spec, features_dir, labels, with_folds=True, retrieved=retrieved)
     folds_out = folds_out or str(Path(output).with_suffix(".folds.tsv"))
     write_table(folds_out, folds, sep="\t", index=False)
+    if ranks_out:
+        write_rankings(ranks_out, retrieved)
     write_table(output, df, sep="\t", index=False)
     log.info("\n%s", df.to_string())
     return df

@@ -1,0 +1,81 @@
+# Results explorer: a static page (results/explorer/index.html, its assets, data chunks and
+# thumbnails; no server, no network) built from the stores, the out-of-fold predictions, the
+# cross-modal rankings per query, failures.tsv and one thumbnail strip per video. The strips
+# are written per batch of videos (the probe's batches), like any extraction.
+from trimodal.report.explorer import asset_hash
+
+THUMB_BATCHES = (
+    PROBE_BATCHES if PROBE_BATCHED else shard_batches(batch_size("auto", N_VIDEOS))
+)
+
+
+def thumb_inputs(wildcards):
+    """The batch's video files (absent ones, missing_media: skip, are no input)."""
+    return unique_deps(
+        f for v in THUMB_BATCHES[wildcards.batch] if (f := present(v, "video"))
+    )
+
+
+def thumb_videos(wildcards):
+    """Per video: its id, the position of its file among the inputs, its span."""
+    files = thumb_inputs(wildcards)
+    return [
+        {
+            "video_id": v,
+            "input": files.index(present(v, "video")) if present(v, "video") else None,
+            **span_param(v),
+        }
+        for v in THUMB_BATCHES[wildcards.batch]
+    ]
+
+
+rule thumbnails:
+    input:
+        thumb_inputs,
+    output:
+        directory("results/thumbs/{batch}"),
+    log:
+        "logs/thumbs/{batch}.log",
+    conda:
+        "../../envs/video.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=lambda wc: 2 + len(THUMB_BATCHES[wc.batch]) // 50,
+    params:
+        videos=thumb_videos,
+        code=code_hash("trimodal.report.explorer.thumbs"),
+    script:
+        "../scripts/thumbnails.py"
+
+
+rule explorer:
+    input:
+        sheet=config["samples"],
+        labels=expand("results/labels/{label_set}.tsv", label_set=LABEL_SETS),
+        results=report_inputs(),
+        stores=[store_path(name) for name in EXTRACTORS],
+        failures="results/failures.tsv",
+        crossmodal=crossmodal_targets(),
+        rankings=[t.removesuffix(".tsv") + ".ranks.h5" for t in crossmodal_targets()],
+        thumbs=expand("results/thumbs/{batch}", batch=THUMB_BATCHES),
+    output:
+        report(
+            directory("results/explorer"),
+            htmlindex="index.html",
+            caption="../report/explorer.rst",
+            category="Explorer",
+        ),
+    log:
+        "logs/explorer.log",
+    conda:
+        "../../envs/ml.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        code=code_hash("trimodal.report.explorer.build"),
+        assets=asset_hash(),
+    script:
+        "../scripts/explorer.py"
