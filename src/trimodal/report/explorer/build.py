@@ -113,21 +113,33 @@ def store_details(stores: list[str], ids: set[str]) -> dict[str, dict[str, list]
 
 
 def _objects(path: str, name: str, ids: set[str], out) -> None:
+    """Per video and class: detections, highest confidence and the (first) times seen."""
     from trimodal.store import features as fstore
 
     det = fstore.load_table(path, "detections")
-    for vid, d in det.groupby("video_id", sort=False):
-        if vid not in ids:
-            continue
+    per: dict[str, dict[str, list]] = defaultdict(dict)
+    for vid, cls, t, conf in zip(
+        det["video_id"].tolist(),
+        det["class_name"].tolist(),
+        det["time"].astype(float).tolist(),
+        det["confidence"].astype(float).tolist(),
+        strict=True,
+    ):
+        if vid in ids:
+            acc = per[vid].setdefault(str(cls), [0, 0.0, set()])
+            acc[0] += 1
+            acc[1] = max(acc[1], conf)
+            acc[2].add(round(t, 2))
+    for vid, classes in per.items():
         rows = []
-        for cls, g in d.groupby("class_name", sort=False):
-            times = sorted(set(np.round(g["time"].astype(float), 2)))
+        for cls, (count, conf, times) in classes.items():
+            times = sorted(times)
             rows.append(
                 {
-                    "name": str(cls),
-                    "n": int(len(g)),
-                    "max_conf": _num(g["confidence"].max(), 2),
-                    "times": [float(t) for t in times[:MAX_TIMES]],
+                    "name": cls,
+                    "n": count,
+                    "max_conf": _num(conf, 2),
+                    "times": times[:MAX_TIMES],
                     "more": max(0, len(times) - MAX_TIMES),
                 }
             )
@@ -142,29 +154,28 @@ def _sounds(path: str, name: str, ids: set[str], out) -> None:
 
     from trimodal.store import features as fstore
 
-    top = fstore.load_table(path, "top")
+    top = fstore.load_table(path, "top").sort_values(["video_id", "rank"], kind="stable")
+    per: dict[str, list] = defaultdict(list)
+    for vid, index, cls, mean, mx in zip(
+        top["video_id"].tolist(),
+        top["index"].astype(int).tolist(),
+        top["name"].tolist(),
+        top["mean_score"].tolist(),
+        top["max_score"].tolist(),
+        strict=True,
+    ):
+        if vid in ids:
+            per[vid].append((index, {"name": str(cls), "mean": _num(mean), "max": _num(mx)}))
     with h5py.File(path, "r") as h5:
         windows = h5.get("windows")
-        for vid, g in top.groupby("video_id", sort=False):
-            if vid not in ids:
-                continue
+        for vid, rows in per.items():
             w = windows.get(vid) if windows is not None else None
             values = w["values"][()] if w is not None else None
             times = w["times"][()] if w is not None else None
-            rows = []
-            for r in g.sort_values("rank").itertuples(index=False):
-                peak = None
-                if values is not None and len(values) and int(r.index) < values.shape[1]:
-                    peak = _num(times[int(np.argmax(values[:, int(r.index)])), 0], 2)
-                rows.append(
-                    {
-                        "name": str(r.name),
-                        "mean": _num(r.mean_score),
-                        "max": _num(r.max_score),
-                        "peak_s": peak,
-                    }
-                )
-            out[vid]["sounds"].append({"from": name, "classes": rows})
+            for index, row in rows:
+                ok = values is not None and len(values) and index < values.shape[1]
+                row["peak_s"] = _num(times[int(np.argmax(values[:, index])), 0], 2) if ok else None
+            out[vid]["sounds"].append({"from": name, "classes": [r for _, r in rows]})
 
 
 def read_failures(path: str | None) -> dict[str, list[dict]]:
