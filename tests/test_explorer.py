@@ -115,7 +115,9 @@ class Page:
         self.errors: list[str] = []
         self.page.on(
             "console",
-            lambda m: self.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+            lambda m: (
+                self.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None
+            ),
         )
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
         self.page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url}"))
@@ -127,9 +129,7 @@ class Page:
 
     def broken_images(self) -> list[str]:
         """The <img> elements shown that did not load (naturalWidth 0), after all loaded."""
-        self.page.wait_for_function(
-            "[...document.images].every(i => i.complete)", timeout=15000
-        )
+        self.page.wait_for_function("[...document.images].every(i => i.complete)", timeout=15000)
         return self.page.eval_on_selector_all(
             "img", "els => els.filter(i => !(i.naturalWidth > 0)).map(i => i.src)"
         )
@@ -166,7 +166,9 @@ def test_page_in_chromium_synthetic(browser, tmp_path):
     page.click("nav .tab[data-view='confusion']")
     page.select_option("#result", label="sbert:mean / ovr_linear_svc")
     pred = truth["pred"]["sbert:mean"]
-    classes = page.eval_on_selector_all("#confusion tr:first-child th", "e => e.map(x => x.textContent)")[1:]
+    classes = page.eval_on_selector_all(
+        "#confusion tr:first-child th", "e => e.map(x => x.textContent)"
+    )[1:]
     t, p = classes.index(CLASSES[0]), classes.index(CLASSES[1])
     expect = [v for i, v in enumerate(ids) if y[i] == CLASSES[0] and pred[i] == CLASSES[1]]
     assert expect, "the synthetic data has videos in that cell"
@@ -235,22 +237,28 @@ def test_page_in_chromium_from_a_real_run(browser, tmp_path):
     sheet = (work / "config" / "videos.tsv").read_text().splitlines()
     assert len(pg.listed()) == len(sheet) - 1
     assert pg.broken_images() == []
-    assert page.locator("#list img.thumb").count() == len(sheet) - 2  # bad_truncated: none?
+    assert page.locator("#list img.thumb").count() == len(sheet) - 2  # bad_truncated: none
 
     page.click("nav .tab[data-view='confusion']")
     page.select_option("#result", label="effnet:mean / ovr_linear_svc")
     r = CVResult.from_h5(work / "results/classify/youtube/effnet.mean/ovr_linear_svc.h5")
-    classes = page.eval_on_selector_all("#confusion tr:first-child th", "e => e.map(x => x.textContent)")[1:]
+    classes = page.eval_on_selector_all(
+        "#confusion tr:first-child th", "e => e.map(x => x.textContent)"
+    )[1:]
     pairs = list(zip(r.y_true, r.y_pred, strict=True))
     t, p = next(((a, b) for a, b in pairs if a != b), pairs[0])
-    expect = sorted(str(v) for v, a, b in zip(r.ids, r.y_true, r.y_pred, strict=True) if (a, b) == (t, p))
+    expect = sorted(
+        str(v) for v, a, b in zip(r.ids, r.y_true, r.y_pred, strict=True) if (a, b) == (t, p)
+    )
     page.click(f"#confusion td.cell[data-t='{classes.index(t)}'][data-p='{classes.index(p)}']")
     assert sorted(pg.listed()) == expect
 
     page.click("#cell-banner button")
     first = pg.listed()[0]
     page.click(f"#list li.video[data-id='{first}']")
-    page.wait_for_selector(f"#detail[data-id='{first}'] table.preds tr.right, #detail[data-id='{first}'] table.preds tr.wrong")
+    page.wait_for_selector(
+        f"#detail[data-id='{first}'] table.preds tr.right, #detail[data-id='{first}'] table.preds tr.wrong"
+    )
     assert "Sounds (yamnet)" in page.inner_text("#detail")
     page.click("nav .tab[data-view='retrieval']")
     page.wait_for_selector("#queries li.query .items")
@@ -263,4 +271,8 @@ def test_page_in_chromium_from_a_real_run(browser, tmp_path):
     assert pg.errors == []
     shot = ROOT / "docs" / "img" / "explorer.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
+    from PIL import Image
+
+    # the README's picture, in 128 colours (a third of the PNG's bytes)
     page.screenshot(path=str(shot))
+    Image.open(shot).convert("RGB").quantize(colors=128).save(shot, optimize=True)

@@ -2,31 +2,7 @@
 # thumbnails; no server, no network) built from the stores, the out-of-fold predictions, the
 # cross-modal rankings per query, failures.tsv and one thumbnail strip per video. The strips
 # are written per batch of videos (the probe's batches), like any extraction.
-from trimodal.report.explorer import asset_hash
-
-THUMB_BATCHES = (
-    PROBE_BATCHES if PROBE_BATCHED else shard_batches(batch_size("auto", N_VIDEOS))
-)
-
-
-def thumb_inputs(wildcards):
-    """The batch's video files (absent ones, missing_media: skip, are no input)."""
-    return unique_deps(
-        f for v in THUMB_BATCHES[wildcards.batch] if (f := present(v, "video"))
-    )
-
-
-def thumb_videos(wildcards):
-    """Per video: its id, the position of its file among the inputs, its span."""
-    files = thumb_inputs(wildcards)
-    return [
-        {
-            "video_id": v,
-            "input": files.index(present(v, "video")) if present(v, "video") else None,
-            **span_param(v),
-        }
-        for v in THUMB_BATCHES[wildcards.batch]
-    ]
+include: "explorer_common.smk"
 
 
 rule thumbnails:

@@ -65,7 +65,8 @@ def thumbnail_batch(videos: list[dict], out_dir: str | Path) -> dict[str, dict]:
             index[vid] = {"error": f"{type(e).__name__}: {e}"[:300]}
     write_json(out_dir / "index.json", index, sort_keys=True)
     log.info(
-        "%d thumbnails, %d without", sum("file" in r for r in index.values()),
+        "%d thumbnails, %d without",
+        sum("file" in r for r in index.values()),
         sum("error" in r for r in index.values()),
     )
     return index
