@@ -210,6 +210,27 @@ def test_page_in_chromium_synthetic(browser, tmp_path):
     assert pg.errors == []
 
 
+def test_single_file_edition_in_chromium(browser, tmp_path):
+    """report.html (what `snakemake --report` embeds): one file, the same page."""
+    tree = synthetic_tree(tmp_path, n=12)
+    out = tmp_path / "results" / "explorer"
+    build_explorer(out, **tree["kwargs"], chunk_size=5, report_html=out / "report.html")
+    html = (out / "report.html").read_text()
+    assert 'src="' not in html.replace('src="data:image/jpeg;base64,', "")  # nothing to load
+    assert "</script><b>" not in html and "window.PWNED=1</script>" not in html
+    single = tmp_path / "alone" / "report.html"  # away from the folder: self-contained
+    single.parent.mkdir()
+    single.write_text(html)
+    pg = Page(browser, single)
+    ids = tree["truth"]["ids"]
+    assert pg.listed() == ids and pg.broken_images() == []
+    assert pg.page.locator("#list img.thumb").count() == 11
+    pg.page.click(f"#list li.video[data-id='{ids[1]}']")
+    pg.page.wait_for_selector(f"#detail[data-id='{ids[1]}'] table.preds")
+    assert EVIL in pg.page.inner_text("#detail") and pg.page.evaluate("window.PWNED") is None
+    assert pg.errors == []
+
+
 @pytest.mark.slow
 def test_page_in_chromium_from_a_real_run(browser, tmp_path):
     """A small real project (3 videos a class, the demo's extractors at small settings, one
@@ -230,8 +251,12 @@ def test_page_in_chromium_from_a_real_run(browser, tmp_path):
         "pairs": [{"source": "yamnet:mean", "target": "sbert_desc:mean"}],
     }
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    snakemake(work, "results/explorer", timeout=1500)
+    snakemake(work, timeout=1500)  # the default target includes the explorer
+    snakemake(work, "--report", str(work / "report.html"))
+    report = (work / "report.html").read_text()
+    assert "explorer" in report.lower() and "Explorer" in report
     out = work / "results" / "explorer"
+    assert (out / "report.html").read_bytes().count(b"data:image/jpeg;base64,") == 12
     pg = Page(browser, out / "index.html")
     page = pg.page
     sheet = (work / "config" / "videos.tsv").read_text().splitlines()

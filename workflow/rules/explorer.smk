@@ -36,9 +36,13 @@ rule explorer:
         rankings=[t.removesuffix(".tsv") + ".ranks.h5" for t in crossmodal_targets()],
         thumbs=expand("results/thumbs/{batch}", batch=THUMB_BATCHES),
     output:
-        report(
-            directory("results/explorer"),
-            htmlindex="index.html",
+        index="results/explorer/index.html",
+        assets=directory("results/explorer/assets"),
+        data=directory("results/explorer/data"),
+        thumbs=directory("results/explorer/thumbs"),
+        # the single-file edition, for `snakemake --report report.html`
+        report=report(
+            "results/explorer/report.html",
             caption="../report/explorer.rst",
             category="Explorer",
         ),

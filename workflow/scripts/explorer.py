@@ -1,5 +1,7 @@
 """Snakemake adapter: the static results explorer (results/explorer/index.html)."""
 
+from pathlib import Path
+
 from trimodal.plumbing.joblog import job_log
 from trimodal.plumbing.threads import start_job
 
@@ -9,7 +11,7 @@ with job_log(snakemake.log[0]):
 
     i = snakemake.input
     build_explorer(
-        snakemake.output[0],
+        Path(snakemake.output.index).parent,
         sheet=i.sheet,
         labels=list(i.labels),
         results=list(i.results),
@@ -18,4 +20,5 @@ with job_log(snakemake.log[0]):
         crossmodal_tables=list(i.crossmodal),
         rankings=list(i.rankings),
         thumbs=list(i.thumbs),
+        report_html=snakemake.output.report,
     )

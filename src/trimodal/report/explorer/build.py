@@ -17,6 +17,7 @@ builds its DOM with textContent only.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -38,21 +39,25 @@ CHUNK_SIZE = 500
 #: times listed per YOLO class in a video
 MAX_TIMES = 12
 ASSETS = ("index.html", "explorer.js", "explorer.css")
+#: videos up to which the single-file edition (report.html, for `snakemake --report`) embeds
+#: everything, thumbnails included; above, it says where the explorer is
+REPORT_MAX_VIDEOS = 1000
 #: failures.tsv stages that are warnings (features kept), not failures
 WARNING_STAGES = {"partial_decode"}
 
 
+def safe_json(value: Any) -> str:
+    """JSON that is inert inside any HTML or script context: <, >, & and U+2028/9 escaped
+    (it parses back to the same value), so no text of the data can close a <script>."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(ch, esc)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
 def js_call(function: str, *args: Any) -> str:
-    """``function(arg, ...);`` with each argument as JSON that is safe inside any HTML or
-    script context: <, >, & and U+2028/9 escaped (JSON stays equal after parsing)."""
-    parts = []
-    for a in args:
-        text = json.dumps(a, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
-            text = text.replace(ch, esc)
-        text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-        parts.append(text)
-    return f"{function}({','.join(parts)});\n"
+    """``function(arg, ...);`` with each argument as :func:`safe_json`."""
+    return f"{function}({','.join(safe_json(a) for a in args)});\n"
 
 
 def _num(x: Any, digits: int = 3) -> float | None:
@@ -214,6 +219,46 @@ def best_run(table: str | None, runs: list[str]) -> tuple[str, dict]:
 # --------------------------------------------------------------------------- the page
 
 
+def asset(name: str) -> str:
+    return (resources.files("trimodal.report.explorer") / "assets" / name).read_text("utf-8")
+
+
+def single_file(index: dict, chunks: list[dict] | None, out: Path, where: str) -> str:
+    """The explorer as one self-contained HTML file (for the `--report` bundle): CSS and
+    JavaScript inline, the index and every chunk as JSON elements (:func:`safe_json`), the
+    thumbnails as data: URIs. chunks None (too many videos): a page saying where the
+    explorer is."""
+    import base64
+
+    page = asset("index.html")
+    css, js = asset("explorer.css"), asset("explorer.js")
+    assert "</style" not in css and "</script" not in js
+    page = page.replace(
+        '<link rel="stylesheet" href="assets/explorer.css">', f"<style>{css}</style>"
+    )
+    if chunks is None:
+        note = (
+            f"<p>{index['n_videos']} videos: too many to embed in the report. "
+            f"Open {html.escape(where)}/index.html in a browser (no server needed).</p>"
+        )
+        return f'<!doctype html><html><head><meta charset="utf-8"><title>trimodal explorer</title></head><body>{note}</body></html>\n'
+    index = dict(index)
+    data = []
+    for i, (vid, has) in enumerate(zip(index["ids"], index["thumb"], strict=True)):
+        f = out / "thumbs" / f"c{i // index['chunk_size']:05d}" / f"{vid}.jpg"
+        uri = "data:image/jpeg;base64," + base64.b64encode(f.read_bytes()).decode() if has else ""
+        data.append(uri)
+    index["thumb_data"] = data
+    blocks = [f'<script type="application/json" id="explorer-index">{safe_json(index)}</script>']
+    blocks += [
+        f'<script type="application/json" id="chunk-{c:05d}">{safe_json(v)}</script>'
+        for c, v in enumerate(chunks)
+    ]
+    scripts = '<script src="assets/explorer.js"></script>\n<script src="data/index.js"></script>'
+    assert scripts in page
+    return page.replace(scripts, "\n".join(blocks) + f"\n<script>{js}</script>")
+
+
 def _link(src: str, dst: Path) -> None:
     """dst as a hard link of src (no copy of 100,000 JPEGs), or a copy across filesystems."""
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -236,11 +281,14 @@ def build_explorer(
     thumbs: list[str] = (),
     chunk_size: int = CHUNK_SIZE,
     title: str = "trimodal explorer",
+    report_html: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Write the explorer into out_dir (replacing it); returns counts (videos, chunks, bytes)."""
+    """Write the explorer into out_dir (index.html, assets/, data/, thumbs/, replacing them)
+    and, when given, its single-file edition `report_html`; returns counts (videos, chunks,
+    bytes)."""
     out = Path(out_dir)
-    if out.exists():
-        shutil.rmtree(out)
+    for sub in ("assets", "data", "thumbs"):
+        shutil.rmtree(out / sub, ignore_errors=True)
     (out / "data").mkdir(parents=True)
     sheet_df = read_sheet(sheet)
     ids = [str(v) for v in sheet_df.index]
@@ -363,6 +411,7 @@ def build_explorer(
     write_text(out / "data" / "index.js", js_call("EXPLORER.index", index))
     n_chunks = (len(ids) + chunk_size - 1) // chunk_size
     descriptions = [str(x) for x in sheet_df["description"]]
+    inline = [] if report_html and len(ids) <= REPORT_MAX_VIDEOS else None
     for c in range(n_chunks):
         videos = {}
         for i in range(c * chunk_size, min(len(ids), (c + 1) * chunk_size)):
@@ -382,11 +431,14 @@ def build_explorer(
                 "retrieval": [r.get(vid) for r in retrieval],
             }
         write_text(out / "data" / f"chunk_{c:05d}.js", js_call("EXPLORER.chunk", c, videos))
-    assets = resources.files("trimodal.report.explorer") / "assets"
+        if inline is not None:
+            inline.append(videos)
     (out / "assets").mkdir()
     for name in ASSETS:
-        text = (assets / name).read_text(encoding="utf-8")
+        text = asset(name)
         write_text(out / ("index.html" if name == "index.html" else f"assets/{name}"), text)
+    if report_html:
+        write_text(report_html, single_file(index, inline, out, str(out)))
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     log.info("explorer: %d videos, %d chunks, %.1f MB in %s", len(ids), n_chunks, size / 1e6, out)
     return {"n_videos": len(ids), "n_chunks": n_chunks, "bytes": size}

@@ -26,6 +26,9 @@ const EXPLORER = (() => {
   // ---------------------------------------------------------------- data loading
   function loadChunk(c, cb) {
     if (chunks[c]) { cb(chunks[c]); return; }
+    // the single-file edition (report.html) carries its chunks as JSON elements
+    const inline = document.getElementById("chunk-" + String(c).padStart(5, "0"));
+    if (inline) { chunk(c, JSON.parse(inline.textContent)); cb(chunks[c]); return; }
     if (waiting[c]) { waiting[c].push(cb); return; }
     waiting[c] = [cb];
     const s = document.createElement("script");
@@ -42,6 +45,7 @@ const EXPLORER = (() => {
     loadChunk(Math.floor(i / D.chunk_size), (videos) => cb(videos[D.ids[i]]));
   }
   function thumbSrc(i) {
+    if (D.thumb_data) return D.thumb_data[i];
     const c = Math.floor(i / D.chunk_size);
     return "thumbs/c" + String(c).padStart(5, "0") + "/" + encodeURIComponent(D.ids[i]) + ".jpg";
   }
@@ -410,3 +414,6 @@ const EXPLORER = (() => {
   return { index: index, chunk: chunk };
 })();
 window.EXPLORER = EXPLORER;
+if (document.getElementById("explorer-index")) {  // the single-file edition
+  EXPLORER.index(JSON.parse(document.getElementById("explorer-index").textContent));
+}
