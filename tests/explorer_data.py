@@ -127,7 +127,9 @@ def synthetic_tree(root: Path, n: int = 12, seed: int = 0, evil: bool = True) ->
             for i, t in enumerate(y_true)
         ]
         r = _result(ids, y_true, pred, classes, m, fs, rng=rng)
-        path = root / "results" / "classify" / "youtube" / fs.replace(":", ".") / "ovr_linear_svc.h5"
+        path = (
+            root / "results" / "classify" / "youtube" / fs.replace(":", ".") / "ovr_linear_svc.h5"
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         r.to_h5(path)
         results.append(str(path))
@@ -147,8 +149,13 @@ def synthetic_tree(root: Path, n: int = 12, seed: int = 0, evil: bool = True) ->
         v: Features(
             tables={
                 "detections": pd.DataFrame(
-                    {"frame": [0, 1], "time": [0.0, 1.0], "class_id": [0, 0],
-                     "class_name": ["person", "person"], "confidence": [0.9, 0.8]}
+                    {
+                        "frame": [0, 1],
+                        "time": [0.0, 1.0],
+                        "class_id": [0, 0],
+                        "class_name": ["person", "person"],
+                        "confidence": [0.9, 0.8],
+                    }
                 )  # fmt: skip
             }
         )
@@ -181,7 +188,8 @@ def synthetic_tree(root: Path, n: int = 12, seed: int = 0, evil: bool = True) ->
     table = cm / "yamnet.mean__sbert.mean.tsv"
     pd.DataFrame(
         {"source": "yamnet:mean", "target": "sbert:mean", "method": ["ridge", "cca"],
-         "loss": "mse", "ranking": "cosine", "mrr": [0.4, 0.3], "r10": [0.9, 0.8]}
+         "loss": "mse", "ranking": "cosine", "mrr": [0.4, 0.3], "R@10": [0.9, 0.8],
+            "chance_mrr": [0.2, 0.2]}
     ).to_csv(table, sep="\t", index=False)  # fmt: skip
     k = min(5, n)
     # the true one at rank 2 (the previous video first)

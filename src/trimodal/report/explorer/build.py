@@ -377,7 +377,8 @@ def build_explorer(
                 "target": target,
                 "run": key,
                 "mrr": _num(row.get("mrr")),
-                "r10": _num(row.get("r10", row.get("r@10"))),
+                "r10": _num(row.get("R@10")),
+                "chance_mrr": _num(row.get("chance_mrr")),
                 "queries": [pos[q] for q in per_query],
             }
         )

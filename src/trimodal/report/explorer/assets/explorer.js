@@ -320,7 +320,8 @@ const EXPLORER = (() => {
     const k = Number($("pair").value);
     const pair = D.pairs[k];
     if (!pair) { $("pair-info").textContent = "no cross-modal pair in this run"; return; }
-    $("pair-info").textContent = "mapping " + pair.run + " (best mean MRR " + pair.mrr + "), " +
+    $("pair-info").textContent = "mapping " + pair.run + " (best mean MRR " + pair.mrr +
+      ", chance " + pair.chance_mrr + "; R@10 " + pair.r10 + "), " +
       pair.queries.length + " queries; each query's top retrieved videos of its test fold, the true one marked";
     const pages = Math.max(1, Math.ceil(pair.queries.length / QPAGE));
     state.qpage = Math.min(state.qpage, pages - 1);
