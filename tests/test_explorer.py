@@ -301,3 +301,24 @@ def test_page_in_chromium_from_a_real_run(browser, tmp_path):
     # the README's picture, in 128 colours (a third of the PNG's bytes)
     page.screenshot(path=str(shot))
     Image.open(shot).convert("RGB").quantize(colors=128).save(shot, optimize=True)
+
+
+def test_rankings_per_query_agree_with_the_fold_metrics():
+    """The per-query ranks the explorer shows are those the table's MRR and R@k average."""
+    from trimodal.crossmodal.evaluate import crossmodal_cv
+
+    rng = np.random.default_rng(0)
+    Xs = rng.normal(size=(30, 6))
+    Xt = Xs @ rng.normal(size=(6, 5)) + 0.5 * rng.normal(size=(30, 5))
+    r = crossmodal_cv(Xs, Xt, None, "ridge", folds=3, seed=0, rankings=("cosine", "csls"))
+    for ranking, summary in r["by_ranking"].items():
+        q, top, rank = r["retrieved"][ranking]
+        assert sorted(q.tolist()) == list(range(30))
+        fold = r["fold"][q]
+        mrr = np.mean([np.mean(1.0 / rank[fold == f]) for f in np.unique(fold)])
+        r10 = np.mean([np.mean(rank[fold == f] <= 10) for f in np.unique(fold)])
+        assert mrr == pytest.approx(summary["mrr"]) and r10 == pytest.approx(summary["R@10"])
+        for i, qi in enumerate(q):  # the true item is in the top-k exactly where its rank says
+            if rank[i] <= top.shape[1]:
+                assert top[i, rank[i] - 1] == qi
+            assert set(top[i][top[i] >= 0]) <= set(np.flatnonzero(r["fold"] == r["fold"][qi]))
