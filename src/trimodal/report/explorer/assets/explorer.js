@@ -59,8 +59,10 @@ const EXPLORER = (() => {
 
   // ---------------------------------------------------------------- filters
   function rowsOf(ls) { return D.results.map((r, k) => [r, k]).filter(([r]) => r.label_set === ls); }
+  const singles = {};  // label set -> its evaluated single-modality rows (asked per video)
   function singleRows(ls) {
-    return rowsOf(ls).filter(([r]) => r.kind === "single" && !r.not_evaluated);
+    if (!singles[ls]) singles[ls] = rowsOf(ls).filter(([r]) => r.kind === "single" && !r.not_evaluated);
+    return singles[ls];
   }
   function modalities(ls) {
     return [...new Set(singleRows(ls).map(([r]) => r.modality || r.feature_set))];
