@@ -17,7 +17,7 @@ import pytest
 from tests.explorer_data import CLASSES, EVIL, MODALITIES, synthetic_tree
 from trimodal.crossmodal.evaluate import top_retrieved
 from trimodal.crossmodal.rankings import read_rankings, write_rankings
-from trimodal.report.explorer.build import build_explorer, js_call
+from trimodal.report.explorer.build import build_explorer, decode_ints, encode_ints, js_call
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -49,6 +49,14 @@ def test_js_call_is_inert_in_html_and_round_trips():
     assert _call_args(text, "EXPLORER.chunk") == [3, data]
 
 
+def test_small_ints_take_one_character_and_survive_safe_json():
+    values = [-1, 0, 1, 12, 14, 44, 300]  # 12, 14 and 44 are "<", ">" and a backslash
+    text = encode_ints(values)
+    assert len(text) == len(values) and decode_ints(text) == values
+    assert decode_ints(_call_args(js_call("f", text), "f")[0]) == values
+    assert encode_ints([1, 60000]) == [1, 60000]
+
+
 def test_top_retrieved_marks_the_true_rank():
     S = np.array([[0.1, 0.9, 0.5], [0.2, 0.8, 0.1], [0.3, 0.4, 0.2]])
     rows = np.array([7, 8, 9])
@@ -77,10 +85,11 @@ def test_build_writes_predictions_and_chunks(tmp_path):
     truth = tree["truth"]
     for row in index["results"]:
         if row["kind"] == "single":  # every prediction as the result file has it
-            pred = [ls["classes"][p] for p in row["pred"]]
+            pred = [ls["classes"][p] for p in decode_ints(row["pred"])]
             assert pred == truth["pred"][row["feature_set"]]
-    assert [ls["classes"][y] for y in ls["y"]] == truth["y"]
-    assert index["thumb"] == [1] * 11 + [0]  # the last video's decode failed: no strip
+    assert [ls["classes"][y] for y in decode_ints(ls["y"])] == truth["y"]
+    # the last video's decode failed: no strip
+    assert decode_ints(index["thumb"]) == [1] * 11 + [0]
     (c, videos) = _call_args((out / "data" / "chunk_00002.js").read_text(), "EXPLORER.chunk")
     assert c == 2 and list(videos) == truth["ids"][10:]
     assert videos[truth["ids"][-1]]["failures"][0]["reason"] == "bad frame <b>"

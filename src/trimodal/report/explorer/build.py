@@ -55,6 +55,19 @@ def safe_json(value: Any) -> str:
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+def encode_ints(values: list[int]) -> str | list[int]:
+    """Small integers (>= -1: a class index, -1 for none) as one character each, chr(48 + v)
+    (half the bytes of a JSON list, the page decodes it once); a list when one is too large
+    for a single UTF-16 unit."""
+    if values and (min(values) < -1 or max(values) >= 50000):
+        return list(values)
+    return "".join(chr(48 + v) for v in values)
+
+
+def decode_ints(value: str | list[int]) -> list[int]:
+    return list(value) if isinstance(value, list) else [ord(c) - 48 for c in value]
+
+
 def js_call(function: str, *args: Any) -> str:
     """``function(arg, ...);`` with each argument as :func:`safe_json`."""
     return f"{function}({','.join(safe_json(a) for a in args)});\n"
@@ -244,7 +257,7 @@ def single_file(index: dict, chunks: list[dict] | None, out: Path, where: str) -
         return f'<!doctype html><html><head><meta charset="utf-8"><title>trimodal explorer</title></head><body>{note}</body></html>\n'
     index = dict(index)
     data = []
-    for i, (vid, has) in enumerate(zip(index["ids"], index["thumb"], strict=True)):
+    for i, (vid, has) in enumerate(zip(index["ids"], decode_ints(index["thumb"]), strict=True)):
         f = out / "thumbs" / f"c{i // index['chunk_size']:05d}" / f"{vid}.jpg"
         uri = "data:image/jpeg;base64," + base64.b64encode(f.read_bytes()).decode() if has else ""
         data.append(uri)
@@ -402,11 +415,12 @@ def build_explorer(
         "chunk_size": chunk_size,
         "ids": ids,
         "sheet_label": [str(x) for x in sheet_df["label"]],
-        "thumb": has_thumb,
-        "n_fail": n_fail,
-        "n_warn": n_warn,
-        "label_sets": label_sets,
-        "results": rows,
+        # per video, one character each (encode_ints): what the list and filters need
+        "thumb": encode_ints(has_thumb),
+        "n_fail": encode_ints(n_fail),
+        "n_warn": encode_ints(n_warn),
+        "label_sets": {k: {**v, "y": encode_ints(v["y"])} for k, v in label_sets.items()},
+        "results": [{**r, "pred": encode_ints(r["pred"])} for r in rows],
         "pairs": pairs,
     }
     write_text(out / "data" / "index.js", js_call("EXPLORER.index", index))

@@ -389,6 +389,11 @@ const EXPLORER = (() => {
   function index(data) {
     D = data;
     D.pos = new Map(D.ids.map((v, i) => [v, i]));
+    // per-video integers come one character each, chr(48 + v) (build.encode_ints)
+    const decode = (x) => (typeof x === "string" ? Int32Array.from(x, (c) => c.charCodeAt(0) - 48) : Int32Array.from(x));
+    D.thumb = decode(D.thumb); D.n_fail = decode(D.n_fail); D.n_warn = decode(D.n_warn);
+    Object.values(D.label_sets).forEach((ls) => { ls.y = decode(ls.y); });
+    D.results.forEach((r) => { r.pred = decode(r.pred); });
     document.title = D.title;
     const ls = $("labelset");
     for (const name of Object.keys(D.label_sets)) ls.appendChild(option(name, name));
