@@ -22,12 +22,12 @@ help:
 	@echo "make test   set up, build the demo corpus, run the test suite"
 	@echo "make lint   snakemake --lint, snakefmt --check, ruff"
 
-system:  ## Debian packages the pipeline calls (ffmpeg for media, espeak-ng/sox for speech tests)
-	@missing=""; for t in ffmpeg ffprobe espeak-ng sox; do command -v $$t >/dev/null || missing=1; done; \
+system:  ## Debian packages the pipeline calls (ffmpeg; espeak-ng/sox and chromium for tests)
+	@missing=""; for t in ffmpeg ffprobe espeak-ng sox chromium; do command -v $$t >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends ffmpeg espeak-ng sox; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends ffmpeg espeak-ng sox chromium; \
 	fi
 
 $(BIN)/python:

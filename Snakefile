@@ -33,6 +33,7 @@ include: "workflow/rules/fuse.smk"
 include: "workflow/rules/crossmodal.smk"
 include: "workflow/rules/clipstage.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/explorer.smk"
 
 
 rule all:

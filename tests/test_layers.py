@@ -15,7 +15,7 @@ LAYERS = {
         "plumbing.progress", "plumbing.threads", "plumbing.types", "plumbing.userror",
         "corpus.sheet", "extractors.pooling", "store", "store.reuse", "labels", "learn",
         "learn.training", "fusion", "crossmodal", "crossmodal.retrieval", "crossmodal.clip",
-        "report"],
+        "report", "report.explorer"],
     1: ["plumbing.limits", "media", "media.*", "extractors.text_sources", "store.features"],
     2: ["corpus", "corpus.*", "extractors", "extractors.*", "store.timeline",
         "labels.label_sets", "labels.zeroshot", "learn.classifiers", "learn.classify",
@@ -23,7 +23,8 @@ LAYERS = {
         "fusion.kinds", "fusion.net", "crossmodal.evaluate", "crossmodal.methods",
         "crossmodal.ranking_choice",
         "crossmodal.clip.distinct_frames", "crossmodal.clip.match", "crossmodal.clip.summarize",
-        "crossmodal.clip.text2image", "report.summary", "stages.config_check"],
+        "crossmodal.clip.text2image", "report.summary", "stages.config_check",
+        "crossmodal.rankings", "report.explorer.build", "report.explorer.thumbs"],
     3: ["stages", "stages.*"],
     # the workflow's planning (trimodal.workflow): above the stages, imported by the rules only
     4: ["workflow", "workflow.*"],

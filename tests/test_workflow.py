@@ -109,6 +109,7 @@ def downstream_of(extractor: str, n_batches: int = 1) -> dict[str, int]:
         "failures": 1,
         "classify": 1,
         "report": 1,
+        "explorer": 1,
         "all": 1,
     }
 

@@ -15,6 +15,8 @@ rule crossmodal_pair:
     output:
         table="results/crossmodal/{source}__{target}.tsv",
         folds="results/crossmodal/{source}__{target}.folds.tsv",
+        # each test query's top-k retrieved videos (the explorer's retrieval view)
+        ranks="results/crossmodal/{source}__{target}.ranks.h5",
     log:
         "logs/crossmodal/{source}__{target}.log",
     benchmark:

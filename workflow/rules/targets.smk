@@ -38,6 +38,7 @@ def all_targets():
     )
     if CROSSMODAL.get("pairs"):
         targets.append("results/report/crossmodal/crossmodal.md")
+    targets.append("results/explorer/index.html")  # the results explorer (explorer.smk)
     return targets
 
 

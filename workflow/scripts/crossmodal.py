@@ -17,5 +17,6 @@ with job_log(snakemake.log[0]):
         str(Path(snakemake.input.source).parent),  # where the rule's stores are
         snakemake.output.table,
         snakemake.output.folds,
+        ranks_out=snakemake.output.ranks,
         videos=dict(snakemake.params.videos),  # every sheet row: group, split
     )

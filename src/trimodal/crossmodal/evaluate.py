@@ -56,6 +56,7 @@ from trimodal.crossmodal.retrieval import (
     corrected_similarity,
     k_occurrence,
     metrics_from_similarity,
+    true_ranks,
 )
 from trimodal.learn.cv import (
     TRAIN,
@@ -144,6 +145,7 @@ def crossmodal_cv(
     grp = None if groups is None else np.asarray(groups, dtype=object)
     val = np.flatnonzero(assign == VAL)
     per_fold: dict[str, list] = {r: [] for r in rankings}
+    retrieved: dict[str, list] = {r: [] for r in rankings}
     for fold, tr, te in splits:
         # the training rows go through the fitted mapping too (the fit sees them only as
         # training rows): their queries and items are the bank of the hubness corrections
@@ -173,6 +175,7 @@ def crossmodal_cv(
             m.update(chosen)
             m["fold"] = fold
             per_fold[ranking].append(m)
+            retrieved[ranking].append(top_retrieved(S, te))
     head = dict(
         method=method,
         loss=loss,
@@ -186,6 +189,11 @@ def crossmodal_cv(
     out = dict(by_ranking[rankings[0]])
     out["by_ranking"] = by_ranking
     out["fold"] = assign
+    # per test query (row index): its top-k retrieved rows and the true item's rank
+    out["retrieved"] = {
+        r: tuple(np.concatenate(parts) for parts in zip(*retrieved[r], strict=True))
+        for r in rankings
+    }
     return out
 
 
@@ -207,6 +215,19 @@ def select_ranking(
     ranking, beta = choose_ranking(scores, cands)
     name = candidate_name(ranking, beta)
     return ranking, beta or 20.0, {"fit_ranking": name, "fit_inner_mrr": scores[name]}
+
+
+#: retrieved items kept per query (the explorer's per-query view)
+TOP_K = 10
+
+
+def top_retrieved(S: np.ndarray, rows: np.ndarray, k: int = TOP_K):
+    """(query rows, their top-k item rows (-1 past the fold's size), the true item's rank)
+    of a test fold's similarity matrix S, whose query i and item i are row rows[i]."""
+    order = np.argsort(-S, axis=1, kind="stable")[:, :k]
+    top = np.full((len(rows), k), -1, dtype=np.int64)
+    top[:, : order.shape[1]] = np.asarray(rows)[order]
+    return np.asarray(rows), top, true_ranks(S)
 
 
 def summarise_folds(per_fold: list[dict[str, Any]], **head) -> dict[str, Any]:
@@ -265,6 +286,7 @@ def run_pairs(
     labels_df: pd.DataFrame | None = None,
     with_folds: bool = False,
     videos: pd.DataFrame | None = None,
+    retrieved: dict | None = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Every pair x method x loss of the config; one row each, metrics beside their chance.
 
@@ -277,6 +299,8 @@ def run_pairs(
     optional label set: label agreement where labels exist, and its folds for its videos). A pair that
     cannot be cross-validated gets one row per method with a "not evaluated" `note` and no
     metrics. Each row's `provenance` (JSON) is what produced its two stores. with_folds: also return the fold of each video (source, target, video_id, fold).
+    retrieved: a dict filled with (source, target, method, loss, ranking) -> (query ids, top-k
+    retrieved ids ("" past a fold's size), rank of the true item), per query.
     """
     cfg = {"pairs": pairs_config} if not isinstance(pairs_config, dict) else dict(pairs_config)
     methods = cfg.get("methods", list(CROSSMODAL_METHODS))
@@ -323,6 +347,11 @@ def run_pairs(
                     **params.get(method, {}),
                 )
                 assign = res.pop("fold")
+                for rk, (q, top, rank) in res.pop("retrieved").items():
+                    if retrieved is not None:
+                        top_ids = np.where(top >= 0, ids.astype(str)[top], "")
+                        key = (src, tgt, method, loss, rk)
+                        retrieved[key] = (ids.astype(str)[q], top_ids, rank)
                 for r in res.pop("by_ranking").values():  # one row per ranking
                     r = dict(r)
                     per_fold = r.pop("per_fold")

@@ -19,14 +19,17 @@ def crossmodal_pair(
     features_dir: str,
     output: str,
     folds_out: str | None = None,
+    ranks_out: str | None = None,
     videos: dict | pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Cross-modal retrieval of one pair over every video both stores hold, labelled or not
     (trimodal.crossmodal.evaluate.candidate_folds). videos: the sheet's rows, a table
     (video_id, group, split) or {video_id: [group, split]}; labels_tsv: an optional label set,
     for label agreement (None or ""). The fold of each video goes to `folds_out` (default:
-    <output stem>.folds.tsv)."""
+    <output stem>.folds.tsv), each test query's top-k retrieved videos to `ranks_out`
+    (trimodal.crossmodal.rankings), when given."""
     from trimodal.crossmodal.evaluate import run_pairs
+    from trimodal.crossmodal.rankings import write_rankings
     from trimodal.learn.classify import load_labels
 
     labels = load_labels(labels_tsv) if labels_tsv else None
@@ -36,9 +39,14 @@ def crossmodal_pair(
             columns=["video_id", "group", "split"],
             dtype=object,
         )
-    df, folds = run_pairs(spec, features_dir, labels, with_folds=True, videos=videos)
+    retrieved: dict = {}
+    df, folds = run_pairs(
+        spec, features_dir, labels, with_folds=True, videos=videos, retrieved=retrieved
+    )
     folds_out = folds_out or str(Path(output).with_suffix(".folds.tsv"))
     write_table(folds_out, folds, sep="\t", index=False)
+    if ranks_out:
+        write_rankings(ranks_out, retrieved)
     write_table(output, df, sep="\t", index=False)
     log.info("\n%s", df.to_string())
     return df
