@@ -27,7 +27,6 @@ rule thumbnails:
 
 rule explorer:
     input:
-        sheet=config["samples"],
         labels=expand("results/labels/{label_set}.tsv", label_set=LABEL_SETS),
         results=report_inputs(),
         stores=[store_path(name) for name in EXTRACTORS],
@@ -55,6 +54,9 @@ rule explorer:
         mem_mb=2000,
         runtime=30,
     params:
+        # what the page shows of the sheet: values, not the sheet file (a bucket key under a
+        # storage provider)
+        rows=explorer_rows,
         code=code_hash("trimodal.report.explorer.build"),
         assets=asset_hash(),
     script:

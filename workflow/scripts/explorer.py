@@ -12,7 +12,7 @@ with job_log(snakemake.log[0]):
     i = snakemake.input
     build_explorer(
         Path(snakemake.output.index).parent,
-        sheet=i.sheet,
+        sheet=dict(snakemake.params.rows),
         labels=list(i.labels),
         results=list(i.results),
         stores=list(i.stores),

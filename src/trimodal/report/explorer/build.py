@@ -85,10 +85,21 @@ def _num(x: Any, digits: int = 3) -> float | None:
 # --------------------------------------------------------------------------- readers
 
 
-def read_sheet(path: str) -> pd.DataFrame:
+def read_sheet(sheet: str | dict | pd.DataFrame) -> pd.DataFrame:
+    """The rows the page shows (label, description), by video id: a sheet file, or the
+    workflow's values {video_id: [label, description]} (its rule reads no file for them)."""
+    if isinstance(sheet, pd.DataFrame):
+        return sheet
+    if isinstance(sheet, dict):
+        return pd.DataFrame.from_dict(
+            {str(k): list(v) for k, v in sheet.items()},
+            orient="index",
+            columns=["label", "description"],
+            dtype=object,
+        )
     from trimodal.corpus.sheet import load_sheet
 
-    return load_sheet(path, check_files=False, missing_media="skip")
+    return load_sheet(sheet, check_files=False, missing_media="skip")
 
 
 def read_results(paths: list[str]) -> list[tuple[str, Any]]:
@@ -284,7 +295,7 @@ def _link(src: str, dst: Path) -> None:
 def build_explorer(
     out_dir: str | Path,
     *,
-    sheet: str,
+    sheet: str | dict | pd.DataFrame,
     labels: list[str],
     results: list[str],
     stores: list[str] = (),
