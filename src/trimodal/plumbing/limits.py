@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 import psutil
 
+from trimodal.plumbing.isolation import kill_workers
 from trimodal.plumbing.types import ExtractionError
 
 log = logging.getLogger("trimodal")
@@ -42,6 +43,7 @@ def _watch_memory(limit_mb: float, stop: threading.Event, interval: float, what)
                 limit_mb,
             )
             logging.shutdown()
+            kill_workers()  # os._exit runs no atexit: the job's isolation worker goes first
             os._exit(MEMORY_EXIT_CODE)
 
 
