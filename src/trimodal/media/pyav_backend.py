@@ -110,6 +110,7 @@ def _pyav_indices(s, container, stream) -> Iterator[Frame]:
                 j += 1
     except Exception as e:
         s.stats.update(stopped_early=True, error=f"{type(e).__name__}: {e}")
+        s.stats["decode_errors"] = s.stats.get("decode_errors", 0) + 1
     if j < len(wanted) and not s.stats["stopped_early"]:
         s.stats.update(stopped_early=True, error="fewer frames than requested")
 
@@ -183,6 +184,7 @@ def _pyav_stream(s, container, stream, times: np.ndarray) -> Iterator[Frame]:
                 n_seeks += 1
     except Exception as e:  # corrupt data mid-stream: keep what was decoded
         s.stats.update(stopped_early=True, error=f"{type(e).__name__}: {e}")
+        s.stats["decode_errors"] = s.stats.get("decode_errors", 0) + 1
         log.warning("decode stopped early in %s: %s", s.path, e)
     # end of stream: the last frame stays on screen until the end of the video; targets
     # far past it mean a truncated file (or a header that lies) and are dropped

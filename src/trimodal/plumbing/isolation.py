@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import importlib
 import logging
 import os
 import pickle
@@ -42,6 +41,8 @@ import time
 import traceback
 from multiprocessing.connection import Connection
 from typing import Any
+
+from trimodal.plumbing.plugins import load_plugins
 
 log = logging.getLogger("trimodal")
 
@@ -213,7 +214,8 @@ def serve() -> None:
         target, kwargs = message
         module, name = target.split(":")
         try:
-            result = getattr(importlib.import_module(module), name)(**kwargs)
+            load_plugins([module])  # the one place modules are imported by name
+            result = getattr(sys.modules[module], name)(**kwargs)
         except BaseException as e:  # noqa: BLE001 - re-raised in the job
             send(("error", _picklable(e), traceback.format_exc()))
             continue

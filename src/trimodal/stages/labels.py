@@ -30,8 +30,9 @@ def make_label_set(
     model, candidates {label: description}, strategy, dominant, threshold.
     """
     from trimodal.corpus.sheet import load_sheet
-    from trimodal.labels.label_sets import base_labels, merge_classes
+    from trimodal.labels.label_sets import base_labels, merge_classes, normalise_spec
 
+    spec = normalise_spec(spec)  # the labels it names, compared as the sheet's are
     df = load_sheet(sheet, check_files=False).reset_index(drop=True)
     languages = None
     if language_store:
