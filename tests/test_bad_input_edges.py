@@ -264,3 +264,20 @@ def test_confusion_figure_draws_long_labels_and_emoji_whole(tmp_path):
         ext = t.get_window_extent()
         assert ext.x0 >= box.x0 - 1 and ext.x1 <= box.x1 + 1, t.get_text()
         assert ext.y0 >= box.y0 - 1 and ext.y1 <= box.y1 + 1, t.get_text()
+
+
+def test_report_header_when_nothing_was_evaluated(tmp_path):
+    """It said "classes: none" although the label set has classes: nothing was scored."""
+    from trimodal.learn.classify import CVResult
+    from trimodal.report.summary import write_report
+
+    skipped = CVResult.skipped(
+        "1 class among the 3 covered videos", feature_set="f:mean", classifier="logreg"
+    )
+    failures = tmp_path / "failures.tsv"
+    failures.write_text("video_id\tstage\twhere\treason\nv3\tsheet\tline 4\tnon-utf8\n")
+    write_report([skipped], tmp_path / "report", "youtube", failures=failures)
+    text = (tmp_path / "report" / "youtube" / "summary.md").read_text()
+    assert "classes: none" not in text
+    assert "0 evaluations (1 not evaluated), nothing evaluated (see Not evaluated)" in text
+    assert "- v3 (line 4): non-utf8: bytes that were not UTF-8 were replaced" in text
