@@ -281,3 +281,24 @@ def test_report_header_when_nothing_was_evaluated(tmp_path):
     assert "classes: none" not in text
     assert "0 evaluations (1 not evaluated), nothing evaluated (see Not evaluated)" in text
     assert "- v3 (line 4): non-utf8: bytes that were not UTF-8 were replaced" in text
+
+
+def test_a_clip_cut_by_ten_percent_is_a_partial_video_decode(tmp_path):
+    """A 4-s `+faststart` clip cut by 10 %: sampled at 1 fps the frames at 0-3 s all decode,
+    so once nothing was flagged for the frame extractors (YAMNet flagged it). Now the decode
+    goes on to 90 % of the declared length and meets the cut's decode error."""
+    from trimodal.corpus.badinputs import make_truncated_end
+    from trimodal.media.frames import partial_attrs, sample_frames
+
+    src = next((ROOT / "resources" / "demo" / "clips").glob("*.mp4"))
+    whole = make_truncated_end(src, tmp_path, keep_bytes=10**9, seconds=4.0)
+    data = whole.read_bytes()
+    for share, partial in ((1.0, False), (0.9, True)):
+        cut = tmp_path / f"cut{share}.mp4"
+        cut.write_bytes(data[: int(len(data) * share)])
+        sampler = sample_frames(str(cut), fps=1.0, backend="pyav")
+        frames = list(sampler)
+        attrs = partial_attrs(sampler.stats, frames[-1].time, 1.0)
+        assert attrs["partial_decode"] is partial, (share, sampler.stats)
+        if partial:
+            assert attrs["decode_errors"] >= 1 and attrs["duration_decoded"] < 4.0

@@ -157,12 +157,14 @@ def frames_at(path, indices, size=None, backend: str = "auto") -> FrameSampler:
 
 def partial_attrs(stats: dict, last_time: float | None, step: float) -> dict:
     """The per-video attributes of a frame decode that say whether it was partial: decoded and
-    declared lengths of the video stream (decoded: up to the last sampled frame plus one
-    sampling step when the decode stopped early), the decode errors, and ``partial_decode``:
+    declared lengths of the video stream (decoded, when the decode stopped early: where the
+    back-end saw the frames end, else the last sampled frame plus one sampling step), the decode errors, and ``partial_decode``:
     any decode error, or less than 90 % of the declared length (media.probe.is_partial)."""
     declared = float(stats.get("duration") or 0.0)
     decoded = declared
-    if stats.get("stopped_early") and last_time is not None:
+    if stats.get("stopped_early") and stats.get("frames_end") is not None:
+        decoded = min(declared, float(stats["frames_end"]))  # the back-end saw where
+    elif stats.get("stopped_early") and last_time is not None:
         decoded = min(declared, float(last_time) + step)
     errors = int(stats.get("decode_errors", 0))
     partial = bool(stats.get("stopped_early") or errors) and is_partial(decoded, declared, errors)
