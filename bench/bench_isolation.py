@@ -28,6 +28,7 @@ from tests.workflow_project import (  # noqa: E402
     make_project,
     small_sheet,
     snakemake,
+    store_items,
 )
 
 
@@ -73,10 +74,16 @@ def main() -> None:
                     runs[mode].append((wall, cpu))
                     print(f"{name} {mode:10s} run {rep + 1}: wall {wall:6.1f} s, "
                           f"CPU {cpu:6.1f} s", flush=True)  # fmt: skip
-            assert_same_store(
-                Path(tmp) / f"{name}-job-0" / "results/features" / f"{name}.h5",
-                Path(tmp) / f"{name}-iso-0" / "results/features" / f"{name}.h5",
-            )
+            a, b = (Path(tmp) / f"{name}-{m}-0" / "results/features" / f"{name}.h5"
+                    for m in ("job", "iso"))  # fmt: skip
+            try:
+                assert_same_store(a, b)
+            except AssertionError:
+                attrs = [store_items(p)["@attrs"] for p in (a, b)]
+                diff = {k: (attrs[0].get(k), attrs[1].get(k)) for k in set(attrs[0]) | set(attrs[1])
+                        if str(attrs[0].get(k)) != str(attrs[1].get(k))}  # fmt: skip
+                print(f"{name}: stores differ in their attributes: {diff}", flush=True)
+                raise
             best = {m: (min(w for w, _ in r), min(c for _, c in r)) for m, r in runs.items()}
             (wj, cj), (wi, ci) = best["in the job"], best["isolated"]
             print(f"{name}: {len(sheet)} videos, best of {args.repeats}: in the job wall "

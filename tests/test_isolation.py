@@ -48,6 +48,21 @@ def block_with_helper(pid_file, grow_mb=0):
     ctypes.CDLL(None).sleep(600)
 
 
+def load_extractor(log_file, **model):
+    """stages.worker's model load, here: one line per load, with the worker's pid."""
+    with open(log_file, "a") as f:
+        f.write(f"{os.getpid()}\n")
+
+
+def compute_video(log_file, what, **video):
+    """stages.worker's per-video call, here: ok, an endless native call, or a crash."""
+    if what == "block":
+        ctypes.CDLL(None).sleep(600)
+    if what == "crash":
+        os._exit(3)
+    return None, True
+
+
 # ------------------------------------------------------------------ helpers
 
 
@@ -177,3 +192,29 @@ def test_a_killed_job_takes_its_worker_and_helper_along(tmp_path):
         job.send_signal(signal.SIGKILL)
         job.wait()
     assert gone(pids)
+
+
+def test_run_isolated_loads_once_per_worker_and_turns_kills_into_error_records(tmp_path):
+    """The extract stage's use: a timeout becomes a `timeout` error record, a crash an
+    `extract` one; a fresh worker (one more model load) goes on with the next video."""
+    from trimodal.stages.worker import close_worker, run_isolated
+
+    loads = tmp_path / "loads"
+    model = {"log_file": str(loads)}
+
+    def video(what):
+        return run_isolated(HERE, model, {"what": what}, 2, f"x on {what}")
+
+    try:
+        assert video("ok") == (None, True) and video("ok") == (None, True)
+        assert video("block") == (
+            ("timeout", "x on block took longer than the 2 s timeout (stopped)"),
+            False,
+        )
+        assert video("ok") == (None, True)
+        error, reusable = video("crash")
+        assert error == ("extract", "x on crash: the worker process died (exit code 3)")
+        assert video("ok") == (None, True)
+    finally:
+        close_worker()
+    assert len(loads.read_text().split()) == 3  # the first worker, after the kill, after the crash

@@ -115,7 +115,11 @@ class Worker:
             self.kill()
             self.start()
         assert self.conn is not None
-        self.conn.send((target, kwargs))
+        try:
+            self.conn.send((target, kwargs))
+        except OSError:  # it ended since the check above
+            code = self.kill()
+            raise WorkerDied(f"the worker process died (exit code {code})") from None
         deadline = None if not timeout_s else time.monotonic() + float(timeout_s)
         while True:
             wait = 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
