@@ -68,14 +68,18 @@ class RemoteTraceback(Exception):
 _LIVE: set[Worker] = set()
 
 
+try:  # resolved here, not in a forked child (a preexec_fn must not load libraries)
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _PRCTL = None
+
+
 def die_with_parent(parent_pid: int | None = None) -> None:
     """Ask the kernel to SIGKILL this process when its parent ends (Linux; elsewhere nothing).
     Usable as a ``preexec_fn``; with `parent_pid`, exit at once if that parent is already gone."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux
+    if _PRCTL is None:
         return
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(1)
 
