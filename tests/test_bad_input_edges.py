@@ -302,3 +302,27 @@ def test_a_clip_cut_by_ten_percent_is_a_partial_video_decode(tmp_path):
         assert attrs["partial_decode"] is partial, (share, sampler.stats)
         if partial:
             assert attrs["decode_errors"] >= 1 and attrs["duration_decoded"] < 4.0
+
+
+def test_cuts_and_clip_video_keyframes_flag_a_short_decode(tmp_path):
+    """`cuts` and `clip_video` never flagged a short decode; now they store the same
+    partial-decode attributes as the frame extractors."""
+    from trimodal.corpus.badinputs import make_truncated_end
+    from trimodal.extractors.base import build_extractor
+    from trimodal.media.keyframes import select_keyframes
+    from trimodal.media.probe import partial_reason
+    from trimodal.plumbing.types import VideoItem
+
+    src = next((ROOT / "resources" / "demo" / "clips").glob("*.mp4"))
+    data = make_truncated_end(src, tmp_path, keep_bytes=10**9, seconds=4.0).read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.9)])
+    cuts = build_extractor("cuts", None, {}, device="cpu")
+    attrs = cuts.extract(VideoItem(video_id="v", video=str(cut))).attrs
+    assert attrs["partial_decode"] and partial_reason(attrs).endswith("of 4.00 s declared")
+    stats: dict = {}
+    select_keyframes(str(cut), 8, n_uniform=16, stats=stats, backend="pyav")
+    assert stats["partial_attrs"]["partial_decode"]
+    whole: dict = {}
+    select_keyframes(str(tmp_path / "faststart.mp4"), 8, n_uniform=16, stats=whole)
+    assert not whole["partial_attrs"]["partial_decode"]
