@@ -11,7 +11,7 @@ from trimodal.plumbing.codehash import ROOT, _direct_imports
 #: layer of each module, bottom (0) to top; a module may import only from its layer or below
 LAYERS = {
     0: ["plumbing", "plumbing.atomic", "plumbing.batching", "plumbing.codehash",
-        "plumbing.device", "plumbing.joblog", "plumbing.models", "plumbing.plugins",
+        "plumbing.device", "plumbing.isolation", "plumbing.joblog", "plumbing.models", "plumbing.plugins",
         "plumbing.progress", "plumbing.threads", "plumbing.types", "plumbing.userror",
         "corpus.sheet", "extractors.pooling", "store", "store.reuse", "labels", "learn",
         "learn.training", "fusion", "crossmodal", "crossmodal.retrieval", "crossmodal.clip",

@@ -53,6 +53,10 @@ MEDIA_COLUMNS = ("video", "ad_audio")
 KNOWN_COLUMNS = [*COLUMNS, *OPTIONAL]
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 _ID_RE = re.compile(rf"^{ID_PATTERN}$")
+#: longest id: every file name derived from an id fits the 255-byte limit of a file name, the
+#: longest included: a CLIP image cache entry ``<id>-<16 hex>-<i>.png`` (id + 24) under its
+#: temporary name (+ 60: plumbing.atomic), with room to spare
+MAX_ID_LENGTH = 150
 FLAG_COLUMN = "description_flag"
 NON_UTF8 = "non-utf8"
 #: detailed problems in one error message; the lines of the rest are still listed
@@ -295,6 +299,14 @@ def check_sheet(
                     f"(letters, digits, '_', '-', '.'; no spaces or slashes)",
                 )
             )
+        elif len(vid.encode()) > MAX_ID_LENGTH:
+            problems.append(
+                Problem(
+                    line,
+                    f"{where}, column video_id: id of {len(vid.encode())} characters is too long "
+                    f"(at most {MAX_ID_LENGTH}: the file names made from it must fit 255 bytes)",
+                )
+            )
         elif vid in seen:
             problems.append(
                 Problem(
@@ -307,6 +319,7 @@ def check_sheet(
         if check_files and not str(getattr(row, "video", "") or "").strip():
             problems.append(Problem(line, f"{where}, column video: empty path"))
         problems += [Problem(line, f"{where}, {p}") for p in _optional_problems(row)]
+        problems += [Problem(line, f"{where}, {p}") for p in nul_problems(row, df.columns)]
     if check_files:
         cells = _file_cells(df, (*MEDIA_COLUMNS, "ad_map"))
         usable = []
@@ -324,6 +337,16 @@ def check_sheet(
                 if value in absent
             ]
     return problems
+
+
+def nul_problems(row, columns) -> list[str]:
+    """A NUL byte in a cell (a label, a description) cannot be stored: HDF5's strings end at
+    it, and every classify job would fail on that label."""
+    return [
+        f"column {col}: contains a NUL byte (\\x00); remove it"
+        for col, value in zip(columns, row, strict=True)
+        if col != FLAG_COLUMN and "\x00" in str(value or "")
+    ]
 
 
 def _optional_problems(row) -> list[str]:

@@ -45,7 +45,10 @@ class ClipEmbeddingExtractor(Extractor):
         self.ensure_loaded()
         seed = int(self.param("seed"))
         n_uniform = int(self.param("n_uniform"))
-        idx = select_keyframes(item.video, self.num_frames, n_uniform=n_uniform, seed=seed)
+        decode: dict = {}
+        idx = select_keyframes(
+            item.video, self.num_frames, n_uniform=n_uniform, seed=seed, stats=decode
+        )
         # decode the chosen frames a little above the model's input size; the processor crops
         short = int(self.param("decode_short_side"))
         frames = read_frames_at(item.video, idx, size=short)
@@ -66,5 +69,6 @@ class ClipEmbeddingExtractor(Extractor):
                 "n_keyframes": len(idx),
                 "n_tokens": int(hidden.shape[0]),
                 "keyframes": ",".join(str(int(i)) for i in idx),
+                **decode["partial_attrs"],  # a short decode is flagged
             },
         )

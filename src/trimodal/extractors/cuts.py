@@ -26,7 +26,7 @@ from trimodal.extractors.base import (
     Param,
     VideoItem,
 )
-from trimodal.media.frames import sample_frames, video_info
+from trimodal.media.frames import partial_attrs, sample_frames, video_info
 
 FEATURE_NAMES = ["duration_s", "n_cuts", "cuts_per_minute", "fps", "width", "height"]
 
@@ -132,5 +132,6 @@ class CutsExtractor(Extractor):
                 "decode_backend": st["backend"],
                 "stopped_early": bool(st["stopped_early"]),
                 "decode_error": st["error"],
+                **partial_attrs(st, times[-1], 1.0 / sample_fps),  # a short decode is flagged
             },
         )

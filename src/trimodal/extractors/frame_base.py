@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from trimodal.extractors.base import DECODE_BACKEND, MAX_FRAMES, Extractor, Param
-from trimodal.media.frames import Frame, prefetch, sample_frames
-from trimodal.media.probe import is_partial
+from trimodal.media.frames import Frame, partial_attrs, prefetch, sample_frames
 from trimodal.plumbing.batching import model_batch
 from trimodal.plumbing.progress import progress
 from trimodal.plumbing.types import ExtractionError, VideoItem
@@ -65,19 +64,15 @@ class FramePass:
         """The per-video attributes every frame extractor stores about its decoding, with the
         decoded and declared lengths (partial_decode: the frames stop short of the header's
         duration, as in a file cut at its end)."""
-        declared = float(self.stats.get("duration") or 0.0)
-        decoded = declared
-        if self.stats["stopped_early"] and len(self.times):
-            decoded = min(declared, float(self.times[-1]) + self.grid_step())
         return {
             "n_frames": len(self.times),
             "fps": self.fps,
             "decode_backend": self.stats["backend"],
             "stopped_early": bool(self.stats["stopped_early"]),
             "decode_error": self.stats["error"],
-            "duration_decoded": decoded,
-            "duration_declared": declared,
-            "partial_decode": bool(self.stats["stopped_early"]) and is_partial(decoded, declared),
+            **partial_attrs(
+                self.stats, self.times[-1] if len(self.times) else None, self.grid_step()
+            ),
         }
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from trimodal.media.audio import stream_audio
+from trimodal.plumbing.isolation import die_with_parent
 
 
 def write_waveform(dest: str, path: str, chunk_s: float, stats: dict, span=None) -> None:
@@ -33,6 +34,7 @@ def run_tf_script(script: str, args: list[str], params: dict, what: str) -> None
     # which a TensorFlow-only interpreter need not have; the *_tf modules need numpy + TF only
     cmd = [python, str(Path(__file__).with_name(script)), *args]
     env = {**os.environ, "PYTHONNOUSERSITE": "1"}
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    # dies with the process that runs it (a killed isolation worker: docs/reliability.md)
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, preexec_fn=die_with_parent)
     if r.returncode != 0:
         raise RuntimeError(f"TensorFlow {what} process failed ({r.returncode}): {r.stderr[-2000:]}")

@@ -156,12 +156,20 @@ class IntermediateFusionClassifier(ClassifierMixin, BaseEstimator):
         counts = np.bincount(yi, minlength=len(self.classes_))
         self.early_stopping_ = "the protocol's validation rows"  # unless _inner_split says
         tr, va = validation_split(len(yi), lambda: self._inner_split(idx, yi, counts))
+        trained = np.unique(yi[tr])
+        if len(trained) < len(counts):  # the split protocol: a class with val videos only
+            va = va[np.isin(yi[va], trained)]  # nothing to stop on for a class never trained
+            if not len(va):
+                va = tr
+                self.early_stopping_ = "training loss (no validation row of a trained class)"
         weight = None
         if self.class_weight is not None:  # "balanced" or {class label: weight}
             cw = self.class_weight
             if isinstance(cw, dict):  # keyed by the labels; the loss indexes encoded classes
                 cw = {int(enc.transform([c])[0]): v for c, v in cw.items() if c in self.classes_}
-            w = compute_class_weight(cw, classes=np.arange(len(counts)), y=yi[tr])
+                cw = {c: v for c, v in cw.items() if c in trained}
+            w = np.ones(len(counts))  # a class absent from the training rows is never a target
+            w[trained] = compute_class_weight(cw, classes=trained, y=yi[tr])
             weight = torch.tensor(w, dtype=torch.float32, device=self.device_)
         loss_fn = nn.CrossEntropyLoss(weight=weight)
 

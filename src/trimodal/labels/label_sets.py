@@ -3,8 +3,12 @@ feature rows with them (rebalancing inside CV: trimodal.learn.rebalance)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+
+from trimodal.corpus.sheet import normalise_label
 
 
 def _is_missing(s: pd.Series) -> pd.Series:
@@ -30,7 +34,7 @@ def base_labels(
     df = sheet[[id_col, label_col]].rename(columns={id_col: "video_id", label_col: "label"})
     df = df[~_is_missing(df["label"])].copy()
     df["video_id"] = df["video_id"].astype(str)
-    df["label"] = df["label"].astype(str).str.strip()
+    df["label"] = df["label"].map(normalise_label)
     if languages is not None and keep_languages:
         lang = languages.copy()
         lang["video_id"] = lang["video_id"].astype(str)
@@ -71,7 +75,26 @@ def labelled_rows(ids, labels: pd.DataFrame | pd.Series) -> tuple[np.ndarray, pd
 
 
 def merge_classes(labels: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
-    """Rename classes (e.g. ``{"Autos & Vehicles": "Travel & Events"}``); others unchanged."""
+    """Rename classes (e.g. ``{"Autos & Vehicles": "Travel & Events"}``); others unchanged.
+    Keys and targets are compared as the sheet's labels are (:func:`normalise_label`)."""
+    mapping = {normalise_label(k): normalise_label(v) for k, v in mapping.items()}
     out = labels.copy()
-    out["label"] = out["label"].map(lambda v: mapping.get(v, v))
+    out["label"] = out["label"].map(lambda v: mapping.get(normalise_label(v), v))
+    return out
+
+
+def normalise_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A label set's spec with every label it names written as the sheet's labels are: merge
+    keys and targets, zero-shot candidates (list or dict keys) and ``dominant`` (one
+    normalisation, :func:`normalise_label`, wherever a label is compared)."""
+    out = dict(spec)
+    if isinstance(out.get("merge"), dict):
+        out["merge"] = {normalise_label(k): normalise_label(v) for k, v in out["merge"].items()}
+    candidates = out.get("candidates")
+    if isinstance(candidates, dict):
+        out["candidates"] = {normalise_label(k): v for k, v in candidates.items()}
+    elif isinstance(candidates, list):
+        out["candidates"] = [normalise_label(c) for c in candidates]
+    if isinstance(out.get("dominant"), str):
+        out["dominant"] = normalise_label(out["dominant"])
     return out

@@ -61,9 +61,12 @@ def stream_audio(
         if not container.streams.audio:
             raise ExtractionError("no audio stream", stage="decode")
         stream = container.streams.audio[0]
+        # judged per stream: the audio's own declared length; the container's (the longest
+        # stream's) only when there is no picture, whose length it may be (a soundtrack
+        # shorter than the picture is not a partial decode). Unknown: decode errors only.
         if stream.duration and stream.time_base:
             stats["duration_declared"] = float(stream.duration * stream.time_base)
-        elif container.duration:
+        elif container.duration and not container.streams.video:
             stats["duration_declared"] = container.duration / 1e6
         if span is not None and stats["duration_declared"]:  # a segment: its own length
             end = min(float(span[1]), stats["duration_declared"])

@@ -95,6 +95,7 @@ def read_decord(s) -> Iterator[Frame]:
             if s.stats["n_sampled"] == 0:
                 raise
             s.stats.update(stopped_early=True, error=f"{type(e).__name__}: {e}")
+            s.stats["decode_errors"] = s.stats.get("decode_errors", 0) + 1
             return
         for i, rgb in zip(chunk, batch, strict=True):
             yield s.emit(Frame(i, float(ts[i]), np.ascontiguousarray(rgb)))

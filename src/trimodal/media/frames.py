@@ -24,7 +24,10 @@ import numpy as np
 
 from trimodal.media.decord_backend import decord_available, read_decord
 from trimodal.media.prefetch import prefetch  # noqa: F401 - the frame loop's overlap
-from trimodal.media.probe import video_info  # noqa: F401 - header facts, read by the probe
+from trimodal.media.probe import (
+    is_partial,
+    video_info,  # noqa: F401 - header facts, read by the probe
+)
 from trimodal.media.pyav_backend import read_pyav
 from trimodal.media.sampling import Frame, target_times  # noqa: F401 - the public names
 from trimodal.plumbing.types import ExtractionError
@@ -70,7 +73,8 @@ class FrameSampler:
         self.span = None if span is None else (float(span[0]), float(span[1]))
         if self.span is not None and self.indices is not None:
             raise ValueError("a span samples by time, not by frame indices")
-        self.stats: dict = {"n_sampled": 0, "backend": "", "stopped_early": False, "error": ""}
+        self.stats: dict = {"n_sampled": 0, "backend": "", "stopped_early": False, "error": "",
+                            "decode_errors": 0}  # fmt: skip
         self._it: Iterator[Frame] | None = None
 
     def __iter__(self) -> Iterator[Frame]:
@@ -101,7 +105,7 @@ class FrameSampler:
                 log.info("decord failed on %s (%s); falling back to PyAV", self.path, e)
                 gen = None
                 self.stats = {"n_sampled": 0, "backend": "", "stopped_early": False,
-                              "error": "", "decord_error": f"{type(e).__name__}: {e}"[:200]}  # fmt: skip
+                              "error": "", "decode_errors": 0, "decord_error": f"{type(e).__name__}: {e}"[:200]}  # fmt: skip
             if gen is not None:
                 if first is not None:
                     yield first
@@ -149,3 +153,24 @@ def sample_frames(
 def frames_at(path, indices, size=None, backend: str = "auto") -> FrameSampler:
     """Iterate the frames at given frame indices (sorted, distinct), same back-end rules."""
     return FrameSampler(path, None, None, None, size, backend, indices=indices)
+
+
+def partial_attrs(stats: dict, last_time: float | None, step: float) -> dict:
+    """The per-video attributes of a frame decode that say whether it was partial: decoded and
+    declared lengths of the video stream (decoded, when the decode stopped early: where the
+    back-end saw the frames end, else the last sampled frame plus one sampling step), the decode errors, and ``partial_decode``:
+    any decode error, or less than 90 % of the declared length (media.probe.is_partial)."""
+    declared = float(stats.get("duration") or 0.0)
+    decoded = declared
+    if stats.get("stopped_early") and stats.get("frames_end") is not None:
+        decoded = min(declared, float(stats["frames_end"]))  # the back-end saw where
+    elif stats.get("stopped_early") and last_time is not None:
+        decoded = min(declared, float(last_time) + step)
+    errors = int(stats.get("decode_errors", 0))
+    partial = bool(stats.get("stopped_early") or errors) and is_partial(decoded, declared, errors)
+    return {
+        "duration_decoded": decoded,
+        "duration_declared": declared,
+        "decode_errors": errors,
+        "partial_decode": partial,
+    }

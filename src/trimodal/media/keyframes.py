@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trimodal.media.frames import frames_at, sample_frames, video_info
+from trimodal.media.frames import frames_at, partial_attrs, sample_frames, video_info
 from trimodal.plumbing.types import ExtractionError
 
 
@@ -21,17 +21,25 @@ def select_keyframes(
     size: tuple[int, int] = (32, 32),
     seed: int = 0,
     backend: str = "auto",
+    stats: dict | None = None,
 ) -> np.ndarray:
-    """k frame indices (sorted; distinct when the video has >= k frames)."""
+    """k frame indices (sorted; distinct when the video has >= k frames). `stats` (when given)
+    gets the uniform pass's decode statistics and ``partial_attrs`` (frames.partial_attrs)."""
     from sklearn.cluster import KMeans
     from threadpoolctl import threadpool_limits
 
     info = video_info(path)
     n_total = info.get("n_frames") or int((info.get("duration") or 0) * (info.get("fps") or 0))
     n = max(k, min(n_uniform, n_total)) if n_total else n_uniform
-    frames = list(sample_frames(path, n_frames=n, size=size, backend=backend))
+    sampler = sample_frames(path, n_frames=n, size=size, backend=backend)
+    frames = list(sampler)
     if not frames:
         raise ExtractionError("no decodable video frame", stage="decode")
+    if stats is not None:  # one uniform slice per frame: the step after the last one seen
+        step = float(sampler.stats.get("duration") or 0.0) / n
+        stats.update(
+            sampler.stats, partial_attrs=partial_attrs(sampler.stats, frames[-1].time, step)
+        )
     # uniform sampling of a short video picks some frames twice: keep each frame once
     by_index = {f.index: f for f in frames}
     indices = np.array(sorted(by_index), dtype=np.int64)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
+
+from trimodal.plumbing.atomic import file_kind
 
 
 def _fraction(x) -> float | None:
@@ -28,7 +31,11 @@ def probe(path: str | os.PathLike | None) -> dict[str, Any]:
     if not p.exists():
         out["reason"] = "file does not exist"
         return out
-    out["size_bytes"] = p.stat().st_size
+    st = p.stat()
+    out["size_bytes"] = st.st_size
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the decoder; /dev/zero never ends
+        out["reason"] = f"not a regular file ({file_kind(st.st_mode)})"
+        return out
     if out["size_bytes"] == 0:
         out["reason"] = "zero-length file"
         return out

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from trimodal.media.probe import PARTIAL_SHARE
 from trimodal.media.sampling import (
     END_TOLERANCE_S,
     Frame,
@@ -110,6 +111,7 @@ def _pyav_indices(s, container, stream) -> Iterator[Frame]:
                 j += 1
     except Exception as e:
         s.stats.update(stopped_early=True, error=f"{type(e).__name__}: {e}")
+        s.stats["decode_errors"] = s.stats.get("decode_errors", 0) + 1
     if j < len(wanted) and not s.stats["stopped_early"]:
         s.stats.update(stopped_early=True, error="fewer frames than requested")
 
@@ -142,7 +144,8 @@ def _pyav_stream(s, container, stream, times: np.ndarray) -> Iterator[Frame]:
 
     try:
         decoder = [container.decode(stream)]  # replaced after each seek
-        for vf in _restartable(decoder):
+        stream_frames = _restartable(decoder)
+        for vf in stream_frames:
             index += 1
             if vf.time is None:
                 can_seek = False
@@ -183,7 +186,12 @@ def _pyav_stream(s, container, stream, times: np.ndarray) -> Iterator[Frame]:
                 n_seeks += 1
     except Exception as e:  # corrupt data mid-stream: keep what was decoded
         s.stats.update(stopped_early=True, error=f"{type(e).__name__}: {e}")
+        s.stats["decode_errors"] = s.stats.get("decode_errors", 0) + 1
         log.warning("decode stopped early in %s: %s", s.path, e)
+    if prev is not None:  # where the picture's frames end (a partial decode's length)
+        s.stats["frames_end"] = prev[1] + 1.0 / float(rate or 25)
+    if k >= len(times) and not s.stats["stopped_early"] and getattr(s, "span", None) is None:
+        _decode_on(s, stream_frames, t0, float(rate or 25))
     # end of stream: the last frame stays on screen until the end of the video; targets
     # far past it mean a truncated file (or a header that lies) and are dropped
     while k < len(times) and prev is not None and times[k] <= prev[1] + END_TOLERANCE_S:
@@ -196,6 +204,30 @@ def _pyav_stream(s, container, stream, times: np.ndarray) -> Iterator[Frame]:
     s.stats["n_seeks"] = n_seeks
     if not seeked:
         s.stats["n_video_frames_seen"] = index + 1
+
+
+def _decode_on(s, frames: Iterator, t0: float, rate: float) -> None:
+    """After the last target: decode on until the frames reach PARTIAL_SHARE of the declared
+    duration (a short clip sampled at 1 fps stops decoding at 3 s of 4), so that a file cut at
+    its end is judged by its own video stream; a decode error or frames that end short stop
+    early. Costs the frames between the last target and that share only."""
+    need = PARTIAL_SHARE * float(s.stats.get("duration") or 0.0)
+    end = s.stats.get("frames_end", 0.0)
+    try:
+        for vf in frames:
+            if end >= need or vf.time is None:
+                return
+            end = vf.time - t0 + 1.0 / rate
+    except Exception as e:  # the cut: a decode error
+        s.stats["decode_errors"] = s.stats.get("decode_errors", 0) + 1
+        s.stats.update(stopped_early=True, error=f"{type(e).__name__}: {e}", frames_end=end)
+        return
+    if end < need:
+        s.stats.update(
+            stopped_early=True,
+            error=f"frames end at {end:.2f}s of {s.stats['duration']:.2f}s declared",
+            frames_end=end,
+        )
 
 
 def _restartable(decoder: list) -> Iterator:

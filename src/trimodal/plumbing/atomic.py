@@ -41,6 +41,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -51,7 +52,8 @@ from typing import Any
 KILL_ENV = "TRIMODAL_TEST_KILL_WRITER"
 KILL_SCOPE_ENV = "TRIMODAL_TEST_KILL_WRITER_SCOPE"
 
-_HOST = socket.gethostname().replace("/", "_")
+#: the host in temporary names, bounded (a name derived from a video id must fit 255 bytes)
+_HOST = socket.gethostname().replace("/", "_")[:32]
 _UMASK_LOCK = threading.Lock()
 
 
@@ -256,3 +258,10 @@ def atomic_dir(target: str | os.PathLike, build: Callable[[Path], Any]) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def file_kind(mode: int) -> str:
+    """What a path that is not a regular file is: "directory", "FIFO", "character device"..."""
+    kinds = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
+             (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))  # fmt: skip
+    return next((name for test, name in kinds if test(mode)), "regular file")

@@ -1,23 +1,23 @@
-"""Per-job resource guards: a memory ceiling and a per-video timeout.
+"""Per-job resource guard: a memory ceiling.
 
 Memory: a watchdog thread samples the job's resident memory; past the `mem_mb` the rule declared
 (its Snakemake resource, which SLURM also enforces) it logs why and exits with status 137, so
 Snakemake reports a normal failed job naming the rule and the video, long before the machine's
-OOM killer would pick a victim. Timeout: SIGALRM interrupts the extraction after `timeout_s`; the
-video becomes an error record (stage "timeout") and the run goes on.
+OOM killer would pick a victim; the job's isolation worker and its helpers are killed first.
+(The per-video timeout: :mod:`trimodal.plumbing.isolation`, a worker process the job can kill;
+SIGALRM, used before, never interrupted native code.)
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 from contextlib import contextmanager
 
 import psutil
 
-from trimodal.plumbing.types import ExtractionError
+from trimodal.plumbing.isolation import kill_workers
 
 log = logging.getLogger("trimodal")
 
@@ -42,6 +42,7 @@ def _watch_memory(limit_mb: float, stop: threading.Event, interval: float, what)
                 limit_mb,
             )
             logging.shutdown()
+            kill_workers()  # os._exit runs no atexit: the job's isolation worker goes first
             os._exit(MEMORY_EXIT_CODE)
 
 
@@ -61,22 +62,3 @@ def memory_limit(mem_mb: float | None, what="job", interval: float = 0.25):
         yield
     finally:
         stop.set()
-
-
-@contextmanager
-def time_limit(seconds: float | None, what: str = "video"):
-    """Raise ExtractionError(stage="timeout") when the body runs longer than `seconds`."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_alarm(signum, frame):
-        raise ExtractionError(f"{what} took longer than the {seconds:g} s timeout", stage="timeout")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, float(seconds))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)

@@ -11,7 +11,10 @@ import html
 import json
 import os
 import re
+import textwrap
+import unicodedata
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,30 @@ def plain(text: Any) -> str:
     ``$^$`` stops the figure with a ParseSyntaxException, ``$5-$10`` is typeset as maths);
     ``\\$`` is mathtext's literal dollar sign."""
     return str(text).replace("$", r"\$")
+
+
+#: characters per line of a class name on a confusion matrix's axes (longer ones wrap)
+LABEL_WIDTH = 24
+
+
+@cache
+def _drawable(char: str) -> bool:
+    """Whether matplotlib's default font has a glyph for `char` (emoji: not in DejaVu Sans)."""
+    from matplotlib import font_manager, ft2font
+
+    font = ft2font.FT2Font(font_manager.findfont(font_manager.FontProperties()))
+    return char.isspace() or font.get_char_index(ord(char)) != 0
+
+
+def figure_label(text: Any, width: int = LABEL_WIDTH) -> str:
+    """A class name as a figure can draw it whole: a character the font lacks (an emoji, drawn
+    as an empty box) becomes its Unicode name in brackets, and the name wraps at `width`
+    characters instead of running off the figure; ``$`` as in :func:`plain`."""
+    text = "".join(
+        c if _drawable(c) else f"[{unicodedata.name(c, f'U+{ord(c):04X}').lower()}]"
+        for c in str(text)
+    )
+    return plain("\n".join(textwrap.wrap(text, width, break_long_words=True)) or text)
 
 
 def _summary(r: CVResult | dict[str, Any]) -> dict[str, Any]:
@@ -257,12 +284,16 @@ def confusion_figure(result: CVResult):
     """Row-normalised confusion matrix of the out-of-fold predictions, class names on both axes."""
     classes = [str(c) for c in result.classes]
     k = len(classes)
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * k + 2.5), max(3.5, 0.6 * k + 2.0)))
+    shown = [figure_label(c) for c in classes]
+    # room for the longest (wrapped) name left of the matrix and under it (vertical ticks)
+    names = 0.09 * max((len(line) for c in shown for line in c.split("\n")), default=0)
+    size = (max(4.0, 0.6 * k + 2.5 + names), max(3.5, 0.6 * k + 2.0 + names))
+    fig, ax = plt.subplots(figsize=size)
     ConfusionMatrixDisplay.from_predictions(
         np.asarray(result.y_true).astype(str),
         np.asarray(result.y_pred).astype(str),
         labels=classes,
-        display_labels=[plain(c) for c in classes],
+        display_labels=shown,
         normalize="true",
         values_format=".2f",
         xticks_rotation="vertical",
@@ -395,6 +426,25 @@ def partial_decodes(failures: str | os.PathLike | None) -> dict[str, int]:
     return {str(k): int(v) for k, v in part.groupby("where")["video_id"].nunique().items()}
 
 
+#: what a sheet flag means, for the report
+SHEET_FLAGS = {
+    "non-utf8": "bytes that were not UTF-8 were replaced (U+FFFD) in this row's cells; "
+    "save the sheet as UTF-8 to keep them"
+}
+
+
+def sheet_flag_items(failures: str | os.PathLike | None) -> list[str]:
+    """The sample sheet's flagged rows (results/failures.tsv, stage ``sheet``), one line each:
+    a row whose description was read with replaced bytes is part of the results."""
+    if not failures or not Path(failures).exists():
+        return []
+    df = pd.read_csv(failures, sep="\t", dtype=str, keep_default_na=False)
+    return [
+        f"{r.video_id} ({r.where}): {r.reason}: {SHEET_FLAGS.get(r.reason, 'flagged')}"
+        for r in df[df["stage"] == "sheet"].itertuples(index=False)
+    ]
+
+
 def write_report(
     results: list,
     out_dir: str | os.PathLike,
@@ -436,14 +486,18 @@ def write_report(
     ]
     n_missing = max(r.n_missing for r in res)
     scored = evaluated(res)
-    classes = ", ".join(map(str, scored[0].classes)) if scored else "none"
+    classes = (
+        f"classes: {', '.join(map(str, scored[0].classes))}"
+        if scored
+        else "nothing evaluated (see Not evaluated)"
+    )
     blocks: list[tuple] = [
         ("h1", f"Results: label set `{label_set}`"),
         (
             "p",
             f"Cross-validated scores (mean ± std over folds, in %), {len(scored)} evaluations"
             + (f" ({len(skipped)} not evaluated)" if skipped else "")
-            + f", classes: {classes}. "
+            + f", {classes}. "
             "Majority = DummyClassifier(most_frequent) on the same folds. "
             + (
                 "Rows of the official split (column protocol) were fitted on the sheet's "
@@ -498,6 +552,10 @@ def write_report(
         ),
         ("table", provenance_table(res)),
     ]
+    flagged = sheet_flag_items(failures)
+    paths["sheet_flags"] = flagged
+    if flagged:
+        blocks += [("h2", "Sample sheet flags"), ("list", flagged)]
     partial = partial_decodes(failures)
     paths["partial_decodes"] = partial
     if partial:

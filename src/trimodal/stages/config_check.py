@@ -24,6 +24,8 @@ from trimodal.learn.classifiers import CLASSIFIERS, vector_classifiers
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
 DEFAULT_FUSION_KINDS = ("early", "late-stack")
+#: fusion kinds that build their classifier by name (a classify.options variant is not one)
+BY_NAME_FUSION_KINDS = {"early", "late-stack"}
 #: text source names every text extractor knows besides config["text_sources"]
 BUILTIN_TEXT_SOURCES = ("description", "all")
 
@@ -506,7 +508,9 @@ class _Checker:
             where = "the zero-shot candidates"
         else:
             known, where = self.sheet_labels, "the sheet's labels"
-        merged_names = {v for v in _dict(spec.get("merge")).values() if isinstance(v, str)}
+        merged_names = {
+            normalise_label(v) for v in _dict(spec.get("merge")).values() if isinstance(v, str)
+        }
         if known is not None:
             known = {normalise_label(k) for k in known}
             for old in _dict(spec.get("merge")):
@@ -520,7 +524,7 @@ class _Checker:
                 spec.get("strategy") == "drop_dominant"
                 and isinstance(dominant, str)
                 and source == "zeroshot"
-                and dominant not in known
+                and normalise_label(dominant) not in known
             ):
                 self.add(
                     f"{key_path(*path, 'dominant')}: {dominant!r} is not a candidate"
@@ -705,16 +709,20 @@ class _Checker:
             clf = spec.get("classifier", "ovr_linear_svc")
             if not isinstance(clf, str):
                 continue
-            # early fusion builds the classifier by name; late fusion reads its CV results,
-            # which a classify.options variant also has
+            # early fusion and late-stack (its base models, refitted in each fold) build the
+            # classifier by name; late-mean/vote read its CV results, which a classify.options
+            # variant also has
             allowed = (
                 vector_classifiers()
-                if "early" in kinds
+                if BY_NAME_FUSION_KINDS & set(kinds)
                 else [*vector_classifiers(), *self.variants()]
             )
             if clf not in allowed:
                 self.add(
                     f"{key_path('fusion', 'sets', name, 'classifier')}: "
+                    + fusion_variant_problem(clf, sorted(BY_NAME_FUSION_KINDS & set(kinds)))
+                    if clf in self.variants()
+                    else f"{key_path('fusion', 'sets', name, 'classifier')}: "
                     + self.classifier_problem(clf, allowed)
                 )
 
@@ -729,6 +737,16 @@ class _Checker:
                     self.check_feature_set(
                         key_path("crossmodal", "pairs", i, side), pair[side], why
                     )
+
+
+def fusion_variant_problem(variant: str, kinds: list[str]) -> str:
+    """A classify.options variant named by a fusion set whose kinds build the classifier by
+    name (issue 32: it passed the dry run and failed in the fuse job with a KeyError)."""
+    return (
+        f"{variant!r} is a classify.options variant; {' and '.join(kinds)} fusion build "
+        "their classifier by name and cannot use it: name a classifier, or keep only the "
+        "kinds late-mean/late-vote, which read the variant's CV results"
+    )
 
 
 # --------------------------------------------------------------------------- circular pairs

@@ -23,6 +23,7 @@ from trimodal.plumbing.device import gpu_out_of_memory, pick_device
 from trimodal.plumbing.models import describe_model
 from trimodal.plumbing.threads import torch_threads
 from trimodal.plumbing.types import ExtractionError, VideoItem
+from trimodal.stages.worker import close_worker, run_isolated
 from trimodal.store import features as store
 from trimodal.store.reuse import ResultCache, media_identity, result_key
 
@@ -151,17 +152,21 @@ def extract_one(
         log.info("%s: %s reused (inputs unchanged, %s)", video_id, extractor, key[:12])
         return reused
 
-    ex = _extractor(kind, model, {**params, **(run_params or {})}, device)
+    build = {**params, **(run_params or {})}  # what the model is built with
     counts["computed"] += 1
-    if timeout_s:  # in a child the job can kill, even inside native code
-        error, reusable = run_killable(
-            lambda: _compute(ex, item, extractor, output, header, partial_decode, need),
+    if timeout_s:  # in a worker process the job can kill, even inside native code
+        error, reusable = run_isolated(
+            "trimodal.stages.extract",
+            dict(kind=kind, model=model, params=build, device=device),
+            dict(item=item, extractor=extractor, output=output, header=header,
+                 partial_decode=partial_decode, need=need),
             timeout_s,
             f"{extractor} on {video_id}",
-        )
+        )  # fmt: skip
         if error is not None and error[0] == "timeout":
             store.write_video_file(output, video_id, header, error=error)
     else:
+        ex = _extractor(kind, model, build, device)
         error, reusable = _compute(ex, item, extractor, output, header, partial_decode, need)
     if error is not None:
         counts["errors"] += 1
@@ -296,44 +301,14 @@ def _compute(ex, item: VideoItem, extractor: str, output: str, header: dict, par
     return error, reusable
 
 
-def run_killable(work, timeout_s: float, what: str):
-    """`work()` -> (error, reusable) in a forked child, killed (SIGKILL) after `timeout_s`.
+def load_extractor(kind: str, model: str | None, params: dict, device: str) -> None:
+    """Load the model in an isolation worker (once per worker, outside any video's limit)."""
+    _extractor(kind, model, params, device)
 
-    SIGALRM runs its handler only when control returns to Python, so a decode or an inference
-    stuck inside PyAV, CTranslate2 or onnxruntime never timed out. The child is forked after the
-    model was loaded (one load per batch; copy-on-write), writes the video's file itself and
-    sends back its (error, reusable); a killed child leaves no file under the final name (every
-    write is atomic), and the caller writes the `timeout` error record.
-    """
-    import multiprocessing as mp
 
-    ctx = mp.get_context("fork")
-    receive, send = ctx.Pipe(duplex=False)
-
-    def child():
-        try:
-            send.send(work())
-        except BaseException as e:  # noqa: BLE001 - reported to the parent
-            send.send((("extract", f"{type(e).__name__}: {e}"), False))
-
-    proc = ctx.Process(target=child, daemon=True)
-    proc.start()
-    send.close()
-    result = None
-    if receive.poll(float(timeout_s)):
-        try:
-            result = receive.recv()
-        except EOFError:  # the child died without a word
-            result = None
-    if result is None and proc.is_alive():
-        proc.kill()
-        proc.join()
-        return ("timeout", f"{what} took longer than the {timeout_s:g} s timeout (stopped)"), False
-    proc.join()
-    if result is None:
-        return ("extract", f"{what}: the worker process died (exit code {proc.exitcode})"), False
-    error, reusable = result
-    return (tuple(error) if error else None), reusable
+def compute_video(*, kind, model, params, device, **video) -> tuple:
+    """One video in an isolation worker (:mod:`trimodal.stages.worker`): (error, reusable)."""
+    return _compute(_extractor(kind, model, params, device), **video)
 
 
 def _own_inputs(item: VideoItem, reads: Reads) -> dict[str, Any]:
@@ -424,12 +399,15 @@ def extract_batch(
     per-video job; unchanged videos reuse their earlier result.
     """
     counts = Counts()
-    for v in videos:
-        v = dict(v)
-        if "inputs" in v:
-            v["files"] = {k: inputs[i] for k, i in v.pop("inputs").items()}
-            v["output"] = os.path.join(folder, f"{v['video_id']}.h5")
-        extract_files(**v, counts=counts, **common)
+    try:
+        for v in videos:
+            v = dict(v)
+            if "inputs" in v:
+                v["files"] = {k: inputs[i] for k, i in v.pop("inputs").items()}
+                v["output"] = os.path.join(folder, f"{v['video_id']}.h5")
+            extract_files(**v, counts=counts, **common)
+    finally:
+        close_worker()  # the batch's isolation worker, if any, with its helpers
     log.info(
         "batch of %d videos: %d computed, %d reused, %d error records",
         len(videos),

@@ -44,8 +44,9 @@ def make_label_set(
     model, candidates {label: description}, strategy, dominant, threshold.
     """
     from trimodal.corpus.sheet import load_sheet
-    from trimodal.labels.label_sets import base_labels, merge_classes
+    from trimodal.labels.label_sets import base_labels, merge_classes, normalise_spec
 
+    spec = normalise_spec(spec)  # the labels it names, compared as the sheet's are
     if isinstance(sheet, pd.DataFrame):  # the rows a workflow job got as params
         df = sheet
     else:

@@ -26,10 +26,11 @@ import json
 import logging
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
-from trimodal.plumbing.atomic import write_file
+from trimodal.plumbing.atomic import file_kind, write_file
 
 #: blocks hashed to tell two files of the same size and mtime apart (start, middle, end)
 SAMPLE_BLOCK = 64 * 1024
@@ -42,6 +43,8 @@ def file_identity(path: str | os.PathLike) -> dict[str, Any]:
     kept (``cp -p``, ``rsync -t``) still changes identity unless those blocks are equal.
     """
     st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block, a directory raise: no bytes to hash
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "blocks": file_kind(st.st_mode)}
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for offset in sorted({0, max(0, st.st_size // 2 - SAMPLE_BLOCK // 2),
