@@ -225,22 +225,30 @@ def test_sbert_description_beats_majority_on_demo_corpus(minilm):
 
 
 @pytest.mark.slow
-def test_sbert_batch_size_is_a_run_time_setting_bit_identical_features(minilm):
-    """Why `batch_size` is no param (Param(runtime=True)): chunks of several lengths padded in
-    one batch or embedded one by one give the same bits, so a change reruns nothing."""
+def test_sbert_batch_size_is_a_run_time_setting_like_threads(minilm):
+    """Why `batch_size` is no param (Param(runtime=True)), measured: chunks of several lengths
+    padded into one batch or embedded one by one agree to float32 rounding (max |diff| 9e-8
+    here), not bit for bit, as with another thread count; a GPU job's OOM retry halves it too."""
     from trimodal.extractors.sbert import SbertExtractor
 
     assert "batch_size" in SbertExtractor.runtime_params()
     sentences = [f"Scene {i}: a man walks {'slowly ' * (i % 7)}along the river." for i in range(90)]
-    item = VideoItem(
-        "v1", description="A short intro.", texts={"ad_transcript": " ".join(sentences)}
-    )
+    texts = {"ad_transcript": " ".join(sentences)}
+    item = VideoItem("v1", description="A short intro.", texts=texts)
     out = {}
-    for size in (1, 32):
+    for size in (1, 4, 32):
         minilm.params["batch_size"] = size
         out[size] = minilm.extract(item)
     minilm.params["batch_size"] = 8
     assert out[1].windows.shape[0] > 3  # several chunks of different lengths
-    assert np.array_equal(out[1].windows, out[32].windows)
-    for key in out[1].pooled:
-        assert np.array_equal(out[1].pooled[key], out[32].pooled[key])
+    for size in (4, 32):
+        diff = np.abs(out[1].windows - out[size].windows).max()
+        assert diff < 1e-6, (size, diff)
+        for key in ("mean", "max", "mean_max"):
+            np.testing.assert_allclose(out[1].pooled[key], out[size].pooled[key], atol=1e-6)
+        # not "attn": MiniLM's windows are unit vectors, so the z-scored norms it weights by
+        # are rounding noise (2.6e-3 apart here, as with another thread count)
+    # the same batch size twice: bit for bit
+    minilm.params["batch_size"] = 32
+    assert np.array_equal(minilm.extract(item).windows, out[32].windows)
+    minilm.params["batch_size"] = 8

@@ -74,7 +74,8 @@ class SbertExtractor(Extractor):
     DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
     PARAMS = {
         "sources": TEXT_SOURCES,
-        # run-time: the embeddings are bit-identical for any batch size (tests/test_plan.py)
+        # run-time, like threads: other batch sizes agree to float32 rounding (~1e-7,
+        # tests/test_text.py), the GPU OOM retry halves it
         "batch_size": Param(int, 32, "chunks per forward pass", ge=1, runtime=True),
         "normalize": Param(bool, False, "L2-normalise the chunk embeddings"),
         "overlap": Param(int, None, "tokens shared by consecutive chunks (null: min(32, 1/4))",
