@@ -99,10 +99,19 @@ def in_time(fn, *args, limit_s=10.0):
     """fn(*args), failing (not hanging) when it blocks: a FIFO opened for reading waits for
     a writer forever."""
     out = {}
-    t = threading.Thread(target=lambda: out.setdefault("value", fn(*args)), daemon=True)
+
+    def call():
+        try:
+            out["value"] = fn(*args)
+        except Exception as e:  # noqa: BLE001 - raised again in the caller's thread
+            out["error"] = e
+
+    t = threading.Thread(target=call, daemon=True)
     t.start()
     t.join(limit_s)
     assert not t.is_alive(), f"{fn.__name__} blocked on {args}"
+    if "error" in out:
+        raise out["error"]
     return out["value"]
 
 
@@ -120,6 +129,20 @@ def test_probe_names_what_a_non_regular_file_is(fifo, tmp_path):
     assert probe(tmp_path / "d.mp4")["reason"] == "not a regular file (directory)"
     (tmp_path / "empty.mp4").write_bytes(b"")
     assert probe(tmp_path / "empty.mp4")["reason"] == "zero-length file"
+
+
+def test_decoders_and_thumbnails_refuse_a_fifo_without_blocking(fifo, tmp_path):
+    """Once the explorer's thumbnail job (which no probe gates) hung on a FIFO for ever."""
+    from trimodal.media.audio import stream_audio
+    from trimodal.media.frames import sample_frames
+    from trimodal.plumbing.types import ExtractionError
+    from trimodal.report.explorer.thumbs import thumbnail_batch
+
+    for decode in (lambda: sample_frames(fifo, fps=1.0), lambda: list(stream_audio(fifo))):
+        with pytest.raises(ExtractionError, match=r"not a regular file \(FIFO\)"):
+            in_time(decode)
+    out = in_time(thumbnail_batch, [{"video_id": "f", "video": str(fifo)}], tmp_path / "t")
+    assert "FIFO" in str(out["f"])
 
 
 # ------------------------------------------------------------------ config check

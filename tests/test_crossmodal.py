@@ -306,3 +306,35 @@ def test_the_workflow_device_reaches_the_neural_methods(tmp_path, monkeypatch):
     }
     run_pairs(cfg, tmp_path)
     assert used and set(used) == {"cpu"}
+
+
+# --------------------------------------------------------------------------- auto's inner CV
+
+
+def test_auto_inner_folds_keep_groups_and_candidates_get_the_device(monkeypatch):
+    """`auto` picks its mapping on inner folds made by the package's fold builder: the clips
+    of one group never straddle an inner split, and each candidate gets the run's device."""
+    from dataclasses import replace
+
+    from trimodal.crossmodal.methods import CROSSMODAL_METHODS
+
+    calls = []
+    ridge = CROSSMODAL_METHODS["ridge"]
+
+    def spy(Xs_tr, Xt_tr, Xs_te, Xt_te, loss, seed, kw):
+        calls.append((Xs_tr[:, 0].astype(int), Xs_te[:, 0].astype(int), dict(kw)))
+        return ridge.fit_fold(Xs_tr, Xt_tr, Xs_te, Xt_te, loss, seed, kw)
+
+    monkeypatch.setitem(CROSSMODAL_METHODS, "ridge", replace(ridge, fit_fold=spy))
+    rng = np.random.default_rng(0)
+    n = 48
+    Xs = np.column_stack([np.arange(n), rng.normal(size=(n, 6))])
+    Xt = rng.normal(size=(n, 5))
+    groups = np.array([f"g{i // 4}" for i in range(n)])  # 12 groups of 4 segments
+    crossmodal_cv(Xs, Xt, [f"v{i}" for i in range(n)], "auto", folds=3, groups=groups,
+                  candidates=["ridge"], device="cpu-test")  # fmt: skip
+    inner = [c for c in calls if len(c[0]) + len(c[1]) < n]  # not the refits on train + test
+    assert len(inner) == 3 * 3  # 3 outer folds x 3 inner folds
+    assert all(kw.get("device") == "cpu-test" for _, _, kw in calls)
+    for tr, te, _ in inner:
+        assert set(groups[tr]).isdisjoint(groups[te]), "an inner split cut a group in two"

@@ -370,7 +370,8 @@ def test_a_label_set_emptied_by_min_count_is_reported_not_scored(tmp_path):
     results, cm, md, _ = _run_jobs(tmp_path, feat_dir, labels_tsv, "rare")
     for r in results:
         assert "the label set has no videos" in r.not_evaluated, r.name
-    assert (cm["note"].str.contains("the label set has no videos")).all()
+    # retrieval needs no labels: it still runs over every video both stores hold (issue 33)
+    assert (cm["note"].fillna("") == "").all() and (cm["n"] == len(ids)).all()
     assert "## Not evaluated" in md and "the label set has no videos" in md
 
 

@@ -213,25 +213,29 @@ def test_nested_stacking_refits_the_base_models_on_the_training_rows_only():
 
 
 def test_the_workflow_device_reaches_the_intermediate_network(tmp_path, monkeypatch):
-    """The fuse rule passes the config's `device` in the options; the network runs there."""
+    """The fuse rule passes the config's `device` in the options; the network is built for
+    that device. A device no default would pick (cuda:3; the network then trains on the CPU
+    here, recording what it was asked for), so the test fails when the option is lost."""
+    import trimodal.fusion.kinds as fk
     import trimodal.fusion.net as fn
     from tests.test_cv import _stores
     from trimodal.fusion.kinds import FUSION_KINDS, FusionJob
 
-    ran_on = []
+    asked = []
 
     class Spy(fn.IntermediateFusionClassifier):
         def fit(self, X, y):
-            out = super().fit(X, y)
-            ran_on.append(str(self.device_))
-            return out
+            asked.append(str(self.device))
+            self.device = "cpu"  # no GPU here: train where it can
+            return super().fit(X, y)
 
     monkeypatch.setattr(fn, "IntermediateFusionClassifier", Spy)
+    monkeypatch.setattr(fk, "pick_device", lambda d: d)  # no GPU to resolve "cuda:3" against
     ids = [f"v{i:02d}" for i in range(24)]
     labels = tmp_path / "l.tsv"
     pd.DataFrame({"video_id": ids, "label": ["a", "b"] * 12}).to_csv(labels, sep="\t", index=False)
     feat_dir = _stores(tmp_path, ids)
     job = FusionJob(["aud:mean", "vid:mean"], str(labels), "l", str(feat_dir), "logreg", 2, 0,
-                    options={"device": "cpu", "max_epochs": 2})  # fmt: skip
+                    options={"device": "cuda:3", "max_epochs": 2})  # fmt: skip
     assert FUSION_KINDS["intermediate"].run(job).evaluated
-    assert ran_on and set(ran_on) == {"cpu"}
+    assert asked and set(asked) == {"cuda:3"}

@@ -56,15 +56,27 @@ class _Spy(ClassifierMixin, BaseEstimator):
         return np.full(len(X), self.classes_[0])
 
 
+class _ProbaSpy(_Spy):
+    def predict_proba(self, X):
+        return np.full((len(X), len(self.classes_)), 1.0 / len(self.classes_))
+
+
 def test_inner_search_never_sees_an_outer_test_row():
+    """Through run_cv, which hands each outer fold's rows to the search: every fit the search
+    makes in fold f (3 settings x 3 inner folds, the refit, the default) excludes f's test
+    rows. A CV that handed the search more than the training rows fails here."""
     X, y, ids = _noise(60)
     X = np.column_stack([np.arange(len(X)), X])
     fset = make_folds(ids, y, None, 5, 0)
-    for f, tr, te in fset.splits(ids, y):
-        _Spy.seen = []
-        NestedSearch(_Spy(), {"c": [1.0, 2.0, 3.0]}).fit(X[tr], y[tr])
-        assert len(_Spy.seen) == 3 * 3 + 1 + 1  # 3 settings x 3 inner folds, refit, default
-        assert all(s.isdisjoint(te) for s in _Spy.seen), f"fold {f} saw test rows"
+    _Spy.seen = []
+    run_cv(X, y, ids, NestedSearch(_ProbaSpy(), {"c": [1.0, 2.0, 3.0]}), folds=fset)
+    splits = fset.splits(ids, y)
+    per_fold = 3 * 3 + 1 + 1
+    assert len(_Spy.seen) == per_fold * len(splits)
+    for k, (f, tr, te) in enumerate(splits):
+        fits = _Spy.seen[k * per_fold : (k + 1) * per_fold]
+        assert all(s.isdisjoint(te) for s in fits), f"fold {f}: the search saw its test rows"
+        assert set().union(*fits) == set(tr)  # and it had every training row
 
 
 def test_inner_folds_are_grouped_when_groups_exist():
@@ -168,23 +180,96 @@ def test_rows_without_a_group_are_groups_of_their_own():
     assert keys[0] == keys[2] and len({keys[1], keys[3], keys[0]}) == 3
 
 
-def test_late_stack_meta_search_is_nested_and_keeps_groups():
+def _late_stack(tmp_path, options, groups=True, seed=0):
+    """The workflow's late-stack (FUSION_KINDS["late-stack"]) on three informative stores of
+    a label set whose clips come in groups of two."""
     import pandas as pd
 
+    from tests.test_cv import write_store
     from tests.test_fusion import three_modalities
-    from trimodal.fusion.evaluate import late_fusion_from_results
+    from trimodal.fusion.kinds import FUSION_KINDS, FusionJob
 
-    blocks, y, ids = three_modalities(120)
-    results = [
-        run_cv(X, y, ids, "logreg", folds=4, seed=0, feature_set=m, modality=m)
-        for m, (X, _) in blocks.items()
-    ]
-    groups = pd.Series([f"g{i // 2}" for i in range(len(ids))], index=ids)  # pairs of clips
-    out = late_fusion_from_results(results, "stack", search={"C": [0.01, 1.0]}, groups=groups)
+    blocks, y, ids = three_modalities(96, seed=seed)
+    feat_dir = tmp_path / "features"
+    for name, (Xb, _) in blocks.items():
+        write_store(feat_dir, tmp_path, name, "audio", list(ids), X=Xb)
+    labels = pd.DataFrame({"video_id": ids, "label": y})
+    if groups:
+        labels["group"] = [f"g{i // 2}" for i in range(len(ids))]
+    labels.to_csv(tmp_path / "l.tsv", sep="\t", index=False)
+    job = FusionJob([f"{m}:mean" for m in blocks], str(tmp_path / "l.tsv"), "l",
+                    str(feat_dir), "logreg", 3, 0, options=options)  # fmt: skip
+    return FUSION_KINDS["late-stack"].run(job), labels
+
+
+def test_late_stack_applies_meta_search_inside_each_outer_training_fold(tmp_path, monkeypatch):
+    """What the workflow's late-stack runs: the meta-model's C chosen per outer fold on inner
+    folds of that fold's training rows (grouped: the two clips of a group never straddle an
+    inner split), recorded with the fixed meta-model's scores; and the choice matters."""
+    import trimodal.fusion.evaluate as fe
+
+    inner, real = [], fe.inner_splits
+
+    def spy(y, groups=None, folds=3, seed=0):
+        out = real(y, groups, folds, seed)
+        inner.append((len(y), groups, out))
+        return out
+
+    monkeypatch.setattr(fe, "inner_splits", spy)
+    out, labels = _late_stack(tmp_path, {"meta_search": {"C": [1e-4, 1.0, 1e4]}})
+    searched = list(inner)  # the searched run's inner CVs (not the runs below)
+    (tmp_path / "fixed").mkdir()
+    assert out.evaluated, out.not_evaluated
     per_fold = out.selection["per_fold"]
-    assert len(per_fold) == 4 and all(f["params"]["C"] in (0.01, 1.0) for f in per_fold)
-    assert len(out.scores["fixed_balanced_accuracy"]) == 4
-    assert "inner 3-fold balanced_accuracy over C" in out.summary()["selected"]
+    assert len(per_fold) == 3 and all(f["params"]["C"] in (1e-4, 1.0, 1e4) for f in per_fold)
+    assert len(out.scores["fixed_balanced_accuracy"]) == 3
+    # the fixed meta-model (C = 1) scored on the same folds: as well as the one without a search
+    fixed, _ = _late_stack(tmp_path / "fixed", {})
+    np.testing.assert_allclose(out.scores["fixed_balanced_accuracy"],
+                               fixed.scores["balanced_accuracy"])  # fmt: skip
+    assert "over C: [0.0001, 1.0, 10000.0]" in out.summary()["selected"]
+    from trimodal.report.summary import write_report
+
+    report = write_report([out], tmp_path / "report", "l")["markdown"].read_text()
+    section = report[report.index("Model selection (nested)") :]
+    assert "logreg_meta" in section.split("##")[0]  # the demo report's selection table
+    # nested: each search ran on one outer fold's training rows, its inner folds grouped
+    train_sizes = sorted(len(tr) for _, tr, _ in splits_of(out))
+    assert sorted(n for n, _, _ in searched) == train_sizes
+    for _, groups, splits in searched:
+        assert groups is not None, "late-stack's inner CV lost the label set's groups"
+        g = np.asarray(groups)
+        for tr, te in splits:
+            assert set(g[tr]).isdisjoint(g[te])
+    # the space is applied: a tiny C and a huge one do not score the same
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "huge").mkdir()
+    tiny, _ = _late_stack(tmp_path / "tiny", {"meta_search": {"C": [1e-4]}})
+    huge, _ = _late_stack(tmp_path / "huge", {"meta_search": {"C": [1e4]}})
+    assert not np.allclose(tiny.proba, huge.proba)
+
+
+def splits_of(result):
+    from trimodal.learn.cv import splits_from_assignment
+
+    return splits_from_assignment(result.fold)
+
+
+def test_late_stack_builds_its_base_models_with_their_configured_options(tmp_path, monkeypatch):
+    """`base_options` (classify.options of the set's classifier, filled in by the workflow)
+    reach every base model late-stack refits."""
+    import trimodal.fusion.evaluate as fe
+
+    built = []
+    real = fe.make_classifier
+
+    def spy(name, **kw):
+        built.append((name, kw.get("C")))
+        return real(name, **kw)
+
+    monkeypatch.setattr(fe, "make_classifier", spy)
+    out, _ = _late_stack(tmp_path, {"base_options": {"base": "logreg", "C": 0.125}})
+    assert out.evaluated and built and set(built) == {("logreg", 0.125)}
 
 
 def test_nested_search_splits_by_group_when_given_groups():

@@ -77,7 +77,7 @@ if clip_stage_on("clip_match") or clip_stage_on("text2image"):
             summarize=CLIP_STAGE.get("summarize") or {},
             # the descriptions, as values: the sheet is no job's input
             descriptions={v: ROWS[v]["description"] for v in VIDEO_IDS},
-            code=code_hash("trimodal.crossmodal.clip.summarize"),
+            code=code_hash("trimodal.stages.clip"),
         script:
             "../scripts/clip_summaries.py"
 
@@ -131,7 +131,7 @@ if clip_stage_on("clip_match"):
             frame_agg=(CLIP_STAGE.get("clip_match") or {}).get(
                 "frame_agg", ["mean", "max"]
             ),
-            code=code_hash("trimodal.crossmodal.clip.match"),
+            code=code_hash("trimodal.stages.clip"),
             device=config["device"],
         script:
             "../scripts/clip_match.py"
@@ -167,7 +167,7 @@ if clip_stage_on("text2image"):
             clip_model=clip_model(),
             # video_id -> index of its file in input.videos
             videos=clip_videos()[0],
-            code=code_hash("trimodal.crossmodal.clip.text2image"),
+            code=code_hash("trimodal.stages.clip"),
             device=config["device"],
         script:
             "../scripts/text2image.py"

@@ -110,8 +110,9 @@ except PlanError as e:
 
 
 # The code a job runs is part of its params: code_hash covers every trimodal module that the
-# entry module imports (trimodal.plumbing.codehash), so editing media/frames.py reruns the video
+# entry modules import (trimodal.plumbing.codehash), so editing media/frames.py reruns the video
 # extractors and not the text ones; editing learn/classify.py reruns classification only.
+# tests/test_code_triggers.py edits every module and checks the plan against its table.
 _CODE_HASHES = {}
 
 
@@ -122,26 +123,31 @@ def code_hash(*modules):
 
 
 def extractor_code(kind):
-    from trimodal.extractors.base import extractor_target
+    """The code hash of an extractor's jobs: the closure of its kind's module, the per-video
+    compute and writer and the scripts it launches (trimodal.extractors.base.code_modules),
+    modules that shape no output left out (trimodal.plumbing.codehash.NOT_SHAPING)."""
+    from trimodal.extractors.base import code_modules, extractor_target
 
     source = extractor_target(kind)[0]
-    if not source.startswith(
-        "trimodal."
-    ):  # a plug-in extractor: its own file counts too
+    # a plug-in extractor: its own file counts too
+    if not source.startswith("trimodal."):
         PLUGINS.add(source)
-    # the extractor's module and what it computes with (decoding, pooling), not the batch
-    # loop, progress, atomic writing or the cache (trimodal.plumbing.codehash.PLUMBING)
-    return code_hash(source)
+    return code_hash(*code_modules(kind))
 
 
-def extractor_packages(kind):
-    """Versions of the libraries the extractor's code imports (none with
-    `cache: {across_versions: true}`): an upgrade reruns its jobs, which recompute."""
+def extractor_packages(kind, spec=None):
+    """Versions of the libraries the extractor's code imports, and of its back-end in another
+    interpreter (TensorFlow; needs the extractor's `spec`), none with
+    `cache: {across_versions: true}`: an upgrade reruns its jobs, which recompute."""
     if across_versions(config):
         return {}
-    from trimodal.extractors.base import extractor_target
+    from trimodal.extractors.base import extractor_target, get_extractor_class
 
-    return package_versions(extractor_target(kind)[0])
+    out = package_versions(extractor_target(kind)[0])
+    if spec is not None:
+        model, params = spec.get("model"), spec.get("params") or {}
+        out.update(get_extractor_class(kind).backend_versions(model, params))
+    return dict(sorted(out.items()))
 
 
 # GPUs as a resource (trimodal.plumbing.device): on a plan that will run on CUDA, a job whose work goes

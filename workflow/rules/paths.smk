@@ -25,7 +25,7 @@ def extract_params(name):
     return dict(
         **PLAN.extract_params(name),
         code=extractor_code(EXTRACTORS[name]["kind"]),
-        packages=extractor_packages(EXTRACTORS[name]["kind"]),
+        packages=extractor_packages(EXTRACTORS[name]["kind"], EXTRACTORS[name]),
     )
 
 

@@ -129,5 +129,11 @@ def report_inputs():
 
 def fusion_job_spec(name, kind):
     """A fusion set's spec as one kind's job reads it: without the list of kinds, so adding
-    a kind runs only its own job."""
-    return {k: v for k, v in fusion_spec(name).items() if k != "kinds"}
+    a kind runs only its own job. Late-stack builds its base models itself: as
+    classify.options configures its classifier (options.base_options)."""
+    spec = {k: v for k, v in fusion_spec(name).items() if k != "kinds"}
+    clf = spec.get("classifier", "ovr_linear_svc")
+    base = (config["classify"].get("options") or {}).get(clf)
+    if kind == "late-stack" and base:
+        spec["options"] = {**(spec.get("options") or {}), "base_options": base}
+    return spec

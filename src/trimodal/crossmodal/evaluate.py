@@ -146,7 +146,11 @@ def crossmodal_cv(
     val = np.flatnonzero(assign == VAL)
     per_fold: dict[str, list] = {r: [] for r in rankings}
     retrieved: dict[str, list] = {r: [] for r in rankings}
+    fold_kw = kw
     for fold, tr, te in splits:
+        if spec.inner_cv:  # its inner folds: the training rows' ids and groups
+            g = None if groups is None else np.asarray(groups, dtype=object)[tr]
+            fold_kw = {**kw, "inner_rows": (np.asarray(row_ids, dtype=object)[tr], g)}
         # the training rows go through the fitted mapping too (the fit sees them only as
         # training rows): their queries and items are the bank of the hubness corrections
         both = np.concatenate([tr, te])
@@ -157,7 +161,9 @@ def crossmodal_cv(
                     Xs[fit_rows], Xt[fit_rows], Xs[both], Xt[both], loss, seed + fold, kw
                 )
         else:
-            Q, K, info = spec.fit_fold(Xs[tr], Xt[tr], Xs[both], Xt[both], loss, seed + fold, kw)
+            Q, K, info = spec.fit_fold(
+                Xs[tr], Xt[tr], Xs[both], Xt[both], loss, seed + fold, fold_kw
+            )
         n_tr = len(tr)
         for ranking in rankings:
             rk, rk_beta, chosen = ranking, beta, {}

@@ -33,6 +33,9 @@ class CrossModalMethod:
     early_stops: bool = False
     #: trains a network (on a GPU when the device picks one): its job declares the GPU
     uses_gpu: bool = False
+    #: selects by an inner CV of its training rows: gets their ids and groups (kw
+    #: ``inner_rows``), so that its inner folds are the package's (grouped) folds
+    inner_cv: bool = False
 
 
 CROSSMODAL_METHODS: dict[str, CrossModalMethod] = {}
@@ -44,12 +47,13 @@ def register_crossmodal_method(
     losses: Sequence[str] = ("mse",),
     early_stops: bool = False,
     uses_gpu: bool = False,
+    inner_cv: bool = False,
 ) -> None:
     unknown = set(losses) - set(LOSSES)
     if unknown:
         raise ValueError(f"method {name!r}: unknown losses {sorted(unknown)}; known: {LOSSES}")
     CROSSMODAL_METHODS[name] = CrossModalMethod(
-        name, fit_fold, tuple(losses), early_stops, uses_gpu
+        name, fit_fold, tuple(losses), early_stops, uses_gpu, inner_cv
     )
 
 
@@ -285,18 +289,16 @@ def _auto(Xs_tr, Xt_tr, Xs_te, Xt_te, loss, seed, kw):
     "method:loss", kw ``candidates``; its options under kw[method]) is scored by the mean
     reciprocal rank of an inner k-fold (kw ``inner_folds``, 3) of the training rows, and the
     best is refitted on all of them. Nothing of the outer test rows is seen."""
-    from sklearn.model_selection import KFold
-
     from trimodal.crossmodal.retrieval import cosine_similarity_matrix, true_ranks
 
     cands = [str(c) for c in kw.get("candidates", AUTO_CANDIDATES)]
-    inner = KFold(int(kw.get("inner_folds", 3)), shuffle=True, random_state=seed)
+    inner = auto_inner_splits(len(Xs_tr), seed, kw)
     scores = {}
     for cand in cands:
         method, _, cand_loss = cand.partition(":")
-        spec, opts = CROSSMODAL_METHODS[method], dict(kw.get(method, {}))
+        spec, opts = CROSSMODAL_METHODS[method], candidate_options(method, kw)
         mrr = []
-        for i, (a, b) in enumerate(inner.split(Xs_tr)):
+        for i, (a, b) in enumerate(inner):
             Q, K, _ = spec.fit_fold(
                 Xs_tr[a], Xt_tr[a], Xs_tr[b], Xt_tr[b], cand_loss or "mse", seed + i, opts
             )
@@ -305,9 +307,26 @@ def _auto(Xs_tr, Xt_tr, Xs_te, Xt_te, loss, seed, kw):
     best = max(cands, key=lambda c: scores[c])  # first of equals: the candidates' order
     method, _, cand_loss = best.partition(":")
     Q, K, info = CROSSMODAL_METHODS[method].fit_fold(
-        Xs_tr, Xt_tr, Xs_te, Xt_te, cand_loss or "mse", seed, dict(kw.get(method, {}))
+        Xs_tr, Xt_tr, Xs_te, Xt_te, cand_loss or "mse", seed, candidate_options(method, kw)
     )
     return Q, K, {"chose": best, "inner_mrr": scores[best], **info}
+
+
+def candidate_options(method: str, kw: dict) -> dict:
+    """A candidate's options under `auto`: its own (kw[method]) over the run's `device`."""
+    return {**({"device": kw["device"]} if "device" in kw else {}), **dict(kw.get(method, {}))}
+
+
+def auto_inner_splits(n: int, seed: int, kw: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`auto`'s inner folds of its n training rows: the package's fold builder
+    (:func:`trimodal.learn.cv.make_folds`, grouped when the rows have groups: segments of one
+    video never straddle an inner split), on the ids and groups the CV hands it (kw
+    ``inner_rows``; rows of their own without)."""
+    from trimodal.learn.cv import make_folds
+
+    ids, groups = kw.get("inner_rows") or ([f"r{i}" for i in range(n)], None)
+    fset = make_folds(ids, None, groups, int(kw.get("inner_folds", 3)), seed)
+    return [(tr, te) for _, tr, te in fset.splits(ids)]
 
 
 register_crossmodal_method("ridge", _ridge)
@@ -316,7 +335,7 @@ register_crossmodal_method("mlp", _neural("mlp"), losses=LOSSES, early_stops=Tru
 register_crossmodal_method(
     "autoencoder", _neural("autoencoder"), losses=LOSSES, early_stops=True, uses_gpu=True
 )
-register_crossmodal_method("auto", _auto)
+register_crossmodal_method("auto", _auto, inner_cv=True)
 
 
 def methods_use_gpu(spec: dict) -> bool:

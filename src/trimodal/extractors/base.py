@@ -167,6 +167,9 @@ class Extractor(ABC):
     modality: str = ""  # "video" | "audio" | "text"
     PARAMS: dict[str, Param] = {}
     POOLINGS: tuple[str, ...] = ()
+    #: modules the extractor runs as scripts in another interpreter (no import reaches them):
+    #: their source is part of its code hash (:func:`code_modules`)
+    SCRIPTS: tuple[str, ...] = ()
 
     def __init__(self, model: str | None = None, params: dict | None = None, device: str = "cpu"):
         self.model_spec = model
@@ -219,6 +222,12 @@ class Extractor(ABC):
         when it does not come from the Hub; used to tell whether it is cached for offline use."""
         return model
 
+    @classmethod
+    def backend_versions(cls, model: str | None, params: dict) -> dict[str, str]:
+        """Versions of libraries the extractor computes with that its module's imports do not
+        name (a back-end in another interpreter): recorded beside the imported ones."""
+        return {}
+
     def ensure_loaded(self) -> None:
         if not self._loaded:
             self.load()
@@ -228,7 +237,7 @@ class Extractor(ABC):
         """Attributes stored with every output: what model and parameters made it."""
         from trimodal.plumbing.models import describe_model
 
-        return {"model": self.model_spec or "", **describe_model(self.model_spec)}
+        return {"model": self.model_spec or "", **describe_model(self.model_spec, self.hub_repo)}
 
     @abstractmethod
     def extract(self, item: VideoItem) -> Features:
@@ -274,6 +283,14 @@ def extractor_reads(kind: str, modality: str, params: dict) -> Reads:
         return get_extractor_class(kind).reads(params)
     except (KeyError, ImportError, AttributeError):
         return default_reads(modality, params)
+
+
+def code_modules(kind: str) -> tuple[str, ...]:
+    """The entry modules whose closure is an extractor's code (its jobs' code hash): the kind's
+    module, the per-video compute and writer, and the scripts the class launches."""
+    from trimodal.plumbing.codehash import extract_modules
+
+    return extract_modules(extractor_target(kind)[0], get_extractor_class(kind).SCRIPTS)
 
 
 def build_extractor(kind: str, model: str | None, params: dict | None, device: str = "cpu"):

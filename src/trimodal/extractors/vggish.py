@@ -44,7 +44,7 @@ from trimodal.extractors.base import (
     VideoItem,
 )
 from trimodal.extractors.pooling import pool_all
-from trimodal.extractors.tf_process import run_tf_script, write_waveform
+from trimodal.extractors.tf_process import run_tf_script, tf_versions, write_waveform
 from trimodal.media.audio import source_path, stream_audio
 from trimodal.media.audio_features import SAMPLE_RATE, stream_patches
 from trimodal.plumbing.models import resolve_model
@@ -116,10 +116,15 @@ class VggishExtractor(Extractor):
         "chunk_s": Param(float, 30.0, "seconds of audio decoded at a time", gt=0),
     }
     POOLINGS = POOLED
+    SCRIPTS = ("trimodal.extractors.vggish_tf",)  # the TensorFlow back-end
 
     @classmethod
     def hub_repo(cls, model: str) -> str | None:
         return None  # a state_dict file, a TF Hub handle or a SavedModel folder
+
+    @classmethod
+    def backend_versions(cls, model: str | None, params: dict) -> dict[str, str]:
+        return tf_versions(params or {}) if (params or {}).get("backend") == "tf" else {}
 
     def __init__(self, model=None, params=None, device="cpu"):
         super().__init__(model, params, device)
@@ -167,7 +172,7 @@ class VggishExtractor(Extractor):
 
     def _run_tf(self, inp: str, out: str, kind: str) -> np.ndarray:
         args = [inp, out, "--model", str(self.tf_model), "--kind", kind]
-        run_tf_script("vggish_tf.py", args, self.params, "VGGish")
+        run_tf_script(self.SCRIPTS[0], args, self.params, "VGGish")
         return np.load(out)
 
     def _embed_tf(self, path: str, stats: dict, span=None):

@@ -55,7 +55,7 @@ from trimodal.extractors.base import (
     VideoItem,
 )
 from trimodal.extractors.pooling import pool_all
-from trimodal.extractors.tf_process import run_tf_script, write_waveform
+from trimodal.extractors.tf_process import run_tf_script, tf_versions, write_waveform
 from trimodal.media.audio import source_path, stream_audio
 from trimodal.media.audio_features import SAMPLE_RATE, quantize, stream_patches
 from trimodal.plumbing.models import is_packaged, resolve_model
@@ -168,6 +168,7 @@ class YamnetExtractor(Extractor):
     }
     # embedding_*: the TF back-end only; text: the top class names
     POOLINGS = (*POOLED, *(f"embedding_{p}" for p in POOLED), "text")
+    SCRIPTS = ("trimodal.extractors.yamnet_tf",)  # the TensorFlow back-end
 
     @classmethod
     def uses_gpu(cls, model, params) -> bool:
@@ -177,6 +178,10 @@ class YamnetExtractor(Extractor):
     @classmethod
     def hub_repo(cls, model: str) -> str | None:
         return None  # ONNX files, TF Hub handles or SavedModel folders
+
+    @classmethod
+    def backend_versions(cls, model: str | None, params: dict) -> dict[str, str]:
+        return tf_versions(params or {}) if is_tf_model(model or PACKAGED_YAMNET) else {}
 
     def __init__(self, model=None, params=None, device="cpu"):
         super().__init__(model or PACKAGED_YAMNET, params, device)
@@ -259,7 +264,7 @@ class YamnetExtractor(Extractor):
             args = [wave, out, "--model", str(self.tf_model)]
             args += ["--slice-windows", str(int(self.params["slice_windows"]))]
             args += ["--threads", str(int(self.params["threads"]) or job_threads())]
-            run_tf_script("yamnet_tf.py", args, self.params, "YAMNet")
+            run_tf_script(self.SCRIPTS[0], args, self.params, "YAMNet")
             with np.load(out) as d:
                 names = [str(n) for n in d["class_names"]] if "class_names" in d.files else None
                 return d["scores"], d["embeddings"], names

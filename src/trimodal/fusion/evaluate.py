@@ -26,7 +26,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import StackingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
@@ -44,8 +43,15 @@ from trimodal.learn.classify import (
     make_classifier,
     run_cv,
 )
-from trimodal.learn.cv import Folds, NotEvaluated, agreed_folds, label_set_folds
-from trimodal.learn.tuning import nested
+from trimodal.learn.cv import (
+    Folds,
+    NotEvaluated,
+    agreed_folds,
+    inner_splits,
+    label_set_folds,
+    splitter,
+)
+from trimodal.learn.tuning import NestedSearch, nested
 
 # --------------------------------------------------------------------------- early fusion
 
@@ -456,20 +462,33 @@ def stacking_estimator(
     slices: dict[str, tuple[int, int]],
     base_classifiers: dict[str, str | BaseEstimator],
     seed: int = 0,
-    inner_folds: int = 3,
+    inner_folds: int | list = 3,
+    meta: BaseEstimator | None = None,
+    base_options: dict | None = None,
 ) -> StackingClassifier:
-    """Late fusion as one estimator on the concatenated matrix: each base model sees its own
-    columns, its meta-features come from an inner CV on the outer training rows only."""
+    """Late fusion as one estimator on the concatenated matrix: each base model (a name built
+    with `base_options`, or an estimator) sees its own columns, its meta-features come from an
+    inner CV on the outer training rows only (`inner_folds`: a number, or the (train, test)
+    pairs of :func:`trimodal.learn.cv.inner_splits`); `meta`: the meta-model (default
+    :func:`meta_classifier`)."""
     estimators = []
     for name, (a, b) in slices.items():
         base = base_classifiers[name]
-        base = make_classifier(base, seed=seed) if isinstance(base, str) else clone(base)
+        if isinstance(base, str):
+            base = make_classifier(base, seed=seed, **(base_options or {}))
+        else:
+            base = clone(base)
         select = ColumnTransformer([("cols", "passthrough", list(range(a, b)))])
         estimators.append((name.replace(":", "_"), Pipeline([("select", select), ("model", base)])))
+    cv = (
+        splitter(inner_folds, grouped=False, seed=seed)
+        if isinstance(inner_folds, int)
+        else inner_folds
+    )
     return StackingClassifier(
         estimators,
-        final_estimator=meta_classifier(seed),
-        cv=StratifiedKFold(inner_folds, shuffle=True, random_state=seed),
+        final_estimator=meta if meta is not None else meta_classifier(seed),
+        cv=cv,
         stack_method="predict_proba",
     )
 
@@ -477,19 +496,37 @@ def stacking_estimator(
 class NestedStacking(ClassifierMixin, BaseEstimator):
     """Late stacking as one estimator on the concatenated blocks, fully nested: `fit` refits
     every block's base classifier on the training rows it is given, and the meta-classifier
-    learns from an inner cross-validation of those rows only (:func:`stacking_estimator`). Run
-    by an outer CV, no row a fold tests on has touched any model of that fold.
+    learns from an inner cross-validation of those rows only (:func:`stacking_estimator`; the
+    folds of :func:`trimodal.learn.cv.inner_splits`, grouped when `fit` gets groups). Run by an
+    outer CV, no row a fold tests on has touched any model of that fold.
 
     slices: block name -> (first, last) column; None: one block of every column.
+    base, base_options: the base classifier's name and the options it is built with (those of
+    its ``classify.options`` entry, so that its out-of-fold probabilities are those of the
+    configured classifier).
+    meta_search: a space for the meta-model (e.g. ``{"C": [0.1, 1, 10]}``), searched on the
+    same inner folds of the outer training rows (:class:`~trimodal.learn.tuning.NestedSearch`;
+    after fit ``search_`` holds the choice, and :meth:`predict_default` the fixed meta-model's
+    predictions, which a CV result scores beside the searched one).
     """
 
-    def __init__(self, slices=None, base="ovr_linear_svc", inner_folds=3, seed=0):
+    def __init__(
+        self,
+        slices=None,
+        base="ovr_linear_svc",
+        inner_folds=3,
+        seed=0,
+        base_options=None,
+        meta_search=None,
+    ):
         self.slices = slices
         self.base = base
         self.inner_folds = inner_folds
         self.seed = seed
+        self.base_options = base_options
+        self.meta_search = meta_search
 
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
         from sklearn.utils.multiclass import check_classification_targets
         from sklearn.utils.validation import validate_data
 
@@ -501,17 +538,26 @@ class NestedStacking(ClassifierMixin, BaseEstimator):
                 f"NestedStacking needs at least 2 classes in the training rows, got "
                 f"{len(self.classes_)} class"
             )
-        if counts.min() < 2:  # the meta-model's inner CV needs each class on both sides
+        splits = inner_splits(y, groups, self.inner_folds, self.seed)
+        if splits is None:  # the meta-model's inner CV needs each class on both sides
+            unit = "videos" if groups is None else "groups"
             raise NotEvaluated(
-                f"late-stack needs 2 training videos of every class for its inner "
-                f"cross-validation; class {self.classes_[counts.argmin()]!r} has "
-                f"{counts.min()} in a training fold"
+                f"late-stack needs 2 training {unit} of every class for its inner "
+                f"cross-validation; class {self.classes_[counts.argmin()]!r} has too few in a "
+                "training fold"
             )
+        meta = nested(meta_classifier(self.seed), self.meta_search, seed=self.seed, cv=splits)
         slices = self.slices or {"all": (0, X.shape[1])}
-        inner = max(2, min(self.inner_folds, int(counts.min())))
         self.stack_ = stacking_estimator(
-            slices, {name: self.base for name in slices}, seed=self.seed, inner_folds=inner
+            slices,
+            {name: self.base for name in slices},
+            seed=self.seed,
+            inner_folds=splits,
+            meta=meta,
+            base_options=self.base_options,
         ).fit(X, y)
+        final = self.stack_.final_estimator_
+        self.search_ = final if isinstance(final, NestedSearch) else None
         return self
 
     def predict_proba(self, X):
@@ -523,3 +569,15 @@ class NestedStacking(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
+
+    def predict_default(self, X):
+        """The fixed meta-model's predictions (fitted on the same meta-features), or None
+        without a meta search."""
+        from sklearn.utils.validation import validate_data
+
+        check_is_fitted(self)
+        if self.search_ is None:
+            return None
+        Z = self.stack_.transform(validate_data(self, X, reset=False))
+        # the stack trains its meta-model on encoded labels (0..k-1, in classes_ order)
+        return self.stack_.classes_[np.asarray(self.search_.predict_default(Z), dtype=int)]

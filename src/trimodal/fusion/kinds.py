@@ -150,13 +150,25 @@ def _late(method: str) -> Callable[[FusionJob], Any]:
 
 
 def _late_stack(job: FusionJob):
-    """Nested stacking: base models refitted inside every outer fold (no second-order leak)."""
+    """Nested stacking: base models refitted inside every outer fold (no second-order leak),
+    built as ``classify.options`` configures `classifier` (``options.base_options``, which the
+    workflow fills in), the meta-model's ``meta_search`` run inside each outer training fold."""
     from trimodal.fusion.evaluate import NestedStacking, evaluate_blocks
 
-    return evaluate_blocks(
+    base_options = dict(job.options.get("base_options") or {})
+    base = base_options.pop("base", job.classifier)
+    base_search = base_options.pop("search", None)
+    base_options.pop("inner_folds", None)
+    result = evaluate_blocks(
         job.feature_sets,
         job.labels_tsv,
-        lambda slices: NestedStacking(slices, base=job.classifier, seed=job.seed),
+        lambda slices: NestedStacking(
+            slices,
+            base=base,
+            seed=job.seed,
+            base_options=base_options,
+            meta_search=job.options.get("meta_search"),
+        ),
         job.features_dir,
         job.label_set,
         job.folds,
@@ -164,6 +176,10 @@ def _late_stack(job: FusionJob):
         kind="late-stack",
         classifier_name="logreg_meta",
     )
+    if base_search:  # a search per base model inside every inner fold: not run, and said so
+        why = f"base models at the fixed options of {job.classifier} (its search not applied)"
+        result.note = "; ".join(n for n in (result.note, why) if n)
+    return result
 
 
 register_fusion_kind("early", "features", _early)

@@ -26,13 +26,14 @@ from sklearn.dummy import DummyClassifier
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardScaler
+from sklearn.utils.validation import has_fit_parameter
 
 from trimodal.labels.label_sets import labelled_rows
 from trimodal.learn.classifiers import CLASSIFIERS
 from trimodal.learn.cv import Folds, NotEvaluated, label_set_folds, make_folds
 from trimodal.learn.estimators import decision_proba, to_dense, unit_rows
 from trimodal.learn.training import given_validation, uses_validation
-from trimodal.learn.tuning import INNER_FOLDS, NestedSearch, nested
+from trimodal.learn.tuning import INNER_FOLDS, NestedSearch, nested, searched
 from trimodal.plumbing.types import FeatureSet
 from trimodal.store.features import STR, atomic_h5, load_pooled, load_text, store_attrs
 
@@ -363,9 +364,9 @@ def run_cv(
     for f, tr, te in splits:
         est = clone(template)
         t0 = time.perf_counter()
-        nested = isinstance(est, NestedSearch)
         rows = np.concatenate([tr, val]) if len(val) else tr
-        fit_kw = {"groups": g[rows]} if nested and g is not None else {}
+        # an estimator with an inner CV (a nested search, late-stack) keeps groups together
+        fit_kw = {"groups": g[rows]} if g is not None and has_fit_parameter(est, "groups") else {}
         if len(val):
             with given_validation(np.isin(rows, val)):
                 est.fit(_take(X, rows), y[rows], **fit_kw)
@@ -376,8 +377,9 @@ def run_cv(
         proba[te] = _proba_in(est, _take(X, te), classes)
         fold_of[te] = f
         score_fold(scores, y[tr], y[te], y_pred[te], classes)
-        if nested:
-            _record_selection(selection, est, f, scores, _take(X, te), y[te], classes)
+        if (search := searched(est)) is not None:
+            fixed = est.predict_default(_take(X, te))
+            _record_selection(selection, search, f, scores, fixed, y[te], classes)
     if fset.protocol == "split":  # predictions exist for the test videos only
         tested = fold_of >= 0
         ids, y, y_pred, proba, fold_of = (a[tested] for a in (ids, y, y_pred, proba, fold_of))
@@ -409,13 +411,14 @@ def run_cv(
     )
 
 
-def _record_selection(selection, est: NestedSearch, fold, scores, X_te, y_te, classes) -> None:
+def _record_selection(selection, est: NestedSearch, fold, scores, fixed, y_te, classes) -> None:
     """One outer fold of a nested search: the chosen setting, and the fixed default's scores
-    on the same test rows (``fixed_<metric>``), for the gain of the search."""
+    on the same test rows (``fixed_<metric>``, from its predictions `fixed`; None: no
+    default), for the gain of the search."""
     if not selection:
         selection.update(
             space=dict(est.search or {}),
-            inner_folds=est.inner_folds,
+            inner_folds=est.inner_folds if est.cv is None else len(est.cv),
             scoring=est.scoring,
             per_fold=[],
         )
@@ -423,8 +426,8 @@ def _record_selection(selection, est: NestedSearch, fold, scores, X_te, y_te, cl
         {"fold": int(fold), "params": est.best_params_, "inner_score": est.inner_score_}
         | ({"note": est.note_} if est.note_ else {})
     )
-    if est.default_ is not None:
-        pred = np.asarray(est.default_.predict(X_te)).astype(str)
+    if fixed is not None:
+        pred = np.asarray(fixed).astype(str)
         for m, v in _fold_scores(y_te, pred, classes).items():
             scores.setdefault(f"fixed_{m}", []).append(v)
 

@@ -50,14 +50,57 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}es" if word.endswith("s") else f"{n} {word}s"
 
 
-def _group_keys(ids: np.ndarray, groups) -> np.ndarray | None:
-    """Group of each row; a row without a group is a group of its own. None: no groups."""
+def group_keys(groups, ids=None) -> np.ndarray | None:
+    """Group of each row as a string; a row without a group (empty) is a group of its own
+    (named by its id, or its position). None when no row has a group."""
     if groups is None:
         return None
-    g = pd.Series(groups, dtype=object).fillna("").astype(str).str.strip().to_numpy(dtype=object)
+    g = pd.Series(list(groups), dtype=object).fillna("").astype(str).str.strip()
+    g = g.to_numpy(dtype=object)
     if not (g != "").any():
         return None
-    return np.where(g == "", np.char.add("\x00", ids.astype(str)), g).astype(object)
+    own = np.arange(len(g)).astype(str) if ids is None else np.asarray(ids).astype(str)
+    return np.where(g == "", np.char.add("\x00", own.astype(str)), g).astype(object)
+
+
+def _group_keys(ids: np.ndarray, groups) -> np.ndarray | None:
+    return group_keys(groups, ids)
+
+
+def splitter(n_splits: int, grouped: bool, seed: int = 0):
+    """The one cross-validation splitter of the package, outer and inner: stratified,
+    StratifiedGroupKFold when the rows have groups, shuffled by `seed`."""
+    cls = StratifiedGroupKFold if grouped else StratifiedKFold
+    return cls(n_splits=n_splits, shuffle=True, random_state=seed)
+
+
+def _fold_limit(y: np.ndarray, g: np.ndarray | None) -> tuple[int, str]:
+    """How many folds the smallest class allows: its rows, or its groups when grouped."""
+    classes = np.unique(y)
+    if g is None:
+        return min(int((y == c).sum()) for c in classes), "video"
+    return min(len(pd.unique(g[y == c])) for c in classes), "group"
+
+
+def inner_cv(y, groups=None, folds: int = 3, seed: int = 0):
+    """The inner folds of the rows a learner is fitted on (a nested search, late-stack's
+    meta-features): :func:`splitter` with as many folds as the smallest class (or its groups)
+    allows, at most `folds`; None when fewer than 2 are possible. Use its ``split(X, y,
+    groups)``, or :func:`inner_splits` for the index pairs."""
+    y = np.asarray(y).astype(str)
+    g = group_keys(groups)
+    n = min(int(folds), _fold_limit(y, g)[0]) if len(y) else 0
+    return None if n < 2 else splitter(n, g is not None, seed)
+
+
+def inner_splits(y, groups=None, folds: int = 3, seed: int = 0) -> list | None:
+    """:func:`inner_cv`'s (train rows, test rows) pairs, or None when impossible: for
+    estimators that take a list of splits but no groups (StackingClassifier's ``cv``)."""
+    cv = inner_cv(y, groups, folds, seed)
+    if cv is None:
+        return None
+    y = np.asarray(y).astype(str)
+    return [(tr, te) for tr, te in cv.split(np.zeros(len(y)), y, group_keys(groups))]
 
 
 @dataclass(frozen=True)
@@ -166,11 +209,7 @@ def make_folds(ids, y=None, groups=None, folds: int = 5, seed: int = 0) -> Folds
     g_s = None if g is None else g[order]
     if len(ids) == 0:
         raise NotEvaluated("no videos")
-    classes = np.unique(y_s)
-    if g_s is None:
-        limit, what = min(int((y_s == c).sum()) for c in classes), "video"
-    else:
-        limit, what = min(len(pd.unique(g_s[y_s == c])) for c in classes), "group"
+    limit, what = _fold_limit(y_s, g_s)
     notes, n_splits = [], folds
     if limit < folds:
         n_splits = limit
@@ -181,13 +220,10 @@ def make_folds(ids, y=None, groups=None, folds: int = 5, seed: int = 0) -> Folds
         raise NotEvaluated(
             f"cannot cross-validate: smallest class has {_plural(limit, what)} (need >= 2)"
         )
-    if g_s is None:
-        cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        parts = cv.split(np.zeros(len(y_s)), y_s)
-    else:
-        cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    cv = splitter(n_splits, g_s is not None, seed)
+    if g_s is not None:
         notes.append("grouped folds (StratifiedGroupKFold)")
-        parts = cv.split(np.zeros(len(y_s)), y_s, g_s)
+    parts = cv.split(np.zeros(len(y_s)), y_s, g_s)
     fold_s = np.full(len(ids_s), -1, dtype=np.int32)
     for f, (_, te) in enumerate(parts):
         fold_s[te] = f
@@ -292,9 +328,13 @@ __all__ = [
     "NotEvaluated",
     "agreed_folds",
     "check_evaluable",
+    "group_keys",
+    "inner_cv",
+    "inner_splits",
     "label_set_folds",
     "make_folds",
     "protocol_folds",
     "split_folds",
+    "splitter",
     "splits_from_assignment",
 ]

@@ -3,7 +3,8 @@
 A classifier or fusion entry may name a search space (``search: {C: [0.1, 1, 10]}``).
 :class:`NestedSearch` is then the estimator cross-validation fits: on the outer training rows
 it runs scikit-learn's ``GridSearchCV`` with an inner stratified k-fold (StratifiedGroupKFold
-when the rows have groups, so one source item never straddles an inner split either), refits
+when the rows have groups, so one source item never straddles an inner split either; the folds
+of :func:`trimodal.learn.cv.inner_cv`, the package's one fold builder), refits
 the best setting on those rows, and also fits the fixed default (the entry without the search)
 on the same rows, so the gain of the search is measured on the very same outer folds. The outer
 test rows are never seen by the search.
@@ -19,11 +20,13 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
-from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import GridSearchCV
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
+
+from trimodal.learn.cv import group_keys, inner_cv  # noqa: F401 - the one fold builder
 
 INNER_FOLDS = 3
 SCORING = "balanced_accuracy"
@@ -47,37 +50,6 @@ def resolve_space(estimator: BaseEstimator, space: dict[str, list]) -> dict[str,
     return out
 
 
-def group_keys(groups) -> np.ndarray | None:
-    """Group of each row as a string; a row without a group (empty) is a group of its own.
-    None when no row has a group."""
-    if groups is None:
-        return None
-    g = np.asarray(groups, dtype=object)
-    g = np.array(["" if v is None or v != v else str(v).strip() for v in g], dtype=object)
-    if not (g != "").any():
-        return None
-    own = np.array([f"\x00row{i}" for i in range(len(g))], dtype=object)
-    return np.where(g == "", own, g)
-
-
-def inner_cv(y, groups=None, folds: int = INNER_FOLDS, seed: int = 0):
-    """Stratified (grouped when `groups` is given) inner folds, as many as the smallest class
-    (or its groups) allows, at most `folds`; None when fewer than 2 are possible."""
-    y = np.asarray(y).astype(str)
-    _, counts = np.unique(y, return_counts=True)
-    if groups is None:
-        limit = int(counts.min())
-    else:
-        g = np.asarray(groups).astype(str)
-        limit = min(len(np.unique(g[y == c])) for c in np.unique(y))
-    n = min(int(folds), limit)
-    if n < 2:
-        return None
-    if groups is None:
-        return StratifiedKFold(n, shuffle=True, random_state=seed)
-    return StratifiedGroupKFold(n, shuffle=True, random_state=seed)
-
-
 def _fitted_has(attr: str):
     return lambda self: hasattr(self.estimator, attr)
 
@@ -89,7 +61,9 @@ class NestedSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     ``inner_score_`` (its mean inner score), ``best_estimator_`` (refitted on all rows given),
     ``default_`` (the estimator at its own settings, fitted on the same rows; None when
     ``compare_default`` is False) and ``note`` when the inner CV was impossible (too few rows
-    per class: the default is then used, and said so).
+    per class: the default is then used, and said so). ``cv``: explicit inner (train, test)
+    row pairs for the rows `fit` is given (a caller that cannot pass `groups`, such as a
+    StackingClassifier's final estimator); None: :func:`~trimodal.learn.cv.inner_cv`.
     """
 
     def __init__(
@@ -100,6 +74,7 @@ class NestedSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         scoring: str = SCORING,
         seed: int = 0,
         compare_default: bool = True,
+        cv=None,
     ):
         self.estimator = estimator
         self.search = search
@@ -107,6 +82,7 @@ class NestedSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.scoring = scoring
         self.seed = seed
         self.compare_default = compare_default
+        self.cv = cv
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -120,7 +96,7 @@ class NestedSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         groups = group_keys(groups)
         space = resolve_space(self.estimator, dict(self.search or {}))
         short = {full: key for key, full in zip(self.search or {}, space, strict=True)}
-        cv = inner_cv(y, groups, self.inner_folds, self.seed)
+        cv = self.cv if self.cv is not None else inner_cv(y, groups, self.inner_folds, self.seed)
         self.note_ = ""
         if cv is None or not space:
             self.note_ = "no inner CV possible (too few rows per class): default used"
@@ -145,6 +121,12 @@ class NestedSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "best_estimator_")
         return self.best_estimator_.predict(X)
 
+    def predict_default(self, X):
+        """Predictions of the fixed default fitted on the same rows (None without it): the
+        score the search is compared with on the same outer folds."""
+        check_is_fitted(self, "best_estimator_")
+        return None if self.default_ is None else self.default_.predict(X)
+
     @available_if(_fitted_has("predict_proba"))
     def predict_proba(self, X):
         check_is_fitted(self, "best_estimator_")
@@ -163,6 +145,15 @@ def _plain(v: Any) -> Any:
     if isinstance(v, tuple):
         return list(v)
     return v
+
+
+def searched(est) -> NestedSearch | None:
+    """The fitted search inside `est` whose choice a CV result records: `est` itself, or the
+    ``search_`` a composite estimator exposes (late-stack's meta-model); else None."""
+    if isinstance(est, NestedSearch):
+        return est
+    inner = getattr(est, "search_", None)
+    return inner if isinstance(inner, NestedSearch) else None
 
 
 def nested(estimator: BaseEstimator, search: dict | None, seed: int = 0, **kw) -> BaseEstimator:

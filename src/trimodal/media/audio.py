@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from trimodal.media.probe import is_partial
+from trimodal.media.probe import is_partial, unreadable_reason
 from trimodal.plumbing.types import ExtractionError
 
 SAMPLE_RATE = 16000
@@ -24,6 +24,24 @@ SAMPLE_RATE = 16000
 def has_audio(probe: dict[str, Any] | None) -> bool:
     """Whether a probe dict (trimodal.media.probe) saw an audio stream."""
     return bool(probe) and probe.get("audio") is not None
+
+
+def _declared_length(container, stream) -> float:
+    """The audio stream's declared length in seconds (0.0: unknown): its header's duration, or
+    Matroska's per-track DURATION tag (ffmpeg writes no stream duration to MKV/WebM), or the
+    container's when there is no picture whose length it may be."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = (stream.metadata or {}).get("DURATION") or (stream.metadata or {}).get("duration")
+    if tag:
+        try:
+            h, m, sec = tag.split(":")
+            return int(h) * 3600 + int(m) * 60 + float(sec)
+        except ValueError:
+            pass
+    if container.duration and not container.streams.video:
+        return container.duration / 1e6
+    return 0.0
 
 
 def stream_audio(
@@ -53,6 +71,8 @@ def stream_audio(
         n_samples=0, decode_errors=0, partial=False, duration_decoded=0.0, duration_declared=0.0
     )
     chunk = max(1, int(round(chunk_s * sr)))
+    if unreadable := unreadable_reason(path):
+        raise ExtractionError(f"cannot open media file: {unreadable}", stage="decode")
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, OSError) as e:
@@ -61,13 +81,9 @@ def stream_audio(
         if not container.streams.audio:
             raise ExtractionError("no audio stream", stage="decode")
         stream = container.streams.audio[0]
-        # judged per stream: the audio's own declared length; the container's (the longest
-        # stream's) only when there is no picture, whose length it may be (a soundtrack
-        # shorter than the picture is not a partial decode). Unknown: decode errors only.
-        if stream.duration and stream.time_base:
-            stats["duration_declared"] = float(stream.duration * stream.time_base)
-        elif container.duration and not container.streams.video:
-            stats["duration_declared"] = container.duration / 1e6
+        # judged per stream (a soundtrack shorter than the picture is no partial decode);
+        # unknown: decode errors only
+        stats["duration_declared"] = _declared_length(container, stream)
         if span is not None and stats["duration_declared"]:  # a segment: its own length
             end = min(float(span[1]), stats["duration_declared"])
             stats["duration_declared"] = max(0.0, end - float(span[0]))

@@ -26,6 +26,7 @@ from trimodal.media.decord_backend import decord_available, read_decord
 from trimodal.media.prefetch import prefetch  # noqa: F401 - the frame loop's overlap
 from trimodal.media.probe import (
     is_partial,
+    unreadable_reason,
     video_info,  # noqa: F401 - header facts, read by the probe
 )
 from trimodal.media.pyav_backend import read_pyav
@@ -57,6 +58,8 @@ class FrameSampler:
     ):
         if not path or not os.path.exists(str(path)):
             raise ExtractionError(f"video file not found: {path}", stage="decode")
+        if unreadable := unreadable_reason(path):
+            raise ExtractionError(f"{unreadable}: {path}", stage="decode")
         if n_frames is not None and int(n_frames) < 1:
             raise ValueError("n_frames must be >= 1")
         self.path = str(path)

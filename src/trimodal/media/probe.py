@@ -22,20 +22,30 @@ def _fraction(x) -> float | None:
         return None
 
 
+def unreadable_reason(path: str | os.PathLike) -> str:
+    """Why a decoder must not open `path` ("" when it may): missing, or not a regular file (a
+    FIFO would block the decoder for ever, /dev/zero never ends, a directory cannot be read)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "file does not exist"
+    if not stat.S_ISREG(st.st_mode):
+        return f"not a regular file ({file_kind(st.st_mode)})"
+    return ""
+
+
 def probe(path: str | os.PathLike | None) -> dict[str, Any]:
     """Small JSON-able description of a media file; never raises for a bad file."""
     if path is None or str(path) == "" or str(path) == "nan":
         return {"ok": False, "reason": "no file given", "path": None}
     p = Path(path)
     out: dict[str, Any] = {"ok": False, "path": str(p), "reason": ""}
-    if not p.exists():
-        out["reason"] = "file does not exist"
+    if unreadable := unreadable_reason(p):
+        out["reason"] = unreadable
+        if p.exists():
+            out["size_bytes"] = p.stat().st_size
         return out
-    st = p.stat()
-    out["size_bytes"] = st.st_size
-    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the decoder; /dev/zero never ends
-        out["reason"] = f"not a regular file ({file_kind(st.st_mode)})"
-        return out
+    out["size_bytes"] = p.stat().st_size
     if out["size_bytes"] == 0:
         out["reason"] = "zero-length file"
         return out

@@ -44,20 +44,39 @@ def _plugin_path(module: str) -> Path | None:
     return Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
 
 
-#: modules that move, log or cache results without shaping them (atomic writing, progress bars,
-#: the reuse cache, resource guards, thread counts, job logs, error formatting): editing them
-#: reruns nothing
-PLUMBING = frozenset(
-    {
-        "trimodal.plumbing.atomic",
-        "trimodal.plumbing.progress",
-        "trimodal.store.reuse",
-        "trimodal.plumbing.limits",
-        "trimodal.plumbing.joblog",
-        "trimodal.plumbing.userror",
-        "trimodal.plumbing.threads",
-    }
-)
+#: modules proven not to shape any output, each with the reason: they move, log, cache or
+#: schedule results (and find the weights, whose identity each file records by fingerprint).
+#: Left out of every closure, with what only they import, so editing one reruns nothing;
+#: tests/test_code_triggers.py edits every module of the package and reads the plan.
+NOT_SHAPING: dict[str, str] = {
+    "trimodal.plumbing.atomic": "writes under a temporary name, then renames",
+    "trimodal.plumbing.progress": "progress bars",
+    "trimodal.plumbing.batching": "how many items a job or a model call takes (run-time)",
+    "trimodal.media.prefetch": "decodes ahead in a thread: the same frames, sooner",
+    "trimodal.store.reuse": "the reuse cache: serves a copy of an identical earlier result",
+    "trimodal.plumbing.limits": "the memory guard",
+    "trimodal.plumbing.joblog": "job logs",
+    "trimodal.plumbing.userror": "error messages",
+    "trimodal.plumbing.threads": "thread counts",
+    "trimodal.plumbing.device": "where a job runs; the `device` setting itself is a param",
+    "trimodal.plumbing.models": "finds the weights; which weights ran is fingerprinted per file",
+    "trimodal.plumbing.codehash": "computes these hashes and the recorded versions",
+    "trimodal.plumbing.isolation": "runs the per-video compute in a child process: same compute",
+    "trimodal.stages.worker": "starts and stops that child process for the extract stage",
+}
+#: the same names as a set (the `skip` of :func:`closure`)
+PLUMBING = frozenset(NOT_SHAPING)
+
+#: what every extract job runs besides its kind's module: the per-video compute (reuse, error
+#: records, spans) and the per-video writer
+EXTRACT_PATH = ("trimodal.stages.extract", "trimodal.store.features")
+
+
+def extract_modules(module: str, scripts=()) -> tuple[str, ...]:
+    """Entry modules of an extractor's jobs: its kind's `module`, :data:`EXTRACT_PATH`, and the
+    `scripts` it launches in another interpreter (``Extractor.SCRIPTS``: the TensorFlow
+    back-ends), which no import statement reaches."""
+    return (module, *EXTRACT_PATH, *scripts)
 
 
 @cache
@@ -83,8 +102,12 @@ def _all_imports(module: str) -> frozenset[str]:
                 base = ".".join(anchor + ([node.module] if node.module else []))
             else:
                 base = node.module or ""
-            found.add(base)
-            found.update(f"{base}.{a.name}" for a in node.names)  # `from pkg import module`
+            subs = {f"{base}.{a.name}" for a in node.names}  # `from pkg import module`
+            found.update(subs)
+            # the package itself runs too, but counts only when a name comes from it (not for
+            # `from trimodal.store import features`: the package's docstring shapes nothing)
+            if not base.startswith(f"{PACKAGE}.") or any(module_path(m) is None for m in subs):
+                found.add(base)
     return frozenset(found)
 
 

@@ -177,8 +177,20 @@ def fingerprint(path: str | os.PathLike) -> str:
     return h.hexdigest()[:16]
 
 
-def describe_model(spec: str | None) -> dict[str, str]:
-    """Attributes for provenance: where the weights came from and their fingerprint."""
+#: describe_model's default `hub_repo`: the spec itself is the repository id
+SPEC = object()
+
+
+def describe_model(spec: str | None, hub_repo: str | None | object = SPEC) -> dict[str, str]:
+    """Attributes for provenance: where the weights came from and their fingerprint.
+
+    hub_repo: the Hugging Face Hub repository the back-end loads `spec` from, when it is not
+    local (``Extractor.hub_repo``: Whisper's ``small`` is ``Systran/faster-whisper-small``);
+    None when the weights come from elsewhere (a TF Hub handle, a GitHub release), which are
+    recorded by name (``remote:<spec>``). A hub model not in the local cache yet is
+    ``hub:<id>`` without a revision: :func:`is_resolved` says so, and the caller loads it
+    (which fetches it) before recording it.
+    """
     if not spec:
         return {}
     try:
@@ -187,7 +199,48 @@ def describe_model(spec: str | None) -> dict[str, str]:
         return {"model_path": "", "model_error": str(e)}
     if resolved and Path(resolved).exists():
         return {"model_path": resolved, "model_fingerprint": fingerprint(resolved)}
-    return {"model_path": resolved or "", "model_fingerprint": hub_revision(resolved or "")}
+    repo = resolved if hub_repo is SPEC else hub_repo
+    repo = repo(spec) if callable(repo) else repo  # asked only for a model that is not local
+    if repo is None:
+        return {"model_path": resolved or "", "model_fingerprint": f"remote:{resolved}"}
+    return {"model_path": resolved or "", "model_fingerprint": hub_revision(str(repo))}
+
+
+def is_resolved(attrs: dict) -> bool:
+    """Whether :func:`describe_model`'s attributes name the weights themselves (a local file's
+    fingerprint, a hub snapshot's commit); False for a model the back-end has still to fetch
+    (its revision is known only once it is loaded)."""
+    fp = str(attrs.get("model_fingerprint", ""))
+    return not (fp.startswith("remote:") or (fp.startswith("hub:") and "@" not in fp))
+
+
+def model_identity(spec: str | None) -> str:
+    """Which weights `spec` names, whatever the spelling: the packaged model's first name for
+    any of its aliases (``all-MiniLM-L6-v2`` and ``sentence-transformers/all-MiniLM-L6-v2``
+    are one model), a local path resolved; else the spec. Compared by the config check."""
+    if not spec:
+        return ""
+    if spec in PACKAGED:
+        return next(name for name, fn in PACKAGED.items() if fn is PACKAGED[spec])
+    local = Path(spec).expanduser()
+    if local.exists():
+        local = local.resolve()
+        for name, fn in PACKAGED.items():  # a packaged model named by its path (those read in
+            if fn in IN_PLACE and _safe_path(fn) == local:  # place: nothing to assemble)
+                return name
+        return str(local)
+    return spec
+
+
+#: packaged models read where their package installed them (no assembly into the cache)
+IN_PLACE = (_minilm, _whisper_tiny_en, _efficientnet_lite0, _yolov8_person)
+
+
+def _safe_path(fn) -> Path | None:
+    try:
+        return Path(fn()).resolve()
+    except (ModuleNotFoundError, OSError, StopIteration):
+        return None
 
 
 def _hub_cache() -> Path:

@@ -754,12 +754,14 @@ def fusion_variant_problem(variant: str, kinds: list[str]) -> str:
 
 def circular_pairs(config: dict) -> dict[str, list[str]]:
     """label set -> the extractors whose features that label set was derived from: a zero-shot
-    set by embedding similarity with the same model on the same text (the description) as a
-    Sentence-BERT extractor. Its label is the argmax of linear functions of those very features,
+    set by embedding similarity with the same model (the same weights, whatever alias or path
+    names them: :func:`trimodal.plumbing.models.model_identity`) on the same text (the
+    description) as a Sentence-BERT extractor. Its label is the argmax of linear functions of those very features,
     so a classifier on them measures how well it recovers the relabelling rule, not the videos.
     """
     from trimodal.extractors.base import extractor_reads
     from trimodal.labels.zeroshot import DEFAULT_EMBEDDING_MODEL
+    from trimodal.plumbing.models import model_identity
 
     out: dict[str, list[str]] = {}
     sets = _dict(_dict(config.get("labels")).get("sets"))
@@ -767,10 +769,11 @@ def circular_pairs(config: dict) -> dict[str, list[str]]:
         spec = _dict(spec)
         if spec.get("from") != "zeroshot" or spec.get("backend", "embedding") != "embedding":
             continue
-        model = spec.get("model") or DEFAULT_EMBEDDING_MODEL
+        model = model_identity(spec.get("model") or DEFAULT_EMBEDDING_MODEL)
         for ex, es in _dict(config.get("extractors")).items():
             es = _dict(es)
-            if es.get("kind") != "sbert" or es.get("model") != model:
+            same = isinstance(es.get("model"), str) and model_identity(es["model"]) == model
+            if es.get("kind") != "sbert" or not same:  # the same weights, any alias
                 continue
             # what it reads, as its class declares it (trimodal.extractors.base.Extractor.reads)
             if extractor_reads("sbert", "text", _dict(es.get("params"))).description:

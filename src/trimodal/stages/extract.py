@@ -15,12 +15,18 @@ import traceback
 from functools import cache
 from typing import Any
 
-from trimodal.extractors.base import Reads, build_extractor, extractor_reads, extractor_target
+from trimodal.extractors.base import (
+    Reads,
+    build_extractor,
+    extractor_reads,
+    extractor_target,
+    get_extractor_class,
+)
 from trimodal.media.probe import partial_reason, read_probe
 from trimodal.plumbing.batching import video_path
 from trimodal.plumbing.codehash import package_versions
 from trimodal.plumbing.device import gpu_out_of_memory, pick_device
-from trimodal.plumbing.models import describe_model
+from trimodal.plumbing.models import describe_model, is_resolved
 from trimodal.plumbing.threads import torch_threads
 from trimodal.plumbing.types import ExtractionError, VideoItem
 from trimodal.stages.worker import close_worker, run_isolated
@@ -38,9 +44,15 @@ _TRANSIENT = {"timeout", "memory"}
 
 
 @cache
-def _model_attrs(model: str | None) -> tuple[tuple[str, str], ...]:
-    """Provenance of the weights, fingerprinted once per job (not once per video)."""
-    return tuple(describe_model(model).items())
+def _model_attrs(kind: str, model: str | None) -> tuple[tuple[str, str], ...]:
+    """Provenance of the weights, fingerprinted once per job (not once per video); a model the
+    back-end fetches from the Hub is looked up under the repository it fetches (a Whisper size
+    name's)."""
+    try:
+        hub_repo = get_extractor_class(kind).hub_repo
+    except KeyError:  # a class registered at run time (tests)
+        return tuple(describe_model(model).items())
+    return tuple(describe_model(model, hub_repo).items())
 
 
 @cache
@@ -51,6 +63,16 @@ def _packages(kind: str) -> tuple[tuple[str, str], ...]:
     except KeyError:  # a class registered at run time (tests): no module to read
         return ()
     return tuple(package_versions(module).items())
+
+
+def extractor_versions(kind: str, model: str | None, params: dict) -> dict[str, str]:
+    """The library versions recorded with a file: those the extractor's code imports, and its
+    back-end's in another interpreter (TensorFlow's, ``Extractor.backend_versions``)."""
+    try:
+        backend = get_extractor_class(kind).backend_versions(model, params)
+    except KeyError:  # a class registered at run time (tests)
+        backend = {}
+    return dict(sorted({**dict(_packages(kind)), **backend}.items()))
 
 
 #: extractors built in this process, by (kind, model, params, device): a batch job loads its
@@ -135,6 +157,10 @@ def extract_one(
         return False
 
     device = pick_device(device)
+    if not is_resolved(header):  # fetched by the back-end: load it first, record its revision
+        _extractor(kind, model, params, device)
+        _model_attrs.cache_clear()
+        header = _header(extractor, kind, modality, model, params, code, partial_decode)
     cache = ResultCache(cache_dir, extractor)
     key = result_key(
         {
@@ -241,8 +267,8 @@ def _header(extractor, kind, modality, model, params, code, partial_decode) -> d
     """The per-video file's attributes: what computed it (part of the reuse key, but for the
     package versions, checked apart, and the SLURM job id, where it ran)."""
     header = {"extractor": extractor, "kind": kind, "modality": modality, "params": params}
-    header.update({"model": model or "", **dict(_model_attrs(model))})
-    header.update({"code": code, "packages": dict(_packages(kind))})
+    header.update({"model": model or "", **dict(_model_attrs(kind, model))})
+    header.update({"code": code, "packages": extractor_versions(kind, model, params)})
     if partial_decode != "warn":  # part of the reuse key only when not the default
         header["partial_decode_policy"] = partial_decode
     # where the job ran (per-video file only; stores keep model/params, not hosts)
