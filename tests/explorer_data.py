@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from trimodal.crossmodal.rankings import write_rankings
+from trimodal.domain import Features
 from trimodal.learn.classify import CVResult
-from trimodal.plumbing.types import Features
 
 CLASSES = ["animals", "instrument", "toys"]
 #: a label that is markup: the page must show it as text

@@ -133,9 +133,9 @@ def test_probe_names_what_a_non_regular_file_is(fifo, tmp_path):
 
 def test_decoders_and_thumbnails_refuse_a_fifo_without_blocking(fifo, tmp_path):
     """Once the explorer's thumbnail job (which no probe gates) hung on a FIFO for ever."""
+    from trimodal.domain import ExtractionError
     from trimodal.media.audio import stream_audio
     from trimodal.media.frames import sample_frames
-    from trimodal.plumbing.types import ExtractionError
     from trimodal.report.explorer.thumbs import thumbnail_batch
 
     for decode in (lambda: sample_frames(fifo, fps=1.0), lambda: list(stream_audio(fifo))):
@@ -331,10 +331,10 @@ def test_cuts_and_clip_video_keyframes_flag_a_short_decode(tmp_path):
     """`cuts` and `clip_video` never flagged a short decode; now they store the same
     partial-decode attributes as the frame extractors."""
     from trimodal.corpus.badinputs import make_truncated_end
+    from trimodal.domain import VideoItem
     from trimodal.extractors.base import build_extractor
     from trimodal.media.keyframes import select_keyframes
     from trimodal.media.probe import partial_reason
-    from trimodal.plumbing.types import VideoItem
 
     src = next((ROOT / "resources" / "demo" / "clips").glob("*.mp4"))
     data = make_truncated_end(src, tmp_path, keep_bytes=10**9, seconds=4.0).read_bytes()

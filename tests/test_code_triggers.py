@@ -112,7 +112,7 @@ PLANS: dict[str, set[str]] = {
     "extractors/base.py": EVERY_EXTRACTOR | LEARNERS,
     "extractors/text_sources.py": EVERY_EXTRACTOR,
     "store/features.py": EVERY_EXTRACTOR | LABELS,  # the writer, and every stage's reader
-    "plumbing/types.py": PROBE | LABELS | THUMBS,
+    "domain.py": PROBE | LABELS | THUMBS,
     "media/probe.py": PROBE | THUMBS,
     "stages/probe.py": PROBE,
     "extractors/pooling.py": EFFNET | YAMNET | SBERT,
@@ -144,6 +144,7 @@ PLANS: dict[str, set[str]] = {
     "fusion/evaluate.py": FUSE,
     "fusion/kinds.py": FUSE,
     "fusion/net.py": FUSE,
+    "store/rows.py": FUSE | CROSSMODAL,  # the rows early fusion and a cross-modal pair share
     "stages/crossmodal.py": CROSSMODAL,
     "crossmodal/evaluate.py": CROSSMODAL,
     "crossmodal/methods.py": CROSSMODAL,

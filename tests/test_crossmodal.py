@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from trimodal.crossmodal.evaluate import (
-    align,
     crossmodal_cv,
     crossmodal_heatmap,
     crossmodal_table,
@@ -207,8 +206,10 @@ def test_run_pairs_aligns_stores_and_writes_report(tmp_path):
     assert png.stat().st_size > 1000
 
 
-def test_align_keeps_first_order():
-    (a, b), ids = align(
+def test_common_rows_keeps_first_order():
+    from trimodal.store.rows import common_rows
+
+    (a, b), ids = common_rows(
         (np.arange(3)[:, None], ["x", "y", "z"]), (np.array([[10], [30]]), ["z", "x"])
     )
     assert list(ids) == ["x", "z"]

@@ -12,8 +12,9 @@ from trimodal.plumbing.codehash import ROOT, _direct_imports
 LAYERS = {
     0: ["plumbing", "plumbing.atomic", "plumbing.batching", "plumbing.codehash",
         "plumbing.device", "plumbing.isolation", "plumbing.joblog", "plumbing.models", "plumbing.plugins",
-        "plumbing.progress", "plumbing.threads", "plumbing.types", "plumbing.userror",
-        "corpus.sheet", "extractors.pooling", "store", "store.reuse", "labels", "learn",
+        "plumbing.progress", "plumbing.threads", "plumbing.userror", "domain",
+        "corpus.sheet", "extractors.pooling", "store", "store.reuse", "store.rows", "labels",
+        "learn",
         "learn.training", "fusion", "crossmodal", "crossmodal.retrieval", "crossmodal.clip",
         "report", "report.explorer"],
     1: ["plumbing.limits", "media", "media.*", "extractors.text_sources", "store.features"],
@@ -79,4 +80,4 @@ def test_the_layers_list_is_about_real_modules():
         for name in names:
             if not name.endswith(".*"):
                 assert f"trimodal.{name}" in known, name
-    assert Path(ROOT.joinpath(*"plumbing/types.py".split("/"))).is_file()
+    assert Path(ROOT.joinpath(*"domain.py".split("/"))).is_file()

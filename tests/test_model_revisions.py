@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from trimodal.domain import Features
 from trimodal.extractors.base import TEXT_SOURCES, Extractor, register
 from trimodal.plumbing.models import describe_model, is_resolved, model_identity
-from trimodal.plumbing.types import Features
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

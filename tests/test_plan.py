@@ -195,8 +195,8 @@ def test_a_plugin_declares_a_new_source_once_and_inputs_and_reuse_key_follow(
     monkeypatch.setattr("trimodal.plumbing.device.visible_gpus", lambda: ["0"])
     assert plan.extract_gpu("both") == {}
 
+    from trimodal.domain import VideoItem
     from trimodal.extractors.base import extractor_reads
-    from trimodal.plumbing.types import VideoItem
     from trimodal.stages.extract import own_inputs
 
     reads = extractor_reads("both_tracks:BothTracks", "video", {})

@@ -22,6 +22,7 @@ import soundfile as sf
 from tests import queryd_fixture as qf
 from trimodal.corpus import ad_track, queryd
 from trimodal.corpus.sheet import ID_PATTERN, SheetError, load_sheet
+from trimodal.domain import track_to_video, video_to_track
 
 SR = 16000
 
@@ -185,7 +186,7 @@ def test_place_inline_extended_and_the_map():
     assert starts == {"a": 1.0, "b": 4.0, "c": 7.0, "d": 8.0, "e": 20.0, "f": 20.5}
     track, video = np.array(knots).T
     assert (np.diff(track) >= 0).all() and (np.diff(video) >= 0).all()
-    f = ad_track.track_to_video
+    f = track_to_video
     for name, p in starts.items():  # every clip's start maps back to its own video time
         v = next(c.start for c in clips if c.path.name == name)
         assert f(p, knots) == pytest.approx(v)
@@ -193,7 +194,7 @@ def test_place_inline_extended_and_the_map():
     # shifted speech at the video's pace (d), or squeezed up to where the next clip starts (c)
     assert f([7.5, 8.5], knots) == pytest.approx([5.25, 6.0])
     assert f(30.0, knots) == pytest.approx(30.0)  # caught up by the end
-    assert ad_track.video_to_track(5.0, knots) == pytest.approx(7.0)
+    assert video_to_track(5.0, knots) == pytest.approx(7.0)
 
 
 def _onset(x: np.ndarray, start: int, thr: float = 0.02) -> int:
@@ -218,7 +219,7 @@ def test_ad_track_length_and_clip_placement(corpus):
         lead = int(np.argmax(np.abs(clip) > 0.02)) / csr  # espeak's leading silence
         got = _onset(x, int(round(t * SR) - 0.01 * SR)) / SR
         assert got == pytest.approx(t + lead, abs=0.01)
-        assert ad_track.track_to_video(placed["track_start"], m) == pytest.approx(r["start_time"])
+        assert track_to_video(placed["track_start"], m) == pytest.approx(r["start_time"])
 
 
 def test_ad_track_resampled_once_equals_whole_clip(tmp_path):
@@ -275,7 +276,7 @@ def test_cli_prints_the_summary(corpus, tmp_path, capsys):
 
 
 def test_timeline_puts_ad_segments_at_video_time(corpus, tmp_path):
-    from trimodal.plumbing.types import Features
+    from trimodal.domain import Features
     from trimodal.store import features as store
     from trimodal.store.timeline import timeline
 
@@ -332,7 +333,7 @@ def test_whisper_hears_each_clip_at_its_video_time(corpus):
         assert t0 - 0.35 <= inside[0][0] <= t0 + 0.6, (rec, inside)
         # on the video's clock: every word inside the span the clip describes (one instant for
         # the extended clip, during which the video stands still)
-        mids = ad_track.track_to_video([(w[0] + w[1]) / 2 for w in inside], m)
+        mids = track_to_video([(w[0] + w[1]) / 2 for w in inside], m)
         span_end = rec["start_time"] + (0.0 if rec["playback_type"] == "extended" else t1 - t0)
         assert (mids >= rec["start_time"] - 1e-6).all() and (mids <= span_end + 0.5).all(), (
             rec,

@@ -266,7 +266,7 @@ def test_text_yamnet_and_probe_jobs_never_import_torch_or_transformers(tmp_path)
 
 
 def test_feature_set_parses_once_in_either_spelling():
-    from trimodal.plumbing.types import FeatureSet
+    from trimodal.domain import FeatureSet
 
     for text in ("yamnet:mean_max", "yamnet.mean_max"):
         fs = FeatureSet.parse(text)

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from trimodal.corpus.sheet import SheetError, load_sheet, row_span
+from trimodal.domain import VideoItem, video_to_track
 from trimodal.media.audio import SAMPLE_RATE, stream_audio
 from trimodal.media.frames import sample_frames
-from trimodal.plumbing.types import VideoItem, track_time
 from trimodal.stages.extract import extract_one
 from trimodal.stages.probe import probe_video
 from trimodal.store import features as store
@@ -81,7 +81,7 @@ def test_span_audio_is_the_exact_wav_cut(media):
 
 
 def test_span_past_the_audio_is_a_clear_error(media):
-    from trimodal.plumbing.types import ExtractionError
+    from trimodal.domain import ExtractionError
 
     with pytest.raises(ExtractionError, match="no audio sample in the segment"):
         list(stream_audio(media["full"], span=(30.0, 40.0)))
@@ -123,13 +123,13 @@ def test_sheet_start_end_are_checked_per_row(tmp_path):
     assert row_span(df.loc["ok"]) == (1.5, 4.0) and row_span(df.loc["whole"]) is None
 
 
-def test_track_time_maps_video_time_onto_an_ad_track_with_a_pause():
+def test_video_to_track_maps_video_time_onto_an_ad_track_with_a_pause():
     # an extended clip of 3 s at video time 10: the track runs 10 -> 13 while the video waits
     knots = {"track": [0.0, 10.0, 13.0, 30.0], "video": [0.0, 10.0, 10.0, 27.0]}
-    assert track_time(knots, 5.0) == 5.0
-    assert track_time(knots, 10.0) == 10.0  # the clip paused at 10 s belongs to a span from 10
-    assert track_time(knots, 12.0) == 15.0
-    assert track_time(knots, 27.0) == 30.0
+    assert video_to_track(5.0, knots) == 5.0
+    assert video_to_track(10.0, knots) == 10.0  # the clip paused at 10 s belongs to a span from 10
+    assert video_to_track(12.0, knots) == 15.0
+    assert video_to_track(27.0, knots) == 30.0
     item = VideoItem("v", span=(10.0, 12.0), ad_map=None)
     assert item.audio_span("ad_audio") == (10.0, 12.0)
 

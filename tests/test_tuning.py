@@ -173,7 +173,7 @@ def test_nested_search_passes_sklearn_estimator_checks(estimator, check):
 
 
 def test_rows_without_a_group_are_groups_of_their_own():
-    from trimodal.learn.tuning import group_keys
+    from trimodal.learn.cv import group_keys
 
     assert group_keys(["", None, ""]) is None
     keys = group_keys(["g1", "", "g1", ""])

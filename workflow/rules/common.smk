@@ -28,7 +28,7 @@ from trimodal.corpus.sheet import load_sheet, sheet_flags
 from trimodal.workflow.plan import GPU_RETRIES, Plan, PlanError, store_path, unique
 from trimodal.workflow import media as plan_media
 from trimodal.workflow.storage import Storage, announce_storage_copies
-from trimodal.plumbing.types import FeatureSet
+from trimodal.domain import FeatureSet
 from trimodal.fusion.kinds import FUSION_KINDS
 from trimodal.plumbing.plugins import load_plugins
 from trimodal.plumbing.userror import fail

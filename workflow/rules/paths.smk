@@ -104,7 +104,7 @@ def label_inputs(wildcards):
 
 
 def fs_slug(feature_set):
-    """ "<extractor>:<pooling>" -> its file-safe "<extractor>.<pooling>" (trimodal.plumbing.types)."""
+    """ "<extractor>:<pooling>" -> its file-safe "<extractor>.<pooling>" (trimodal.domain)."""
     return FeatureSet.parse(feature_set).slug
 
 

@@ -21,9 +21,10 @@ video stands still) and (track end, video start + length) after a shifted inline
 speech runs at the video's pace; cut short where the next clip starts on the video's clock).
 Between knots it is linear (a silent gap after a pause lets the video catch up); past the last
 knot it runs at slope 1; where two knots share a track time (a shifted clip starts the instant
-a pause ends) the later one holds from that instant on. So every clip's
-speech maps to its own ``start_time``, and :func:`track_to_video` is what ``trimodal.store.timeline``
-uses to put the AD track's transcript segments at video time.
+a pause ends) the later one holds from that instant on. So every clip's speech maps to its
+own ``start_time``. The map's two directions are in :mod:`trimodal.domain` (``track_to_video``:
+what ``trimodal.store.timeline`` uses to put the AD track's transcript segments at video time;
+``video_to_track``: where a segment's span lies on the track).
 
 Writing (:func:`build_track`) streams: the track is written block by block (``soundfile``), each
 clip is read in blocks, downmixed and resampled once to the track's rate (``soxr`` streaming), so
@@ -45,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trimodal.domain import video_to_track
 from trimodal.plumbing.atomic import atomic_path, write_json
 
 MAP_FORMAT = 1
@@ -99,45 +101,6 @@ def place(
             shifted_end = True
         placed.append(Placed(c, t, length))
     return placed, knots
-
-
-def _as_arrays(knots) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(knots, dict):
-        track, video = knots["track"], knots["video"]
-    else:
-        track, video = zip(*knots, strict=True) if len(knots) else ((), ())
-    return np.asarray(track, dtype=np.float64), np.asarray(video, dtype=np.float64)
-
-
-def track_to_video(t, knots) -> np.ndarray:
-    """Video time of track time(s) `t` through the map's knots (a map dict or (track, video) pairs)."""
-    track, video = _as_arrays(knots)
-    t = np.asarray(t, dtype=np.float64)
-    if not len(track):
-        return t.copy()
-    i = np.searchsorted(track, t, side="right") - 1
-    before = i < 0
-    i = np.clip(i, 0, len(track) - 1)
-    nxt = np.minimum(i + 1, len(track) - 1)
-    span = track[nxt] - track[i]
-    last = nxt == i
-    frac = np.where(span > 0, (t - track[i]) / np.where(span > 0, span, 1.0), 0.0)
-    out = np.where(last, video[i] + (t - track[i]), video[i] + frac * (video[nxt] - video[i]))
-    return np.where(before, t - track[0] + video[0], out)
-
-
-def video_to_track(v: float, knots) -> float:
-    """The first track time at which the video reaches time `v` (inverse of the map)."""
-    track, video = _as_arrays(knots)
-    if not len(track) or v <= video[0]:
-        return float(v)
-    j = int(np.searchsorted(video, v, side="left"))
-    if j >= len(video):
-        return float(track[-1] + (v - video[-1]))
-    if video[j] == v:
-        return float(track[j])
-    dv = video[j] - video[j - 1]
-    return float(track[j - 1] + (v - video[j - 1]) / dv * (track[j] - track[j - 1]))
 
 
 def load_map(path: str | os.PathLike) -> dict:

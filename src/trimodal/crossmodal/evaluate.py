@@ -72,6 +72,7 @@ from trimodal.learn.cv import (
 )
 from trimodal.learn.training import given_validation
 from trimodal.plumbing.atomic import save_figure
+from trimodal.store.rows import common_rows
 
 
 def crossmodal_cv(
@@ -267,19 +268,6 @@ def _provenance(store_dir, spec: str) -> dict[str, Any]:
     return feature_set_provenance(spec, store_dir)
 
 
-def align(*pairs: tuple[np.ndarray, np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Rows of each (X, ids) restricted to the common ids, in the first store's order."""
-    common = set(map(str, pairs[0][1]))
-    for _, ids in pairs[1:]:
-        common &= set(map(str, ids))
-    order = [str(i) for i in pairs[0][1] if str(i) in common]
-    mats = []
-    for X, ids in pairs:
-        pos = {str(i): k for k, i in enumerate(ids)}
-        mats.append(np.asarray(X)[[pos[i] for i in order]])
-    return mats, np.asarray(order, dtype=object)
-
-
 def _losses_of(method: str, losses: Sequence[str]) -> list[str]:
     """The configured losses a method trains with (a closed-form fit: mse only)."""
     known = CROSSMODAL_METHODS[method].losses if method in CROSSMODAL_METHODS else ("mse",)
@@ -330,7 +318,9 @@ def run_pairs(
             {fs: _provenance(store_dir, fs) for fs in (src, tgt)}, sort_keys=True, default=str
         )
         try:
-            (Xs, Xt), ids = align(_load_feature(store_dir, src), _load_feature(store_dir, tgt))
+            (Xs, Xt), ids = common_rows(
+                _load_feature(store_dir, src), _load_feature(store_dir, tgt)
+            )
             fset, labels, groups = candidate_folds(ids, videos, labels_df, folds, seed)
             keep = fset.of(ids) != UNUSED  # split protocol: videos without a split take no part
             Xs, Xt, ids, labels = Xs[keep], Xt[keep], ids[keep], labels[keep]
@@ -662,7 +652,6 @@ __all__ = [
     "LOSSES",
     "crossmodal_cv",
     "run_pairs",
-    "align",
     "crossmodal_table",
     "row_provenance",
     "crossmodal_heatmap",

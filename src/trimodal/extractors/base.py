@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from trimodal.plumbing.types import ExtractionError, Features, VideoItem  # noqa: F401 - the contract's types
+from trimodal.domain import ExtractionError, Features, VideoItem  # noqa: F401 - the contract's types
 
 _TYPE_NAMES = {float: "a number", int: "an integer", bool: "true or false", str: "a string",
                list: "a list"}  # fmt: skip

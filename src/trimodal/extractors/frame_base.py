@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from trimodal.domain import ExtractionError, VideoItem
 from trimodal.extractors.base import DECODE_BACKEND, MAX_FRAMES, Extractor, Param
 from trimodal.media.frames import Frame, partial_attrs, prefetch, sample_frames
 from trimodal.plumbing.batching import model_batch
 from trimodal.plumbing.progress import progress
-from trimodal.plumbing.types import ExtractionError, VideoItem
 
 #: the sampling parameters of every frame extractor (each adds its own)
 FRAME_PARAMS = {

@@ -13,7 +13,7 @@ import math
 import re
 import unicodedata
 
-from trimodal.plumbing.types import ExtractionError, VideoItem
+from trimodal.domain import ExtractionError, VideoItem
 
 ALL = "all"
 DESCRIPTION = "description"

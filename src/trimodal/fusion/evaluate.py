@@ -52,6 +52,7 @@ from trimodal.learn.cv import (
     splitter,
 )
 from trimodal.learn.tuning import NestedSearch, nested
+from trimodal.store.rows import common_rows
 
 # --------------------------------------------------------------------------- early fusion
 
@@ -60,17 +61,8 @@ def early_fusion_matrix(
     blocks: dict[str, tuple[np.ndarray, np.ndarray]],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate blocks (X_b, ids_b) column-wise on the ids all blocks share (first block's order)."""
-    names = list(blocks)
-    common = set(map(str, blocks[names[0]][1]))
-    for name in names[1:]:
-        common &= set(map(str, blocks[name][1]))
-    ids = np.array([i for i in map(str, blocks[names[0]][1]) if i in common], dtype=object)
-    parts = []
-    for name in names:
-        X, bids = blocks[name]
-        pos = {v: j for j, v in enumerate(map(str, bids))}
-        parts.append(np.asarray(X, dtype=np.float32)[[pos[i] for i in ids]])
-    return np.hstack(parts), ids
+    mats, ids = common_rows(*blocks.values())
+    return np.hstack([np.asarray(X, dtype=np.float32) for X in mats]), ids
 
 
 def block_slices(blocks: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, tuple[int, int]]:

@@ -139,8 +139,7 @@ def _late(method: str) -> Callable[[FusionJob], Any]:
             method=method,
             folds=job.folds,
             seed=job.seed,
-            search=job.options.get("meta_search") if method == "stack" else None,
-            groups=_groups(job.labels_tsv),  # the meta-model's inner CV keeps groups together
+            groups=_groups(job.labels_tsv),  # the label set's groups, passed on to the CV
             train_labels=_train_labels(job.labels_tsv) if job.folds == "split" else None,
         )
         result.kind = f"late-{method}"

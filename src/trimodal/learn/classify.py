@@ -28,13 +28,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardScaler
 from sklearn.utils.validation import has_fit_parameter
 
+from trimodal.domain import FeatureSet
 from trimodal.labels.label_sets import labelled_rows
 from trimodal.learn.classifiers import CLASSIFIERS
 from trimodal.learn.cv import Folds, NotEvaluated, label_set_folds, make_folds
 from trimodal.learn.estimators import decision_proba, to_dense, unit_rows
 from trimodal.learn.training import given_validation, uses_validation
 from trimodal.learn.tuning import INNER_FOLDS, NestedSearch, nested, searched
-from trimodal.plumbing.types import FeatureSet
 from trimodal.store.features import STR, atomic_h5, load_pooled, load_text, store_attrs
 
 log = logging.getLogger(__name__)

@@ -63,10 +63,6 @@ def group_keys(groups, ids=None) -> np.ndarray | None:
     return np.where(g == "", np.char.add("\x00", own.astype(str)), g).astype(object)
 
 
-def _group_keys(ids: np.ndarray, groups) -> np.ndarray | None:
-    return group_keys(groups, ids)
-
-
 def splitter(n_splits: int, grouped: bool, seed: int = 0):
     """The one cross-validation splitter of the package, outer and inner: stratified,
     StratifiedGroupKFold when the rows have groups, shuffled by `seed`."""
@@ -203,7 +199,7 @@ def make_folds(ids, y=None, groups=None, folds: int = 5, seed: int = 0) -> Folds
     y = np.zeros(len(ids), dtype=str) if y is None else np.asarray(y).astype(str)
     if len(y) != len(ids):
         raise ValueError(f"{len(ids)} ids but {len(y)} labels")
-    g = _group_keys(ids, groups)
+    g = group_keys(groups, ids)
     order = np.argsort(ids, kind="stable")  # the assignment must not depend on row order
     ids_s, y_s = ids[order], y[order]
     g_s = None if g is None else g[order]

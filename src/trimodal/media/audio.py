@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from trimodal.domain import ExtractionError
 from trimodal.media.probe import is_partial, unreadable_reason
-from trimodal.plumbing.types import ExtractionError
 
 SAMPLE_RATE = 16000
 

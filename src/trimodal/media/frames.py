@@ -22,6 +22,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from trimodal.domain import ExtractionError
 from trimodal.media.decord_backend import decord_available, read_decord
 from trimodal.media.prefetch import prefetch  # noqa: F401 - the frame loop's overlap
 from trimodal.media.probe import (
@@ -31,7 +32,6 @@ from trimodal.media.probe import (
 )
 from trimodal.media.pyav_backend import read_pyav
 from trimodal.media.sampling import Frame, target_times  # noqa: F401 - the public names
-from trimodal.plumbing.types import ExtractionError
 
 log = logging.getLogger(__name__)
 

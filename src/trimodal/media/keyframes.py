@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from trimodal.domain import ExtractionError
 from trimodal.media.frames import frames_at, partial_attrs, sample_frames, video_info
-from trimodal.plumbing.types import ExtractionError
 
 
 def select_keyframes(

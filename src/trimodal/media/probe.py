@@ -105,7 +105,7 @@ def probe(path: str | os.PathLike | None) -> dict[str, Any]:
 def video_info(path: str | os.PathLike) -> dict[str, Any]:
     """Duration, frame count estimate, fps, width/height of the video stream (from the probe);
     a file without a readable video stream raises ExtractionError."""
-    from trimodal.plumbing.types import ExtractionError
+    from trimodal.domain import ExtractionError
 
     p = probe(path)
     if not p["ok"] or not p.get("video"):

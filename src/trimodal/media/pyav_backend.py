@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from trimodal.domain import ExtractionError
 from trimodal.media.probe import PARTIAL_SHARE
 from trimodal.media.sampling import (
     END_TOLERANCE_S,
@@ -23,7 +24,6 @@ from trimodal.media.sampling import (
     target_size,
 )
 from trimodal.plumbing.threads import job_threads
-from trimodal.plumbing.types import ExtractionError
 
 log = logging.getLogger("trimodal.media.frames")
 

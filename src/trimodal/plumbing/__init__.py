@@ -3,8 +3,9 @@
 Atomic writes (atomic), batches of sheet rows (batching), the code hash of a rule's modules
 (codehash), device choice (device), job logs (joblog), per-job memory and time guards (limits),
 model resolution offline/online (models), plug-in module loading (plugins), progress bars
-(progress), each job's thread and GPU budget (threads), shared data types (types: VideoItem,
-Features, ExtractionError, FeatureSet) and user-facing errors (userror).
+(progress), each job's thread and GPU budget (threads) and user-facing errors (userror). The
+domain's shared types (VideoItem, Features, FeatureSet, ExtractionError) are in
+``trimodal.domain``.
 
 Add here only infrastructure with no pipeline logic; it imports nothing above it.
 """

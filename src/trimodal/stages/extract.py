@@ -15,6 +15,7 @@ import traceback
 from functools import cache
 from typing import Any
 
+from trimodal.domain import ExtractionError, VideoItem
 from trimodal.extractors.base import (
     Reads,
     build_extractor,
@@ -28,7 +29,6 @@ from trimodal.plumbing.codehash import package_versions
 from trimodal.plumbing.device import gpu_out_of_memory, pick_device
 from trimodal.plumbing.models import describe_model, is_resolved
 from trimodal.plumbing.threads import torch_threads
-from trimodal.plumbing.types import ExtractionError, VideoItem
 from trimodal.stages.worker import close_worker, run_isolated
 from trimodal.store import features as store
 from trimodal.store.reuse import ResultCache, media_identity, result_key

@@ -46,11 +46,6 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def _weights_of(files: list[str]) -> dict[str, str]:
-    """Weights path and fingerprint from the first per-video file that computed features."""
-    return {k: v for k, v in _computed_by(files).items() if k.startswith("model_")}
-
-
 def _computed_by(files: list[str]) -> dict:
     """What the extract jobs recorded in the per-video files that computed features: weights
     path and fingerprint (the first such file), the extractor's code hash and the versions of

@@ -2,7 +2,8 @@
 
 ``features`` (results/features/<name>.h5: pooled vectors, windows, texts, tables, failures;
 ``load_pooled`` and friends), ``reuse`` (the per-video content-addressed cache that lets batch
-jobs rerun per video), ``timeline`` (every modality's windows on one clock).
+jobs rerun per video), ``rows`` (several stores' rows on the videos they all have: early
+fusion, cross-modal pairs), ``timeline`` (every modality's windows on one clock).
 
 Add a reader or a new kind of stored data here.
 """

@@ -34,9 +34,9 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from trimodal.domain import Features
 from trimodal.plumbing.atomic import atomic_h5
 from trimodal.plumbing.progress import progress
-from trimodal.plumbing.types import Features
 
 STR = h5py.string_dtype(encoding="utf-8")
 

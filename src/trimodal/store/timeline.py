@@ -200,7 +200,7 @@ def _source(params) -> str:
 
 def _to_video_clock(e: dict, ad_map) -> dict:
     """Windows and segments of an AD-track store moved from track time to video time."""
-    from trimodal.corpus.ad_track import track_to_video
+    from trimodal.domain import track_to_video
 
     e = dict(e)
     if e.get("times") is not None:

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trimodal.domain import Features
 from trimodal.extractors.pooling import pool_all
 from trimodal.media.probe import read_probe
-from trimodal.plumbing.types import Features
 from trimodal.store import features as store
 
 log = logging.getLogger("trimodal")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from trimodal.domain import ExtractionError
 from trimodal.plumbing.atomic import write_file, write_json
-from trimodal.plumbing.types import ExtractionError
 
 log = logging.getLogger("trimodal")
 

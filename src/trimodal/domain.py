@@ -1,6 +1,7 @@
-"""The data types every layer shares: one video's inputs, one extractor's output, and the error
-for a bad input. They sit at the bottom of the package, so decoding, text sources, stores and
-resource guards need nothing from the extractor plug-in layer above them.
+"""The domain's shared types: one video's inputs (a sheet row and what the probe learned), one
+extractor's output, a feature set's name, the error for a bad input, and the AD track's time
+map those inputs may carry. They sit at the bottom of the package, so decoding, text sources
+and stores need nothing from the extractor plug-in layer above them.
 """
 
 from __future__ import annotations
@@ -49,25 +50,52 @@ class VideoItem:
         from pathlib import Path
 
         knots = json.loads(Path(self.ad_map).read_text())
-        return track_time(knots, self.span[0]), track_time(knots, self.span[1])
+        return video_to_track(self.span[0], knots), video_to_track(self.span[1], knots)
 
 
-def track_time(knots: dict, t: float) -> float:
-    """The earliest time of the AD track that plays at video time `t`, from the piecewise-
-    linear knots {"track": [...], "video": [...]} (video times non-decreasing: the video
-    pauses, video time flat, while an extended clip plays; the clip paused at `t` is included).
-    """
-    track = np.asarray(knots["track"], dtype=np.float64)
-    video = np.asarray(knots["video"], dtype=np.float64)
-    if len(track) == 0:
-        return float(t)
-    i = int(np.searchsorted(video, t, side="left"))
-    if i == 0:
-        return float(track[0] + (t - video[0]))
-    if i == len(video):
-        return float(track[-1] + (t - video[-1]))
-    a, b = video[i - 1], video[i]  # a < t <= b
-    return float(track[i - 1] + (t - a) * (track[i] - track[i - 1]) / (b - a))
+def knot_arrays(knots) -> tuple[np.ndarray, np.ndarray]:
+    """(track times, video times) of an AD track's time map: a map dict ``{"track": [...],
+    "video": [...]}`` or (track, video) pairs."""
+    if isinstance(knots, dict):
+        track, video = knots["track"], knots["video"]
+    else:
+        track, video = zip(*knots, strict=True) if len(knots) else ((), ())
+    return np.asarray(track, dtype=np.float64), np.asarray(video, dtype=np.float64)
+
+
+def track_to_video(t, knots) -> np.ndarray:
+    """Video time of track time(s) `t` through the map's knots (a map dict or (track, video) pairs)."""
+    track, video = knot_arrays(knots)
+    t = np.asarray(t, dtype=np.float64)
+    if not len(track):
+        return t.copy()
+    i = np.searchsorted(track, t, side="right") - 1
+    before = i < 0
+    i = np.clip(i, 0, len(track) - 1)
+    nxt = np.minimum(i + 1, len(track) - 1)
+    span = track[nxt] - track[i]
+    last = nxt == i
+    frac = np.where(span > 0, (t - track[i]) / np.where(span > 0, span, 1.0), 0.0)
+    out = np.where(last, video[i] + (t - track[i]), video[i] + frac * (video[nxt] - video[i]))
+    return np.where(before, t - track[0] + video[0], out)
+
+
+def video_to_track(v: float, knots) -> float:
+    """The earliest time of the AD track that plays at video time `v` (the inverse of
+    :func:`track_to_video`): video times are non-decreasing, flat while an extended clip plays
+    and the video pauses; the clip paused at `v` is included."""
+    track, video = knot_arrays(knots)
+    if not len(track):
+        return float(v)
+    if v <= video[0]:
+        return float(track[0] + (v - video[0]))
+    j = int(np.searchsorted(video, v, side="left"))
+    if j >= len(video):
+        return float(track[-1] + (v - video[-1]))
+    if video[j] == v:
+        return float(track[j])
+    dv = video[j] - video[j - 1]
+    return float(track[j - 1] + (v - video[j - 1]) / dv * (track[j] - track[j - 1]))
 
 
 @dataclass
