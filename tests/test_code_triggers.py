@@ -182,6 +182,7 @@ NOTHING = {
     *(f"crossmodal/clip/{m}.py" for m in ("distinct_frames", "match", "summarize",
                                           "text2image")),
     "stages/clip.py",
+    "stages/distinct_frames.py",
 }  # fmt: skip
 
 

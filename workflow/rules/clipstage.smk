@@ -32,7 +32,7 @@ for _name, _spec in DISTINCT.items():
         params:
             name=_name,
             spec=_spec,
-            code=code_hash("trimodal.crossmodal.clip.distinct_frames"),
+            code=code_hash("trimodal.stages.distinct_frames"),
         script:
             "../scripts/distinct_frames.py"
 

@@ -1,18 +1,16 @@
-"""Snakemake adapter: one video's distinct frames from its source extractor's per-video file."""
+"""Snakemake adapter: one video's distinct frames (trimodal.stages.distinct_frames)."""
 
 from trimodal.plumbing.joblog import job_log
 from trimodal.plumbing.threads import start_job
 
 with job_log(snakemake.log[0]):
     start_job(snakemake.threads, snakemake.resources.get("gpu", 0))
-    from trimodal.crossmodal.clip.distinct_frames import distinct_frames_file
-    from trimodal.plumbing.batching import video_path
+    from trimodal.stages.distinct_frames import distinct_frames_job
 
-    vid = snakemake.wildcards.video_id
-    distinct_frames_file(
-        video_id=vid,
-        source_file=video_path(snakemake.input.source, vid, ".h5"),  # in a batch folder
-        probe_json=video_path(snakemake.input.probe, vid, ".json"),
+    distinct_frames_job(
+        video_id=snakemake.wildcards.video_id,
+        source=snakemake.input.source,
+        probe=snakemake.input.probe,
         output=snakemake.output[0],
         name=snakemake.params.name,
         spec=dict(snakemake.params.spec),

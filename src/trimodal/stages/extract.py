@@ -12,7 +12,9 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from trimodal.domain import ExtractionError, VideoItem
@@ -24,13 +26,15 @@ from trimodal.extractors.base import (
     get_extractor_class,
 )
 from trimodal.media.probe import partial_reason, read_probe
-from trimodal.plumbing.batching import video_path
+from trimodal.plumbing.batching import shrink_for_attempt, video_path
 from trimodal.plumbing.codehash import package_versions
 from trimodal.plumbing.device import gpu_out_of_memory, pick_device
+from trimodal.plumbing.limits import memory_limit
 from trimodal.plumbing.models import describe_model, is_resolved
 from trimodal.plumbing.threads import torch_threads
 from trimodal.stages.worker import close_worker, run_isolated
 from trimodal.store import features as store
+from trimodal.store import reuse
 from trimodal.store.reuse import ResultCache, media_identity, result_key
 
 log = logging.getLogger("trimodal")
@@ -442,6 +446,72 @@ def extract_batch(
         counts["errors"],
     )
     return counts
+
+
+def extract_job(
+    *,
+    rule: str,
+    extractor: str,
+    kind: str,
+    modality: str,
+    model: str | None,
+    params: dict,
+    device: str,
+    code: str,
+    config: Mapping[str, Any],
+    resources: Mapping[str, Any],
+    output: str,
+    partial_decode: str = "warn",
+    batch: str | None = None,
+    videos: list[dict] | None = None,
+    inputs: list[str] | None = None,
+    video_id: str | None = None,
+    video: Mapping[str, Any] | None = None,
+    files: Mapping[str, str] | None = None,
+) -> Counts | bool:
+    """The extract rule's entry point: a batch job (`batch`: its `videos` as the plan gives
+    them and the job's `inputs`; `output` the batch folder) or a per-video job (`video_id`, its
+    `video` values and input `files`), under the rule's memory ceiling (``mem_mb``) and
+    per-video timeout (``video_timeout_s``); a GPU job's retry (``gpu_attempt``) halves the
+    batch. The reuse cache and the run-time params (an inference batch size) come from the
+    `config`, like threads: no param of the rule, so changing them reruns nothing."""
+    shrink_for_attempt(resources.get("gpu_attempt"))
+    configured = config["extractors"][extractor].get("params") or {}
+    common = dict(
+        extractor=extractor,
+        kind=kind,
+        modality=modality,
+        model=model,
+        params=dict(params),
+        device=device,
+        code=code,
+        cache_dir=reuse.cache_dir(config),
+        across_versions=reuse.across_versions(config),
+        timeout_s=resources.get("video_timeout_s"),
+        partial_decode=partial_decode,
+        run_params=run_params(kind, configured),
+    )
+    if batch is not None:
+        Path(output).mkdir(parents=True, exist_ok=True)
+        first = videos[0]["video_id"]
+
+        def where():
+            return f"{rule} {batch} (video {CURRENT['video_id'] or first})"
+
+        with memory_limit(resources.get("mem_mb"), where):
+            # per video: which inputs are its files; its file goes into the output folder
+            return extract_batch(list(videos), list(inputs), output, **common)
+    with memory_limit(resources.get("mem_mb"), f"{rule} {video_id}"):
+        v = dict(video)  # its description, span and absent files, as values
+        return extract_files(
+            video_id=video_id,
+            files=dict(files),
+            output=output,
+            description=v.get("description"),
+            span=v.get("span"),
+            missing=v.get("missing"),
+            **common,
+        )
 
 
 def run_params(kind: str, params: dict) -> dict:

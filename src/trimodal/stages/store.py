@@ -12,8 +12,10 @@ import h5py
 import pandas as pd
 
 from trimodal.plumbing.atomic import write_table
+from trimodal.plumbing.batching import per_video_files
 from trimodal.stages.extract import ABSENT
 from trimodal.store import features as store
+from trimodal.store import reuse
 
 log = logging.getLogger("trimodal")
 
@@ -115,6 +117,28 @@ def aggregate_store(
     return counts
 
 
+def store_extractor(
+    inputs: list[str],
+    videos: list[str],
+    output: str,
+    extractor: str,
+    spec: dict,
+    code: str = "",
+    config: dict | None = None,
+) -> dict:
+    """The store rule's entry point: each video's file among the job's `inputs` (the file, or
+    the batch folder holding it), merged by :func:`aggregate_store`; the `config`'s ``cache``
+    section says whether results were kept across package versions."""
+    return aggregate_store(
+        per_video_files(inputs, videos, ".h5"),
+        output,
+        extractor,
+        spec,
+        code=code,
+        across_versions=reuse.across_versions(config or {}),
+    )
+
+
 #: stage of a warning row in results/failures.tsv: the video decoded short of its declared
 #: duration, its features are kept (partial_decode: error makes it an error record instead)
 PARTIAL = "partial_decode"
@@ -156,3 +180,22 @@ def collect_failures(
     df = df.sort_values(["video_id", "stage", "where"], kind="stable")
     write_table(output, df, sep="\t", index=False)
     return df
+
+
+def write_failures(
+    probes: list[str],
+    videos: list[str],
+    stores: list[str],
+    output: str,
+    sheet_flags=(),
+) -> pd.DataFrame:
+    """The failures rule's entry point: each video's probe JSON among the job's `probes` (the
+    file, or the batch folder holding it), the feature `stores` (named by their file's stem)
+    and the sheet's flags ((video_id, flag, line) rows), as :func:`collect_failures`' table."""
+    flags = pd.DataFrame(list(sheet_flags), columns=["video_id", "flag", "line"])
+    return collect_failures(
+        per_video_files(list(probes), list(videos), ".json"),
+        {Path(p).stem: p for p in stores},
+        output,
+        sheet_flags=flags,
+    )
