@@ -183,6 +183,7 @@ NOTHING = {
                                           "text2image")),
     "stages/clip.py",
     "stages/distinct_frames.py",
+    "report/clip.py",  # the clip stage's report and image grid
 }  # fmt: skip
 
 

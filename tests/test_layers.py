@@ -24,7 +24,7 @@ LAYERS = {
         "fusion.kinds", "fusion.net", "crossmodal.evaluate", "crossmodal.methods",
         "crossmodal.ranking_choice",
         "crossmodal.clip.distinct_frames", "crossmodal.clip.match", "crossmodal.clip.summarize",
-        "crossmodal.clip.text2image", "report.summary", "stages.config_check",
+        "crossmodal.clip.text2image", "report.summary", "report.clip", "stages.config_check",
         "crossmodal.rankings", "report.explorer.build", "report.explorer.thumbs"],
     3: ["stages", "stages.*"],
     # the workflow's planning (trimodal.workflow): above the stages, imported by the rules only
