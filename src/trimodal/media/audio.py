@@ -44,6 +44,77 @@ def _declared_length(container, stream) -> float:
     return 0.0
 
 
+def _open_container(path: str | os.PathLike):
+    """The media file opened by PyAV; ExtractionError(stage="decode") when it cannot be."""
+    import av
+
+    if unreadable := unreadable_reason(path):
+        raise ExtractionError(f"cannot open media file: {unreadable}", stage="decode")
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError) as e:
+        raise ExtractionError(f"cannot open media file: {e}", stage="decode") from e
+
+
+def _tolerant_frames(container, stream, stats: dict[str, Any], errors: list[str]) -> Iterator:
+    """The stream's decoded frames, then None (to flush the resampler). A corrupt packet is
+    skipped and a demuxer that gives up ends the stream; each counts in
+    ``stats["decode_errors"]``, its message appended to `errors`."""
+    import av
+
+    try:
+        for packet in container.demux(stream):
+            try:
+                yield from packet.decode()
+            except av.error.FFmpegError as e:  # one bad packet: skip it, keep going
+                stats["decode_errors"] += 1
+                errors.append(str(e))
+        yield None  # flush the resampler
+    except av.error.FFmpegError as e:  # demuxer gave up: keep what was decoded
+        stats["decode_errors"] += 1
+        errors.append(str(e))
+        yield None
+
+
+def _span_samples(
+    frames: Iterable, resampler, span: tuple[float, float] | None, sr: int, stats: dict[str, Any]
+) -> Iterator[np.ndarray]:
+    """The mono samples of `frames` at `sr` (non-empty float32 pieces), only those of the
+    resampled stream inside `span` (``round(start * sr) <= n < round(end * sr)``), stopping
+    at its end; each piece counts in ``stats["n_samples"]``."""
+    lo, hi = (round(float(t) * sr) for t in span) if span is not None else (0, None)
+    pos = 0  # samples of the decoded stream before `a` below
+    for frame in frames:
+        for out in resampler.resample(frame):
+            a = out.to_ndarray().reshape(-1)
+            done = False
+            if span is not None:  # keep the part of `a` inside [lo, hi)
+                start, pos = pos, pos + a.size
+                a = a[max(0, lo - start) : max(0, hi - start)]
+                done = pos >= hi
+            if a.size:
+                stats["n_samples"] += a.size
+                yield a.astype(np.float32, copy=False)
+            if done:
+                return
+
+
+def _fixed_chunks(pieces: Iterable[np.ndarray], chunk: int) -> Iterator[np.ndarray]:
+    """`pieces` regrouped into arrays of `chunk` samples, the last one shorter."""
+    parts: list[np.ndarray] = []
+    n_buf = 0
+    for a in pieces:
+        parts.append(a)
+        n_buf += a.size
+        while n_buf >= chunk:
+            buf = np.concatenate(parts)
+            yield buf[:chunk]
+            rest = buf[chunk:]
+            parts, n_buf = ([rest] if rest.size else []), rest.size
+    if n_buf:
+        yield np.concatenate(parts)
+
+
 def stream_audio(
     path: str | os.PathLike,
     sr: int = SAMPLE_RATE,
@@ -71,13 +142,8 @@ def stream_audio(
         n_samples=0, decode_errors=0, partial=False, duration_decoded=0.0, duration_declared=0.0
     )
     chunk = max(1, int(round(chunk_s * sr)))
-    if unreadable := unreadable_reason(path):
-        raise ExtractionError(f"cannot open media file: {unreadable}", stage="decode")
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.error.FFmpegError, OSError) as e:
-        raise ExtractionError(f"cannot open media file: {e}", stage="decode") from e
-    with container:
+    errors: list[str] = []  # what each skipped packet (or the demuxer) said
+    with _open_container(path) as container:
         if not container.streams.audio:
             raise ExtractionError("no audio stream", stage="decode")
         stream = container.streams.audio[0]
@@ -88,54 +154,8 @@ def stream_audio(
             end = min(float(span[1]), stats["duration_declared"])
             stats["duration_declared"] = max(0.0, end - float(span[0]))
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
-        parts: list[np.ndarray] = []
-        n_buf = 0
-        last_error = ""
-        lo, hi = (round(float(t) * sr) for t in span) if span is not None else (0, None)
-        pos = 0  # samples of the decoded stream before `a` below
-
-        def frames() -> Iterator:
-            nonlocal last_error
-            try:
-                packets = container.demux(stream)
-                for packet in packets:
-                    try:
-                        yield from packet.decode()
-                    except av.error.FFmpegError as e:  # one bad packet: skip it, keep going
-                        stats["decode_errors"] += 1
-                        last_error = str(e)
-                yield None  # flush the resampler
-            except av.error.FFmpegError as e:  # demuxer gave up: keep what was decoded
-                stats["decode_errors"] += 1
-                last_error = str(e)
-                yield None
-
-        done = False
-        for frame in frames():
-            for out in resampler.resample(frame):
-                a = out.to_ndarray().reshape(-1)
-                if span is not None:  # keep the part of `a` inside [lo, hi)
-                    start, pos = pos, pos + a.size
-                    a = a[max(0, lo - start) : max(0, hi - start)]
-                    done = pos >= hi
-                if not a.size:
-                    if done:
-                        break
-                    continue
-                parts.append(a.astype(np.float32, copy=False))
-                n_buf += a.size
-                stats["n_samples"] += a.size
-                while n_buf >= chunk:
-                    buf = np.concatenate(parts)
-                    yield buf[:chunk]
-                    rest = buf[chunk:]
-                    parts, n_buf = ([rest] if rest.size else []), rest.size
-                if done:
-                    break
-            if done:
-                break
-        if n_buf:
-            yield np.concatenate(parts)
+        frames = _tolerant_frames(container, stream, stats, errors)
+        yield from _fixed_chunks(_span_samples(frames, resampler, span, sr, stats), chunk)
     stats["duration_decoded"] = stats["n_samples"] / sr
     # cut at its end: no decode error, but less sound than the header declares
     stats["partial"] = is_partial(
@@ -145,6 +165,7 @@ def stream_audio(
         reason = "undecodable audio: no sample decoded"
         if span is not None and not stats["decode_errors"]:
             reason = f"no audio sample in the segment {span[0]:g}-{span[1]:g} s"
+        last_error = errors[-1] if errors else ""
         raise ExtractionError(f"{reason} ({last_error})" if last_error else reason, "decode")
 
 
