@@ -26,20 +26,20 @@ def classify_one(
     options may name a `base` classifier (so that e.g. `ovr_linear_svc_rebalanced` is
     `ovr_linear_svc` with `rebalance: true`, and the configured fine-tuning is `finetune`).
     """
+    from trimodal.learn.classifier_spec import ClassifierSpec
     from trimodal.learn.classify import evaluate_feature_set
     from trimodal.learn.cv import protocol_folds
 
-    options = dict(options)
-    base = options.pop("base", classifier)
+    spec = ClassifierSpec.split(classifier, options)  # base, build options, search
     result = evaluate_feature_set(
         f"{Path(store_path).stem}:{pooling}",
         labels_tsv,
-        base,
+        spec.base,
         features_dir=Path(store_path).parent,
         label_set=label_set,
         folds=protocol_folds(cv),  # a number of folds, or "split" (trimodal.learn.cv)
         seed=int(cv.get("seed", 0)),
-        **options,
+        **spec.without_base(),
     )
     result.classifier = classifier
     result.to_h5(output)
