@@ -24,8 +24,9 @@ scikit-learn API only:
   (raising its parameter error, a ``ValueError`` that is also a ``TypeError``) and only then
   looks at the data, which with zero rows it refuses: nothing is learned. A subclass of ours
   (``SmallClassMLP``) is checked through its scikit-learn parent's ``fit``; our own wrappers
-  (resampling, softmax probabilities, the fine-tuned transformer) declare no constraints and
-  are not value-checked.
+  (resampling, softmax probabilities, the fine-tuned transformer), and a scikit-learn
+  estimator whose ``fit`` would reach one of them (a pipeline around them), are not
+  value-checked themselves (the estimators inside them are).
 
 scikit-learn is imported only to check an entry that sets estimator options or a search, so
 the shipped variants (``rebalance: true``) cost no import at plan time.
@@ -155,8 +156,9 @@ def rejected_values(est) -> list[str]:
     out: list[str] = []
     for obj in (est, *est.get_params(deep=True).values()):
         fit = _sklearn_fit(obj) if isinstance(obj, BaseEstimator) else None
-        if fit is None:
-            continue
+        inside = obj.get_params(deep=True).values() if fit else ()
+        if fit is None or not all(_is_sklearn(v) for v in inside if isinstance(v, BaseEstimator)):
+            continue  # ours, or one whose fit would reach ours (fine-tuning would load a model)
         try:
             fit(clone(obj), np.zeros((0, 1)), np.zeros(0))
         except Exception as e:  # noqa: BLE001 - the zero-row data error is expected
@@ -164,6 +166,10 @@ def rejected_values(est) -> list[str]:
             if isinstance(e, ValueError) and isinstance(e, TypeError) and str(e) not in out:
                 out.append(str(e))
     return out
+
+
+def _is_sklearn(obj) -> bool:
+    return type(obj).__module__.split(".")[0] == "sklearn"
 
 
 def _sklearn_fit(obj):

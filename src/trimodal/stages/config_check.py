@@ -7,6 +7,14 @@ first) and then what a schema cannot know: each extractor's params against its d
 extractor kinds, feature sets and their poolings, classifiers, label sets, text sources — and
 whether each model can be found when the Hugging Face Hub is offline. Each message names the key
 path and the allowed values, so a mistake costs one dry run, not a run of failed jobs.
+
+Each family checks its own section and this module composes them (plus the cross references:
+feature sets, label set names, models offline): classifier entries by
+:class:`trimodal.learn.classifier_spec.ClassifierSpec`, fusion sets by
+:func:`trimodal.fusion.kinds.fusion_set_problems`, the cross-modal section by
+:func:`trimodal.crossmodal.methods.crossmodal_problems`, label sets by
+:func:`trimodal.labels.label_sets.label_set_problems`, extractor params by
+``Extractor.check_params``; the wording is :mod:`trimodal.plumbing.config_problems`.
 """
 
 from __future__ import annotations
