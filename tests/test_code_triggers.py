@@ -138,7 +138,7 @@ PLANS: dict[str, set[str]] = {
     "labels/label_sets.py": LABELS,
     "labels/zeroshot.py": LABELS,
     "stages/classify.py": CLASSIFY,
-    **{f"learn/{m}.py": LEARNERS for m in ("classifiers", "classify", "cv", "estimators",
+    **{f"learn/{m}.py": LEARNERS for m in ("classifier_spec", "classifiers", "classify", "cv", "estimators",
                                            "finetune", "rebalance", "training", "tuning")},
     "stages/fuse.py": FUSE,
     "fusion/evaluate.py": FUSE,

@@ -346,3 +346,26 @@ def methods_use_gpu(spec: dict) -> bool:
         auto = (spec.get("params") or {}).get("auto") or {}
         names += [str(c).partition(":")[0] for c in auto.get("candidates", AUTO_CANDIDATES)]
     return any(CROSSMODAL_METHODS[m].uses_gpu for m in names if m in CROSSMODAL_METHODS)
+
+
+# --------------------------------------------------------------------------- config check
+
+
+def crossmodal_problems(
+    cfg: dict, *, label_set: Callable[..., list[str]], feature_set: Callable[..., list[str]]
+) -> list[str]:
+    """The problems of the ``crossmodal`` section the schema cannot see (its methods, losses
+    and ranking choices are the schema's enums, filled from these registries): its label set
+    (`label_set(path, name)`) and each pair's sides, which must be pooled vectors
+    (`feature_set(path, fs, why_not_text)`)."""
+    from trimodal.plumbing.config_problems import as_dict, as_list, key_path
+
+    out = []
+    if "label_set" in cfg:
+        out += label_set(key_path("crossmodal", "label_set"), cfg["label_set"])
+    why = "cross-modal mapping needs pooled vectors (embed the text first)"
+    for i, pair in enumerate(as_list(cfg.get("pairs"))):
+        for side in ("source", "target"):
+            if side in as_dict(pair):
+                out += feature_set(key_path("crossmodal", "pairs", i, side), pair[side], why)
+    return out

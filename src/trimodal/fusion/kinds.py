@@ -153,11 +153,11 @@ def _late_stack(job: FusionJob):
     built as ``classify.options`` configures `classifier` (``options.base_options``, which the
     workflow fills in), the meta-model's ``meta_search`` run inside each outer training fold."""
     from trimodal.fusion.evaluate import NestedStacking, evaluate_blocks
+    from trimodal.learn.classifier_spec import ClassifierSpec
 
-    base_options = dict(job.options.get("base_options") or {})
-    base = base_options.pop("base", job.classifier)
-    base_search = base_options.pop("search", None)
-    base_options.pop("inner_folds", None)
+    # the classifier's entry by part: base models at its build options (no search inside)
+    spec = ClassifierSpec.split(job.classifier, job.options.get("base_options"))
+    base, base_search, base_options = spec.base, spec.search, spec.build
     result = evaluate_blocks(
         job.feature_sets,
         job.labels_tsv,
@@ -186,3 +186,72 @@ register_fusion_kind("intermediate", "features", _intermediate)
 register_fusion_kind("late-stack", "features", _late_stack)
 for _method in ("mean", "vote"):
     register_fusion_kind(f"late-{_method}", "results", _late(_method))
+
+
+# --------------------------------------------------------------------------- config check
+
+#: the kinds a fusion set runs when it names none
+DEFAULT_FUSION_KINDS = ("early", "late-stack")
+#: fusion kinds that build their classifier by name (a classify.options variant is not one)
+BY_NAME_FUSION_KINDS = {"early", "late-stack"}
+
+
+def fusion_set_problems(
+    name: str, spec: dict, *, variants: list[str], feature_set: Callable[..., list[str]]
+) -> list[str]:
+    """Every problem of fusion set `name` (``fusion.sets.<name>``): its kinds, their options'
+    search spaces, its classifier (one the kinds can build), and its feature sets, which
+    `feature_set(path, fs, why_not_text)` checks against the configured extractors.
+    `variants`: the classify.options variants (late-mean/vote read their CV results)."""
+    from trimodal.learn.classifier_spec import search_space_problems, unknown_classifier
+    from trimodal.learn.classifiers import vector_classifiers
+    from trimodal.plumbing.config_problems import allowed, as_dict, as_list, did_you_mean, key_path
+
+    out = []
+    path = ("fusion", "sets", name)
+    kinds = as_list(spec.get("kinds", list(DEFAULT_FUSION_KINDS)))
+    for j, kind in enumerate(kinds):
+        if kind not in FUSION_KINDS:
+            out.append(
+                f"{key_path(*path, 'kinds', j)}: unknown fusion kind {kind!r}"
+                f"{did_you_mean(str(kind), FUSION_KINDS)}; known: {allowed(sorted(FUSION_KINDS))}"
+            )
+    vector = [k for k in kinds if k in FUSION_KINDS and FUSION_KINDS[k].reads == "features"]
+    why = (
+        f"{' and '.join(vector)} fusion needs pooled vectors (embed the text, e.g. with "
+        "an sbert extractor, or fuse it with late-mean/late-vote only: late-stack refits "
+        "its base models on pooled vectors inside each fold)"
+        if vector
+        else None
+    )
+    for i, fs in enumerate(as_list(spec.get("feature_sets"))):
+        out += feature_set(key_path(*path, "feature_sets", i), fs, why)
+    for key in ("search", "meta_search"):
+        out += search_space_problems((*path, "options"), as_dict(spec.get("options")), key)
+    clf = spec.get("classifier", "ovr_linear_svc")
+    if not isinstance(clf, str):
+        return out
+    # early fusion and late-stack (its base models, refitted in each fold) build the
+    # classifier by name; late-mean/vote read its CV results, which a variant also has
+    by_name = sorted(BY_NAME_FUSION_KINDS & set(kinds))
+    choices = vector_classifiers() if by_name else [*vector_classifiers(), *variants]
+    if clf not in choices:
+        out.append(
+            f"{key_path(*path, 'classifier')}: "
+            + (
+                fusion_variant_problem(clf, by_name)
+                if clf in variants
+                else unknown_classifier(clf, choices)
+            )
+        )
+    return out
+
+
+def fusion_variant_problem(variant: str, kinds: list[str]) -> str:
+    """A classify.options variant named by a fusion set whose kinds build the classifier by
+    name (issue 32: it passed the dry run and failed in the fuse job with a KeyError)."""
+    return (
+        f"{variant!r} is a classify.options variant; {' and '.join(kinds)} fusion build "
+        "their classifier by name and cannot use it: name a classifier, or keep only the "
+        "kinds late-mean/late-vote, which read the variant's CV results"
+    )

@@ -98,3 +98,102 @@ def normalise_spec(spec: dict[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("dominant"), str):
         out["dominant"] = normalise_label(out["dominant"])
     return out
+
+
+# --------------------------------------------------------------------------- config check
+
+
+def label_set_problems(name: str, spec: dict, *, extractors, sheet_columns=None) -> list[str]:
+    """Every problem of label set `name` (``labels.sets.<name>``) a schema cannot see: a
+    zero-shot set's candidates, drop_dominant's label, the language filter (an extractor of
+    `extractors`, or a sheet column, not both), a label column in `sheet_columns` (None:
+    unknown); :func:`label_merge_problems` checks its merge entries and threshold."""
+    from trimodal.plumbing.config_problems import allowed, as_dict, did_you_mean, key_path
+
+    out = []
+    path = ("labels", "sets", name)
+    source = spec.get("from", "label")
+    if source == "zeroshot" and not spec.get("candidates"):
+        out.append(f"{key_path(*path)}: a zero-shot label set needs candidates")
+    if spec.get("strategy") == "drop_dominant" and not spec.get("dominant"):
+        out.append(f"{key_path(*path, 'strategy')}: drop_dominant needs dominant: <label>")
+    language = as_dict(spec.get("language")).get("extractor")
+    if language and as_dict(spec.get("language")).get("column"):
+        out.append(
+            f"{key_path(*path, 'language')}: give either extractor (a detected "
+            "language) or column (the sheet's), not both"
+        )
+    if isinstance(language, str) and language not in extractors:
+        out.append(
+            f"{key_path(*path, 'language', 'extractor')}: {language!r} is not a "
+            f"configured extractor{did_you_mean(language, extractors)}; "
+            f"configured: {allowed(list(extractors))}"
+        )
+    if source == "label" and sheet_columns is not None and "label" not in sheet_columns:
+        out.append(
+            f"{key_path(*path, 'from')}: 'label' needs a label column in the sample "
+            f"sheet; it has: {allowed(sheet_columns)}"
+        )
+    return out
+
+
+def label_merge_problems(name: str, spec: dict, sheet_labels=None) -> list[str]:
+    """Label set `name`'s merge entries must name a label the set has (the zero-shot
+    candidates, or `sheet_labels`: None, unknown); confident's threshold is a probability."""
+    from trimodal.plumbing.config_problems import allowed, as_dict, did_you_mean, key_path
+
+    out = []
+    path, source = ("labels", "sets", name), spec.get("from", "label")
+    candidates = spec.get("candidates")
+    if source == "zeroshot":
+        known = set(candidates) if isinstance(candidates, (dict, list)) else None
+        where = "the zero-shot candidates"
+    else:
+        known, where = sheet_labels, "the sheet's labels"
+    merged_names = {
+        normalise_label(v) for v in as_dict(spec.get("merge")).values() if isinstance(v, str)
+    }
+    if known is not None:
+        known = {normalise_label(k) for k in known}
+        for old in as_dict(spec.get("merge")):
+            if normalise_label(old) not in known and normalise_label(old) not in merged_names:
+                out.append(
+                    f"{key_path(*path, 'merge', old)}: no label {old!r} in {where}"
+                    f"{did_you_mean(old, sorted(known))}; labels: {allowed(sorted(known))}"
+                )
+        dominant = spec.get("dominant")
+        if (
+            spec.get("strategy") == "drop_dominant"
+            and isinstance(dominant, str)
+            and source == "zeroshot"
+            and normalise_label(dominant) not in known
+        ):
+            out.append(
+                f"{key_path(*path, 'dominant')}: {dominant!r} is not a candidate"
+                f"{did_you_mean(dominant, sorted(known))}; candidates: {allowed(sorted(known))}"
+            )
+    threshold = spec.get("threshold")
+    if (
+        spec.get("strategy") == "confident"
+        and isinstance(threshold, (int, float))
+        and not 0 < threshold <= 1
+    ):
+        out.append(
+            f"{key_path(*path, 'threshold')}: {threshold!r} is out of range: the confident "
+            "strategy keeps a relabelling when the runner-up's probability is below it, so it "
+            "must be a probability in (0, 1]"
+        )
+    return out
+
+
+def unknown_label_set_problems(path: str, name, label_sets: dict) -> list[str]:
+    """A reference (``classify.label_sets[i]``, ``crossmodal.label_set``) to a label set that
+    ``labels.sets`` does not define."""
+    from trimodal.plumbing.config_problems import allowed, did_you_mean
+
+    if isinstance(name, str) and name not in label_sets:
+        return [
+            f"{path}: unknown label set {name!r}{did_you_mean(name, label_sets)}; "
+            f"defined in labels.sets: {allowed(list(label_sets))}"
+        ]
+    return []

@@ -30,11 +30,12 @@ from sklearn.utils.validation import has_fit_parameter
 
 from trimodal.domain import FeatureSet
 from trimodal.labels.label_sets import labelled_rows
+from trimodal.learn.classifier_spec import ClassifierSpec
 from trimodal.learn.classifiers import CLASSIFIERS
 from trimodal.learn.cv import Folds, NotEvaluated, label_set_folds, make_folds
 from trimodal.learn.estimators import decision_proba, to_dense, unit_rows
 from trimodal.learn.training import given_validation, uses_validation
-from trimodal.learn.tuning import INNER_FOLDS, NestedSearch, nested, searched
+from trimodal.learn.tuning import NestedSearch, nested, searched
 from trimodal.store.features import STR, atomic_h5, load_pooled, load_text, store_attrs
 
 log = logging.getLogger(__name__)
@@ -546,10 +547,8 @@ def evaluate_feature_set(
     """
     labels_df = labels if isinstance(labels, pd.DataFrame) else load_labels(labels)
     label_set = label_set or ("" if isinstance(labels, pd.DataFrame) else Path(labels).stem)
-    search, inner_folds = opts.pop("search", None), int(opts.pop("inner_folds", INNER_FOLDS))
-    kind = CLASSIFIERS.get(classifier)
-    if feature_set.endswith(":text") and not (kind and kind.raw_text):
-        opts.setdefault("text", "tfidf")  # the vectorizer in front (raw-text models read it)
+    spec = ClassifierSpec.split(classifier, opts, feature_set)  # the entry by part
+    search, inner_folds, opts = spec.search, spec.inner_fold_count(), spec.build
     modality = feature_set_modality(feature_set, features_dir)
     provenance = {feature_set: feature_set_provenance(feature_set, features_dir)}
     n_missing = len(labels_df)

@@ -57,6 +57,7 @@ NOT_SHAPING: dict[str, str] = {
     "trimodal.plumbing.limits": "the memory guard",
     "trimodal.plumbing.joblog": "job logs",
     "trimodal.plumbing.userror": "error messages",
+    "trimodal.plumbing.config_problems": "the wording of config problems",
     "trimodal.plumbing.threads": "thread counts",
     "trimodal.plumbing.device": "where a job runs; the `device` setting itself is a param",
     "trimodal.plumbing.models": "finds the weights; which weights ran is fingerprinted per file",
