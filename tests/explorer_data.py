@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from trimodal.crossmodal.rankings import write_rankings
-from trimodal.learn.classify import CVResult
+from trimodal.learn.results import CVResult
 from trimodal.plumbing.types import Features
 
 CLASSES = ["animals", "instrument", "toys"]
