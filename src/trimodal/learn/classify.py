@@ -121,6 +121,31 @@ def _fit_fold(est, X, y, tr, val, groups) -> float:
     return time.perf_counter() - t0
 
 
+def _out_of_fold(template, X, y, groups, splits, val, classes):
+    """Fit a clone of `template` on each fold's training rows and predict its test rows:
+    (predictions, probabilities, test fold of each row, per-fold scores, the nested search's
+    selection)."""
+    n, k = len(y), len(classes)
+    y_pred = np.empty(n, dtype=object)
+    proba = np.full((n, k), np.nan)
+    fold_of = np.full(n, -1, dtype=np.int32)
+    scores: dict[str, list[float]] = {
+        key: [] for key in (*METRICS, *(f"baseline_{m}" for m in METRICS), "fit_time_s")
+    }
+    selection: dict[str, Any] = {}
+    for f, tr, te in splits:
+        est = clone(template)
+        scores["fit_time_s"].append(_fit_fold(est, X, y, tr, val, groups))
+        y_pred[te] = np.asarray(est.predict(take_rows(X, te))).astype(str)
+        proba[te] = proba_in(est, take_rows(X, te), classes)
+        fold_of[te] = f
+        score_fold(scores, y[tr], y[te], y_pred[te], classes)
+        if (search := searched(est)) is not None:
+            fixed = est.predict_default(take_rows(X, te))
+            _record_selection(selection, search, f, scores, fixed, y[te], classes)
+    return y_pred, proba, fold_of, scores, selection
+
+
 def _plain_options(options: dict[str, Any]) -> dict[str, Any]:
     """The options a result records: their plain values."""
     return {k: v for k, v in options.items() if isinstance(v, (str, int, float, bool))}
@@ -164,26 +189,10 @@ def run_cv(
     splits = fset.splits(ids, y)
     # split protocol: a learner that early-stops also gets the val rows to stop on
     val = fset.val_rows(ids) if uses_validation(template) else np.array([], dtype=int)
-
-    n, k = len(y), len(classes)
-    y_pred = np.empty(n, dtype=object)
-    proba = np.full((n, k), np.nan)
-    fold_of = np.full(n, -1, dtype=np.int32)
-    scores: dict[str, list[float]] = {
-        key: [] for key in (*METRICS, *(f"baseline_{m}" for m in METRICS), "fit_time_s")
-    }
-    selection: dict[str, Any] = {}
     g = None if groups is None else np.asarray(groups, dtype=object)
-    for f, tr, te in splits:
-        est = clone(template)
-        scores["fit_time_s"].append(_fit_fold(est, X, y, tr, val, g))
-        y_pred[te] = np.asarray(est.predict(take_rows(X, te))).astype(str)
-        proba[te] = proba_in(est, take_rows(X, te), classes)
-        fold_of[te] = f
-        score_fold(scores, y[tr], y[te], y_pred[te], classes)
-        if (search := searched(est)) is not None:
-            fixed = est.predict_default(take_rows(X, te))
-            _record_selection(selection, search, f, scores, fixed, y[te], classes)
+    y_pred, proba, fold_of, scores, selection = _out_of_fold(
+        template, X, y, g, splits, val, classes
+    )
     if fset.protocol == "split":  # predictions exist for the test videos only
         tested = fold_of >= 0
         ids, y, y_pred, proba, fold_of = (a[tested] for a in (ids, y, y_pred, proba, fold_of))
