@@ -38,16 +38,12 @@ from sklearn.svm import LinearSVC
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from trimodal.learn.classify import (  # noqa: E402
-    align,
-    load_feature_set,
-    load_labels,
-    make_classifier,
-    run_cv,
-)
+from trimodal.labels.label_sets import align, load_labels  # noqa: E402
+from trimodal.learn.classify import make_classifier, run_cv  # noqa: E402
 from trimodal.learn.cv import label_set_folds, make_folds  # noqa: E402
 from trimodal.learn.estimators import DecisionSoftmax  # noqa: E402
 from trimodal.learn.rebalance import RebalancedClassifier  # noqa: E402
+from trimodal.store.feature_sets import load_feature_set  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from tests.synthetic import embedding_like  # noqa: E402 - the test's data, one generator

@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 
 from trimodal.fusion.evaluate import late_fusion_from_results
-from trimodal.learn.classify import CVResult
+from trimodal.learn.results import CVResult
 from trimodal.stages.classify import classify_one
 from trimodal.stages.fuse import fuse_one
 from trimodal.stages.labels import make_label_set

@@ -108,7 +108,7 @@ def classify_part(cfg, features, labels_tsv, label_set):
 
 def crossmodal_part(cfg, features, labels_tsv):
     from trimodal.crossmodal.evaluate import run_pairs
-    from trimodal.learn.classify import load_labels
+    from trimodal.labels.label_sets import load_labels
 
     cm = dict(cfg["crossmodal"])
     labels = load_labels(labels_tsv)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from trimodal.crossmodal.rankings import write_rankings
 from trimodal.domain import Features
-from trimodal.learn.classify import CVResult
+from trimodal.learn.results import CVResult
 
 CLASSES = ["animals", "instrument", "toys"]
 #: a label that is markup: the page must show it as text

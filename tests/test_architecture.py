@@ -95,7 +95,7 @@ register_classifier("knn", knn)
 def test_a_plugin_fusion_kind_and_classifier_are_one_module_plus_one_config_entry(tmp_path):
     import yaml
 
-    from trimodal.learn.classify import CVResult
+    from trimodal.learn.results import CVResult
 
     plugins = tmp_path / "plugins"
     plugins.mkdir()

@@ -266,7 +266,7 @@ def test_intermediate_net_on_a_class_with_only_validation_videos():
 
 
 def test_confusion_figure_draws_long_labels_and_emoji_whole(tmp_path):
-    from trimodal.learn.classify import CVResult
+    from trimodal.learn.results import CVResult
     from trimodal.report.summary import confusion_figure, figure_label
 
     long = "a very long class name that a spreadsheet allowed, with more words on and on"
@@ -291,7 +291,7 @@ def test_confusion_figure_draws_long_labels_and_emoji_whole(tmp_path):
 
 def test_report_header_when_nothing_was_evaluated(tmp_path):
     """It said "classes: none" although the label set has classes: nothing was scored."""
-    from trimodal.learn.classify import CVResult
+    from trimodal.learn.results import CVResult
     from trimodal.report.summary import write_report
 
     skipped = CVResult.skipped(

@@ -9,15 +9,11 @@ from sklearn.datasets import make_classification
 
 from tests.synthetic import embedding_like
 from trimodal.extractors.base import Features
+from trimodal.labels.label_sets import align, coverage
 from trimodal.learn.classifiers import vector_classifiers
-from trimodal.learn.classify import (
-    CVResult,
-    align,
-    coverage,
-    evaluate_feature_set,
-    run_cv,
-)
+from trimodal.learn.classify import evaluate_feature_set, run_cv
 from trimodal.learn.cv import make_folds
+from trimodal.learn.results import CVResult
 from trimodal.store.features import aggregate, write_video_file
 
 

@@ -100,7 +100,7 @@ THUMBS = {"thumbnails", "explorer", "all"}  # the explorer's strips: the frame d
 EFFNET = {"extract_effnet", *STORES, *CROSSMODAL, *REPORT}
 YAMNET = {"extract_yamnet", *STORES, *CLASSIFY}
 SBERT = {"extract_sbert_desc", *STORES, *LEARNERS}
-TEXT_RAW = {"extract_text_desc", *STORES, *LEARNERS}  # text_raw's vectorizer: learn imports it
+TEXT_RAW = {"extract_text_desc", *STORES, *CLASSIFY}
 EVERY_EXTRACTOR = EFFNET | YAMNET | SBERT | TEXT_RAW
 PROBE = {"probe", *EVERY_EXTRACTOR}
 FRAMES = EFFNET | THUMBS
@@ -138,8 +138,10 @@ PLANS: dict[str, set[str]] = {
     "labels/label_sets.py": LABELS,
     "labels/zeroshot.py": LABELS,
     "stages/classify.py": CLASSIFY,
-    **{f"learn/{m}.py": LEARNERS for m in ("classifier_spec", "classifiers", "classify", "cv", "estimators",
-                                           "finetune", "rebalance", "training", "tuning")},
+    **{f"learn/{m}.py": LEARNERS for m in ("classifier_spec", "classifiers", "classify", "cv",
+                                           "estimators", "finetune", "rebalance", "results",
+                                           "text", "training", "tuning")},
+    "store/feature_sets.py": LEARNERS,  # feature sets read by every learner
     "stages/fuse.py": FUSE,
     "fusion/evaluate.py": FUSE,
     "fusion/kinds.py": FUSE,

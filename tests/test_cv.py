@@ -9,9 +9,11 @@ import pytest
 
 from trimodal.extractors.base import Features
 from trimodal.fusion.evaluate import late_fusion_from_results
+from trimodal.labels.label_sets import load_labels
 from trimodal.learn.classifiers import vector_classifiers
-from trimodal.learn.classify import CVResult, load_labels, run_cv
+from trimodal.learn.classify import run_cv
 from trimodal.learn.cv import NotEvaluated, agreed_folds, label_set_folds, make_folds
+from trimodal.learn.results import CVResult
 from trimodal.stages.classify import classify_one
 from trimodal.stages.crossmodal import crossmodal_pair
 from trimodal.stages.fuse import fuse_one

@@ -249,7 +249,7 @@ def test_page_in_chromium_from_a_real_run(browser, tmp_path):
     import yaml
 
     from tests.workflow_project import make_project, small_sheet, snakemake
-    from trimodal.learn.classify import CVResult
+    from trimodal.learn.results import CVResult
 
     work = make_project(tmp_path / "p", small_sheet(per_label=3, extra_ids=("bad_truncated",)))
     cfg_path = work / "config" / "config.yaml"

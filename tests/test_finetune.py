@@ -157,7 +157,7 @@ def test_finetune_job_scores_folds_like_every_classifier_random_weights(tmp_path
     import pandas as pd
 
     from trimodal.extractors.base import Features
-    from trimodal.learn.classify import CVResult
+    from trimodal.learn.results import CVResult
     from trimodal.stages.classify import classify_one
     from trimodal.store import features as store
 

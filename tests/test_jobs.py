@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from trimodal.extractors.base import Features
-from trimodal.learn.classify import CVResult
+from trimodal.learn.results import CVResult
 from trimodal.stages.classify import classify_one
 from trimodal.stages.extract import extract_one
 from trimodal.stages.fuse import fuse_one

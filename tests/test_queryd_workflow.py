@@ -28,7 +28,7 @@ import yaml
 from tests import queryd_fixture as qf
 from tests.workflow_project import SMALL_EXTRACTORS, make_project, snakemake
 from trimodal.corpus import queryd
-from trimodal.learn.classify import CVResult
+from trimodal.learn.results import CVResult
 from trimodal.store import features as store
 
 pytestmark = pytest.mark.slow

@@ -246,7 +246,7 @@ def _store(feat_dir, tmp, name, modality, X, ids, y_model, weights=None):
 
 
 def _all_results(tmp, feat_dir, labels_tsv, tag):
-    from trimodal.learn.classify import CVResult
+    from trimodal.learn.results import CVResult
     from trimodal.stages.classify import classify_one
     from trimodal.stages.fuse import fuse_one
 
@@ -306,7 +306,7 @@ def test_changing_one_extractors_model_changes_the_provenance_of_exactly_its_row
 
 
 def test_an_older_store_without_provenance_gives_its_model_and_params(tmp_path):
-    from trimodal.learn.classify import read_provenance
+    from trimodal.store.feature_sets import read_provenance
 
     _store(tmp_path / "f", tmp_path, "old", "audio", np.ones((2, 3)), ["a", "b"], "m1")
     p = read_provenance(tmp_path / "f" / "old.h5")

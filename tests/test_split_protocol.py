@@ -15,8 +15,9 @@ from sklearn.preprocessing import StandardScaler
 from trimodal.crossmodal.evaluate import crossmodal_cv, crossmodal_table
 from trimodal.crossmodal.methods import CROSSMODAL_METHODS, register_crossmodal_method
 from trimodal.fusion.evaluate import late_fusion_from_results
-from trimodal.learn.classify import CVResult, run_cv
+from trimodal.learn.classify import run_cv
 from trimodal.learn.cv import TRAIN, UNUSED, VAL, NotEvaluated, label_set_folds, protocol_folds
+from trimodal.learn.results import CVResult
 from trimodal.learn.training import uses_validation, validation_split
 from trimodal.report.summary import results_table
 from trimodal.stages.config_check import sheet_problems

@@ -10,8 +10,9 @@ import pytest
 
 from trimodal.extractors.base import ExtractionError, VideoItem, build_extractor
 from trimodal.extractors.sbert import SbertExtractor, token_spans
-from trimodal.extractors.text_raw import TextRawExtractor, make_text_vectorizer
+from trimodal.extractors.text_raw import TextRawExtractor
 from trimodal.extractors.text_sources import clean_text, coverage_attrs, gather_text
+from trimodal.learn.text import make_text_vectorizer
 from trimodal.store.features import read_video_file, write_video_file
 
 ROOT = Path(__file__).resolve().parents[1]

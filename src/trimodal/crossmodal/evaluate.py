@@ -255,15 +255,15 @@ def summarise_folds(per_fold: list[dict[str, Any]], **head) -> dict[str, Any]:
 
 def _load_feature(store_dir: Path, spec: str) -> tuple[np.ndarray, np.ndarray]:
     """(pooled vectors, ids) of a feature set; an empty store raises NotEvaluated."""
-    from trimodal.learn.classify import load_feature_set
+    from trimodal.learn.classify import load_evaluable
 
-    X, ids, _ = load_feature_set(spec, store_dir)
+    X, ids, _ = load_evaluable(spec, store_dir)
     return X, ids
 
 
 def _provenance(store_dir, spec: str) -> dict[str, Any]:
-    """What produced the store of `spec` (see :func:`trimodal.learn.classify.read_provenance`)."""
-    from trimodal.learn.classify import feature_set_provenance
+    """What produced the store of `spec` (see :func:`trimodal.store.feature_sets.read_provenance`)."""
+    from trimodal.store.feature_sets import feature_set_provenance
 
     return feature_set_provenance(spec, store_dir)
 

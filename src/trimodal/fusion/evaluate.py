@@ -30,19 +30,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from trimodal.labels.label_sets import labelled_rows
-from trimodal.learn.classify import (
-    CVResult,
-    _proba_in,
-    align,
-    coverage,
-    feature_set_modality,
-    feature_set_provenance,
-    load_feature_set,
-    load_labels,
-    make_classifier,
-    run_cv,
-)
+from trimodal.labels.label_sets import align, coverage, labelled_rows, load_labels
+from trimodal.learn.classify import load_evaluable, make_classifier, run_cv
 from trimodal.learn.cv import (
     Folds,
     NotEvaluated,
@@ -51,7 +40,9 @@ from trimodal.learn.cv import (
     label_set_folds,
     splitter,
 )
+from trimodal.learn.results import CVResult, proba_in, score_fold
 from trimodal.learn.tuning import NestedSearch, nested
+from trimodal.store.feature_sets import feature_set_modality, feature_set_provenance
 from trimodal.store.rows import common_rows
 
 # --------------------------------------------------------------------------- early fusion
@@ -121,7 +112,7 @@ def evaluate_blocks(
     try:
         blocks = {}
         for fs in feature_sets:
-            X, ids, _ = load_feature_set(fs, features_dir)
+            X, ids, _ = load_evaluable(fs, features_dir)
             blocks[fs] = (X, ids)
         X, ids = early_fusion_matrix(blocks)
         n_missing = coverage(ids, labels_df)["n_missing_features"]
@@ -374,8 +365,6 @@ def late_combine_split(
     test-video probabilities (each trained on the train videos) are combined directly, on the
     test videos that every base result predicted, and scored once beside the majority class of
     the train videos (`train_labels`; the test labels' majority when not given)."""
-    from trimodal.learn.classify import score_fold
-
     name = "+".join(f"{r.feature_set}({r.classifier})" for r in results)
     head = dict(
         feature_set=name,
@@ -433,7 +422,7 @@ def late_fusion_leaky(
     a model that was trained on that row's label."""
     y = np.asarray(y).astype(str)
     classes = np.unique(y)
-    feats = [_proba_in(clone(base).fit(X, y), X, classes) for X in blocks.values()]
+    feats = [proba_in(clone(base).fit(X, y), X, classes) for X in blocks.values()]
     return run_cv(
         np.hstack(feats),
         y,

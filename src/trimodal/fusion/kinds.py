@@ -95,7 +95,7 @@ def _intermediate(job: FusionJob):
 
 def _check_label_set_folds(results, labels_tsv: str, folds: int | str, seed: int) -> None:
     """Base results must have been scored on this label set's folds (not a stale config)."""
-    from trimodal.learn.classify import load_labels
+    from trimodal.labels.label_sets import load_labels
     from trimodal.learn.cv import NotEvaluated, agreed_folds, label_set_folds
 
     try:
@@ -108,7 +108,7 @@ def _check_label_set_folds(results, labels_tsv: str, folds: int | str, seed: int
 
 def _groups(labels_tsv: str):
     """The label set's groups (video id -> group), or None when it has none."""
-    from trimodal.learn.classify import load_labels
+    from trimodal.labels.label_sets import load_labels
 
     labels = load_labels(labels_tsv)
     if "group" not in labels.columns:
@@ -118,7 +118,7 @@ def _groups(labels_tsv: str):
 
 def _train_labels(labels_tsv: str):
     """The labels of the split's train videos (the majority baseline of a split late fusion)."""
-    from trimodal.learn.classify import load_labels
+    from trimodal.labels.label_sets import load_labels
 
     labels = load_labels(labels_tsv)
     if "split" not in labels.columns:
@@ -129,7 +129,7 @@ def _train_labels(labels_tsv: str):
 def _late(method: str) -> Callable[[FusionJob], Any]:
     def run(job: FusionJob):
         from trimodal.fusion.evaluate import late_fusion_from_results
-        from trimodal.learn.classify import CVResult
+        from trimodal.learn.results import CVResult
 
         results = [CVResult.from_h5(p) for p in job.base_results]
         if all(r.evaluated for r in results):

@@ -1,14 +1,19 @@
-"""Label sets: the sheet's labels, filtered and merged, and the one routine that aligns
-feature rows with them (rebalancing inside CV: trimodal.learn.rebalance)."""
+"""Label sets: the sheet's labels, filtered and merged, the label set file read back, and the
+one routine that aligns feature rows with them (rebalancing inside CV:
+trimodal.learn.rebalance)."""
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from trimodal.corpus.sheet import normalise_label
+
+log = logging.getLogger(__name__)
 
 
 def _is_missing(s: pd.Series) -> pd.Series:
@@ -72,6 +77,52 @@ def labelled_rows(ids, labels: pd.DataFrame | pd.Series) -> tuple[np.ndarray, pd
     ids = np.asarray(ids).astype(str)
     keep = np.flatnonzero(np.isin(ids, frame.index.to_numpy(dtype=str)))
     return keep, frame.loc[ids[keep]]
+
+
+def take_rows(X, idx):
+    """Rows `idx` (positions) of a matrix, an array of strings or a DataFrame."""
+    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
+
+
+def load_labels(path: str | os.PathLike) -> pd.DataFrame:
+    """A label set TSV: video_id, label[, group], all as plain Python strings."""
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    missing = {"video_id", "label"} - set(df.columns)
+    if missing:
+        raise ValueError(f"{path}: missing columns {sorted(missing)}")
+    df = df[df["label"].str.len() > 0]
+    return df.astype(object).reset_index(drop=True)
+
+
+def coverage(ids, labels_df: pd.DataFrame) -> dict[str, int]:
+    """How many labelled videos have features, and how many lack them."""
+    have, labelled = set(map(str, ids)), set(map(str, labels_df["video_id"]))
+    return {
+        "n_labelled": len(labelled),
+        "n_with_features": len(labelled & have),
+        "n_missing_features": len(labelled - have),
+        "n_unlabelled_features": len(have - labelled),
+    }
+
+
+def align(X, ids, labels_df: pd.DataFrame):
+    """(X, y, ids, groups) on the videos that have both features and a label (store order).
+
+    Labelled videos without features are logged by count (see :func:`coverage`), not an error.
+    groups is None when the label set has no `group` column.
+    """
+    ids = np.asarray(ids).astype(str)
+    keep, rows = labelled_rows(ids, labels_df)
+    cov = coverage(ids, labels_df)
+    if cov["n_missing_features"]:
+        log.warning(
+            "%d labelled videos have no features; evaluated on %d",
+            cov["n_missing_features"],
+            len(keep),
+        )
+    y = rows["label"].to_numpy(dtype=object)
+    groups = rows["group"].to_numpy(dtype=object) if "group" in rows.columns else None
+    return take_rows(X, keep), y, ids[keep].astype(object), groups
 
 
 def merge_classes(labels: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:

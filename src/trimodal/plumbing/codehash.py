@@ -81,7 +81,8 @@ def extract_modules(module: str, scripts=()) -> tuple[str, ...]:
 
 
 @cache
-def _direct_imports(module: str) -> tuple[str, ...]:
+def direct_imports(module: str) -> tuple[str, ...]:
+    """The trimodal modules `module`'s source imports (lazy imports included)."""
     return tuple(sorted(m for m in _all_imports(module) if module_path(m) is not None))
 
 
@@ -129,7 +130,7 @@ def closure(*modules: str, skip: frozenset[str] = frozenset()) -> list[str]:
         if m in seen or m in skip or module_path(m) is None:
             continue
         seen.add(m)
-        todo += _direct_imports(m)
+        todo += direct_imports(m)
     return sorted(seen)
 
 

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
-from trimodal.learn.classify import METRICS, CVResult  # noqa: E402
+from trimodal.learn.results import METRICS, CVResult  # noqa: E402
 from trimodal.plumbing.atomic import save_figure, write_table, write_text  # noqa: E402
 
 LEAKAGE_NOTE = (

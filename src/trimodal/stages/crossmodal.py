@@ -30,7 +30,7 @@ def crossmodal_pair(
     (trimodal.crossmodal.rankings), when given."""
     from trimodal.crossmodal.evaluate import run_pairs
     from trimodal.crossmodal.rankings import write_rankings
-    from trimodal.learn.classify import load_labels
+    from trimodal.labels.label_sets import load_labels
 
     labels = load_labels(labels_tsv) if labels_tsv else None
     if isinstance(videos, dict):

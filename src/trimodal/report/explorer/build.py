@@ -104,7 +104,7 @@ def read_sheet(sheet: str | dict | pd.DataFrame) -> pd.DataFrame:
 
 def read_results(paths: list[str]) -> list[tuple[str, Any]]:
     """(path, CVResult) of each out-of-fold result file."""
-    from trimodal.learn.classify import CVResult
+    from trimodal.learn.results import CVResult
 
     return [(p, CVResult.from_h5(p)) for p in sorted(paths)]
 
