@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 from tests.explorer_data import synthetic_tree  # noqa: E402 - the test's data, one generator
-from tests.test_explorer import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.report.test_explorer import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from trimodal.report.explorer.build import build_explorer  # noqa: E402
 
 

@@ -1,6 +1,6 @@
 """Cosine vs each hubness correction vs the one chosen inside each training fold (``select``).
 
-A synthetic corpus of --n items with hubs (tests/test_ranking_choice.py: targets of which a few
+A synthetic corpus of --n items with hubs (tests/crossmodal/test_ranking_choice.py: targets of which a few
 lean far along one direction, sources a noisy linear image of them), mapped by ridge and scored
 by 3-fold retrieval (trimodal.crossmodal.evaluate.crossmodal_cv): one fit per fold, every
 ranking on the same fits. Prints R@1, MRR and the N_10 skewness per ranking and seed, their means,
@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_ranking_choice import hub_pairs  # noqa: E402
+from tests.crossmodal.test_ranking_choice import hub_pairs  # noqa: E402
 from trimodal.crossmodal.evaluate import crossmodal_cv  # noqa: E402
 
 RANKINGS = ("cosine", "csls", "isoftmax", "qbnorm", "select")

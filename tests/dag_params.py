@@ -1,7 +1,7 @@
 """Every planned job's rule, params and resources as JSON, from Snakemake's own DAG (not a
 re-implementation): ``python tests/dag_params.py <workdir> <snakefile> [KEY=VALUE config...]``.
 
-Run in its own process (Snakemake keeps global state); used by tests/test_plan_workflow.py.
+Run in its own process (Snakemake keeps global state); used by tests/workflow/test_plan_workflow.py.
 """
 
 from __future__ import annotations

@@ -112,7 +112,7 @@ except PlanError as e:
 # The code a job runs is part of its params: code_hash covers every trimodal module that the
 # entry modules import (trimodal.plumbing.codehash), so editing media/frames.py reruns the video
 # extractors and not the text ones; editing learn/classify.py reruns classification only.
-# tests/test_code_triggers.py edits every module and checks the plan against its table.
+# tests/workflow/test_code_triggers.py edits every module and checks the plan against its table.
 _CODE_HASHES = {}
 
 

@@ -75,7 +75,7 @@ class SbertExtractor(Extractor):
     PARAMS = {
         "sources": TEXT_SOURCES,
         # run-time, like threads: other batch sizes agree to float32 rounding (~1e-7,
-        # tests/test_text.py), the GPU OOM retry halves it
+        # tests/extractors/test_text.py), the GPU OOM retry halves it
         "batch_size": Param(int, 32, "chunks per forward pass", ge=1, runtime=True),
         "normalize": Param(bool, False, "L2-normalise the chunk embeddings"),
         "overlap": Param(int, None, "tokens shared by consecutive chunks (null: min(32, 1/4))",

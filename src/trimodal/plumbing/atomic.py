@@ -31,7 +31,7 @@ the writer of any final path containing the substring cut its temporary file to 
 (which shares its source's bytes), is killed before its rename without cutting.
 ``TRIMODAL_TEST_KILL_WRITER_SCOPE=group`` kills the whole process group instead (Snakemake and
 all its jobs, as a power cut would), leaving Snakemake's lock and incomplete markers behind.
-tests/test_crash.py uses it at every writer.
+tests/plumbing/test_crash.py uses it at every writer.
 """
 
 from __future__ import annotations

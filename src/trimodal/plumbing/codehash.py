@@ -47,7 +47,7 @@ def _plugin_path(module: str) -> Path | None:
 #: modules proven not to shape any output, each with the reason: they move, log, cache or
 #: schedule results (and find the weights, whose identity each file records by fingerprint).
 #: Left out of every closure, with what only they import, so editing one reruns nothing;
-#: tests/test_code_triggers.py edits every module of the package and reads the plan.
+#: tests/workflow/test_code_triggers.py edits every module of the package and reads the plan.
 NOT_SHAPING: dict[str, str] = {
     "trimodal.plumbing.atomic": "writes under a temporary name, then renames",
     "trimodal.plumbing.progress": "progress bars",

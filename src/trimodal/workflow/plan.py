@@ -1,7 +1,7 @@
 """The plan of a run: its jobs' batches, files, params and resources, from config + sheet rows.
 
 Everything the rule files used to compute in `.smk` code, importable and unit-tested without
-Snakemake (tests/test_plan.py). The rules (workflow/rules/*.smk) call a :class:`Plan` built once
+Snakemake (tests/workflow/test_plan.py). The rules (workflow/rules/*.smk) call a :class:`Plan` built once
 from the checked configuration and the sheet's rows.
 
 The rule this module keeps: every file a job reads is one of its inputs and every file it writes
