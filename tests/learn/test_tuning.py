@@ -186,8 +186,8 @@ def _late_stack(tmp_path, options, groups=True, seed=0):
     a label set whose clips come in groups of two."""
     import pandas as pd
 
-    from tests.learn.test_cv import write_store
     from tests.fusion.test_fusion import three_modalities
+    from tests.learn.test_cv import write_store
     from trimodal.fusion.kinds import FUSION_KINDS, FusionJob
 
     blocks, y, ids = three_modalities(96, seed=seed)
