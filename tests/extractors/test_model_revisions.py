@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from trimodal.domain import Features
-from trimodal.extractors.base import TEXT_SOURCES, Extractor, register
+from trimodal.extractors.base import REGISTRY, TEXT_SOURCES, Extractor
 from trimodal.plumbing.models import describe_model, is_resolved, model_identity
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -45,7 +45,10 @@ class HubText(Extractor):
         return Features(pooled={"mean": np.ones(3, dtype=np.float32)})
 
 
-register("hub_text_test", f"{__name__}:HubText")
+@pytest.fixture(autouse=True)
+def hub_text_kind(monkeypatch):
+    """The test kind, registered for this module's tests only (the registry is global)."""
+    monkeypatch.setitem(REGISTRY, "hub_text_test", f"{__name__}:HubText")
 
 
 def run_once(tmp_path: Path, n: int):
