@@ -2,7 +2,7 @@
 
 "before" is the estimator as shipped until 2026-12 (kept here as :func:`before`):
 StandardScaler, then OneVsRest(LinearSVC(class_weight="balanced", max_iter=5000)) at C=1 on
-the standardised columns. "after" is what :func:`trimodal.learn.classify.make_classifier` builds now
+the standardised columns. "after" is what :func:`trimodal.learn.pipeline.make_classifier` builds now
 (the standardised columns divided by sqrt(d), liblinear's default tol and max_iter, dual by
 n vs d). Both in their plain and rebalanced form (`ovr_linear_svc_rebalanced` =
 `ovr_linear_svc` with `rebalance: true` in config/config.yaml), cross-validated on the same
@@ -39,9 +39,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from trimodal.labels.label_sets import align, load_labels  # noqa: E402
-from trimodal.learn.classify import make_classifier, run_cv  # noqa: E402
+from trimodal.learn.classify import run_cv  # noqa: E402
 from trimodal.learn.cv import label_set_folds, make_folds  # noqa: E402
 from trimodal.learn.estimators import DecisionSoftmax  # noqa: E402
+from trimodal.learn.pipeline import make_classifier  # noqa: E402
 from trimodal.learn.rebalance import RebalancedClassifier  # noqa: E402
 from trimodal.store.feature_sets import load_feature_set  # noqa: E402
 

@@ -19,7 +19,8 @@ from trimodal.fusion.evaluate import (
     stacking_estimator,
 )
 from trimodal.fusion.net import FusionNet, IntermediateFusionClassifier
-from trimodal.learn.classify import make_classifier, run_cv
+from trimodal.learn.classify import run_cv
+from trimodal.learn.pipeline import make_classifier
 
 
 def three_modalities(n=240, seed=0):

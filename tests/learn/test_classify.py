@@ -213,7 +213,7 @@ def test_shipped_linear_classifiers_fit_500_by_1280_without_convergence_warnings
     import yaml
     from sklearn.exceptions import ConvergenceWarning
 
-    from trimodal.learn.classify import make_classifier
+    from trimodal.learn.pipeline import make_classifier
     from trimodal.learn.tuning import nested
 
     cfg = yaml.safe_load((Path(__file__).parents[2] / "config" / "config.yaml").read_text())

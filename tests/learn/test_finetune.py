@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trimodal.learn.classify import make_classifier, run_cv
+from trimodal.learn.classify import run_cv
 from trimodal.learn.finetune import FinetunedTextClassifier
+from trimodal.learn.pipeline import make_classifier
 
 TEXTS = {
     "animals": [

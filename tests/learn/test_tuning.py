@@ -10,8 +10,9 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from trimodal.learn.classify import make_classifier, run_cv
+from trimodal.learn.classify import run_cv
 from trimodal.learn.cv import make_folds
+from trimodal.learn.pipeline import make_classifier
 from trimodal.learn.results import CVResult, selected_text
 from trimodal.learn.tuning import NestedSearch, inner_cv, resolve_space
 

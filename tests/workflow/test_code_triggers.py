@@ -139,7 +139,7 @@ PLANS: dict[str, set[str]] = {
     "labels/zeroshot.py": LABELS,
     "stages/classify.py": CLASSIFY,
     **{f"learn/{m}.py": LEARNERS for m in ("classifier_spec", "classifiers", "classify", "cv",
-                                           "estimators", "finetune", "rebalance", "results",
+                                           "estimators", "finetune", "pipeline", "rebalance", "results",
                                            "text", "training", "tuning")},
     "store/feature_sets.py": LEARNERS,  # feature sets read by every learner
     "stages/fuse.py": FUSE,

@@ -31,7 +31,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from trimodal.labels.label_sets import align, coverage, labelled_rows, load_labels
-from trimodal.learn.classify import load_evaluable, make_classifier, run_cv
+from trimodal.learn.classify import load_evaluable, run_cv
 from trimodal.learn.cv import (
     Folds,
     NotEvaluated,
@@ -40,6 +40,7 @@ from trimodal.learn.cv import (
     label_set_folds,
     splitter,
 )
+from trimodal.learn.pipeline import make_classifier
 from trimodal.learn.results import CVResult, proba_in, score_fold
 from trimodal.learn.tuning import NestedSearch, nested
 from trimodal.store.feature_sets import feature_set_modality, feature_set_provenance

@@ -1,6 +1,6 @@
 """Learning: cross-validation, classifiers and the estimators they are built from.
 
-``cv`` (the one fold maker), ``classify`` (make_classifier, run_cv, evaluate_feature_set),
+``cv`` (the one fold maker), ``pipeline`` (make_classifier), ``classify`` (run_cv, evaluate_feature_set),
 ``results`` (CVResult and its file, the per-fold scores and the majority baseline),
 ``classifiers`` (the registry: CLASSIFIERS), ``estimators`` (DecisionSoftmax and helpers),
 ``text`` (the TF-IDF / count vectorizer in front of bag-of-words classifiers),

@@ -3,7 +3,7 @@
 An entry (``classify.options.<name>``; late-stack's base models read the entry of their
 classifier) mixes four kinds of key: ``base`` (the registered classifier it varies, by default
 its own name), the nested search's ``search`` and ``inner_folds`` (trimodal.learn.tuning),
-:func:`~trimodal.learn.classify.make_classifier`'s own keywords (``rebalance``, ``text``,
+:func:`~trimodal.learn.pipeline.make_classifier`'s own keywords (``rebalance``, ``text``,
 ``scale``, ``class_weight``, ``proba``, ``seed``) and the rest, which go to the estimator.
 :meth:`ClassifierSpec.split` is the one place that takes an entry apart (the classify stage,
 cross-validation, late-stack), :meth:`ClassifierSpec.problems` the one place that checks it
@@ -118,7 +118,7 @@ class ClassifierSpec:
         base, params, search = self.base, dict(self.build), self.search or {}
         if set(params) <= {"rebalance"} and not search:  # the shipped variants: no import
             return []
-        from trimodal.learn.classify import make_classifier
+        from trimodal.learn.pipeline import make_classifier
 
         problems = []
         try:

@@ -3,7 +3,7 @@ and fusion.
 
 Each entry says how to build its model and what it reads. The builders import scikit-learn (or
 torch) inside, so the config check can read the names at every DAG build without loading them;
-:func:`trimodal.learn.classify.make_classifier` puts the entry's scaler and, for raw text, a
+:func:`trimodal.learn.pipeline.make_classifier` puts the entry's scaler and, for raw text, a
 vectorizer in front. A new classifier is one :func:`register_classifier` call
 (docs/architecture.md).
 """
