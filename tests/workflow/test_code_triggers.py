@@ -175,6 +175,7 @@ NOTHING = {
     *(f"workflow/{m}.py" for m in ("media", "plan", "storage")),
     "plumbing/plugins.py",  # imports the plug-in modules named in the config
     "stages/config_check.py",  # checks the config before any job
+    "extractors/config.py",  # the extractors' part of that check
     "store/timeline.py",  # the timeline view, no rule here
     "media/keyframes.py",  # the clip stage's frame reader
     *(f"corpus/{m}.py" for m in ("__main__", "ad_track", "badinputs", "demo", "fetch",

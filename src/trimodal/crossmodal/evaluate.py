@@ -106,78 +106,38 @@ def crossmodal_cv(
     best epoch) and `fold` (the test fold of each row). Too few rows for two folds of two
     videos raises :class:`~trimodal.learn.cv.NotEvaluated`.
     """
-    if method not in CROSSMODAL_METHODS:
-        raise ValueError(f"method must be one of {tuple(CROSSMODAL_METHODS)}, got {method!r}")
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-    spec = CROSSMODAL_METHODS[method]
-    if loss not in spec.losses:
-        raise ValueError(f"{method} has a closed-form fit; only the neural methods take a loss")
-    Xs = np.asarray(Xs, dtype=np.float64)
-    Xt = np.asarray(Xt, dtype=np.float64)
-    if len(Xs) != len(Xt):
-        raise ValueError(f"{len(Xs)} source rows for {len(Xt)} target rows")
-    if ids is not None and len(ids) != len(Xs):
-        raise ValueError("ids must give one id per row")
+    spec = method_spec(method, loss)
+    Xs, Xt, row_ids = paired_rows(Xs, Xt, ids)
     lab = None if labels is None else np.asarray(labels, dtype=object)
-    row_ids = [str(i) for i in (range(len(Xs)) if ids is None else ids)]
     if isinstance(folds, Folds):
         fset, seed = folds, folds.seed
     else:
         fset = make_folds(row_ids, lab, groups, folds, seed)
     assign = fset.of(row_ids)
-    splits = splits_from_assignment(assign)
-    small = [f for f, _, te in splits if len(te) < 2]
-    split = fset.protocol == "split"  # one fold: train -> test, val for early stopping
-    if split and (not splits or small or not len(splits[0][1])):
-        n_tr, n_te = int((assign == TRAIN).sum()), int((assign == 0).sum())
-        raise NotEvaluated(
-            f"split protocol: {n_tr} train and {n_te} test videos covered "
-            "(retrieval needs train videos and two test videos)"
-        )
-    if not split and (len(splits) < 2 or small):
-        raise NotEvaluated(
-            f"{len(Xs)} videos in {len(splits)} folds: retrieval needs two folds of two videos"
-        )
+    splits = retrieval_splits(assign, fset.protocol, len(Xs))
     rankings = tuple(rankings)
     unknown = set(rankings) - set(RANKING_CHOICES)
     if unknown or not rankings:
         raise ValueError(f"rankings must be among {RANKING_CHOICES}, got {list(rankings)}")
     grp = None if groups is None else np.asarray(groups, dtype=object)
-    val = np.flatnonzero(assign == VAL)
+    split = fset.protocol == "split"  # one fold: train -> test, val for early stopping
+    val = np.flatnonzero(assign == VAL) if split and spec.early_stops else np.array([], int)
     per_fold: dict[str, list] = {r: [] for r in rankings}
     retrieved: dict[str, list] = {r: [] for r in rankings}
-    fold_kw = kw
     for fold, tr, te in splits:
-        if spec.inner_cv:  # its inner folds: the training rows' ids and groups
-            g = None if groups is None else np.asarray(groups, dtype=object)[tr]
-            fold_kw = {**kw, "inner_rows": (np.asarray(row_ids, dtype=object)[tr], g)}
-        # the training rows go through the fitted mapping too (the fit sees them only as
-        # training rows): their queries and items are the bank of the hubness corrections
-        both = np.concatenate([tr, te])
-        if split and spec.early_stops and len(val):  # early-stop on the official val videos
-            fit_rows = np.concatenate([tr, val])
-            with given_validation(np.isin(fit_rows, val)):
-                Q, K, info = spec.fit_fold(
-                    Xs[fit_rows], Xt[fit_rows], Xs[both], Xt[both], loss, seed + fold, kw
-                )
-        else:
-            Q, K, info = spec.fit_fold(
-                Xs[tr], Xt[tr], Xs[both], Xt[both], loss, seed + fold, fold_kw
-            )
-        n_tr = len(tr)
+        Q, K, info = fit_mapping(spec, Xs, Xt, tr, te, val, row_ids, grp, loss, seed + fold, kw)
         for ranking in rankings:
-            rk, rk_beta, chosen = ranking, beta, {}
+            chosen: dict[str, Any] = {}
+            rk, rk_beta = ranking, beta
             if ranking == SELECT:  # chosen on the training rows of this fold only
                 rk, rk_beta, chosen = select_ranking(
                     spec, Xs[tr], Xt[tr], [row_ids[i] for i in tr],
                     None if grp is None else grp[tr], loss, seed + fold, kw, hub_k,
                 )  # fmt: skip
             S = corrected_similarity(
-                Q[n_tr:], K[n_tr:], Q[:n_tr], K[:n_tr], rk, k=hub_k, beta=rk_beta
+                Q[len(tr) :], K[len(tr) :], Q[: len(tr)], K[: len(tr)], rk, k=hub_k, beta=rk_beta
             )
-            m = metrics_from_similarity(S, None if lab is None else lab[te])
-            m["k_occurrence"] = k_occurrence(S, min(HUB_K, len(te) - 1)).tolist()
+            m = fold_metrics(S, None if lab is None else lab[te], len(te))
             m.update({f"fit_{k}": v for k, v in info.items()})
             m.update(chosen)
             m["fold"] = fold
@@ -192,6 +152,79 @@ def crossmodal_cv(
         d_source=Xs.shape[1],
         d_target=Xt.shape[1],
     )
+    return cv_summary(per_fold, retrieved, rankings, head, assign)
+
+
+def method_spec(method: str, loss: str):
+    """The registered cross-modal method `method`, refusing a loss it does not take."""
+    if method not in CROSSMODAL_METHODS:
+        raise ValueError(f"method must be one of {tuple(CROSSMODAL_METHODS)}, got {method!r}")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    spec = CROSSMODAL_METHODS[method]
+    if loss not in spec.losses:
+        raise ValueError(f"{method} has a closed-form fit; only the neural methods take a loss")
+    return spec
+
+
+def paired_rows(Xs, Xt, ids: Sequence | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The source and target rows as float64 (one of each per video) and the rows' ids (their
+    positions when `ids` is None)."""
+    Xs = np.asarray(Xs, dtype=np.float64)
+    Xt = np.asarray(Xt, dtype=np.float64)
+    if len(Xs) != len(Xt):
+        raise ValueError(f"{len(Xs)} source rows for {len(Xt)} target rows")
+    if ids is not None and len(ids) != len(Xs):
+        raise ValueError("ids must give one id per row")
+    return Xs, Xt, [str(i) for i in (range(len(Xs)) if ids is None else ids)]
+
+
+def retrieval_splits(assign: np.ndarray, protocol: str, n: int) -> list:
+    """(fold, train rows, test rows) of the rows' fold assignment; NotEvaluated where retrieval
+    has too little to rank (a test fold under two videos, under two folds, or a split with no
+    train videos)."""
+    splits = splits_from_assignment(assign)
+    small = [f for f, _, te in splits if len(te) < 2]
+    if protocol == "split" and (not splits or small or not len(splits[0][1])):
+        n_tr, n_te = int((assign == TRAIN).sum()), int((assign == 0).sum())
+        raise NotEvaluated(
+            f"split protocol: {n_tr} train and {n_te} test videos covered "
+            "(retrieval needs train videos and two test videos)"
+        )
+    if protocol != "split" and (len(splits) < 2 or small):
+        raise NotEvaluated(
+            f"{n} videos in {len(splits)} folds: retrieval needs two folds of two videos"
+        )
+    return splits
+
+
+def fit_mapping(spec, Xs, Xt, tr, te, val, row_ids, grp, loss: str, seed: int, kw: dict):
+    """One fold's mapping fitted on its training rows, and the (Q, K, info) of the training
+    rows then the test rows: the training rows go through the fitted mapping too (the fit sees
+    them only as training rows), their queries and items are the bank of the hubness
+    corrections. `val`: the official val videos a split early-stops on (none: no early stop);
+    a method with inner folds gets the training rows' ids and groups (`grp`)."""
+    both = np.concatenate([tr, te])
+    if len(val):  # early-stop on the official val videos
+        fit_rows = np.concatenate([tr, val])
+        with given_validation(np.isin(fit_rows, val)):
+            return spec.fit_fold(Xs[fit_rows], Xt[fit_rows], Xs[both], Xt[both], loss, seed, kw)
+    if spec.inner_cv:  # its inner folds: the training rows' ids and groups
+        g = None if grp is None else grp[tr]
+        kw = {**kw, "inner_rows": (np.asarray(row_ids, dtype=object)[tr], g)}
+    return spec.fit_fold(Xs[tr], Xt[tr], Xs[both], Xt[both], loss, seed, kw)
+
+
+def fold_metrics(S: np.ndarray, labels, n_test: int) -> dict[str, Any]:
+    """One fold's retrieval metrics from its test similarity matrix, and its k-occurrences."""
+    m = metrics_from_similarity(S, labels)
+    m["k_occurrence"] = k_occurrence(S, min(HUB_K, n_test - 1)).tolist()
+    return m
+
+
+def cv_summary(per_fold: dict, retrieved: dict, rankings: tuple, head: dict, assign) -> dict:
+    """The flat result: the first ranking's summary, every ranking's (``by_ranking``), each
+    row's test fold and, per ranking, each test query's top-k retrieved rows and rank."""
     by_ranking = {r: summarise_folds(per_fold[r], ranking=r, **head) for r in rankings}
     out = dict(by_ranking[rankings[0]])
     out["by_ranking"] = by_ranking

@@ -2,7 +2,8 @@
 
 ``base`` (Extractor, Param, the registry; ``frame_base.FrameExtractor`` owns the frame loop),
 ``pooling`` (windows -> one vector per video), ``text_sources`` (which texts a text extractor
-reads), and the built-in extractors registered below.
+reads), ``config`` (a config entry checked by what its class declares), and the built-in
+extractors registered below.
 
 Add an extractor: a module here (or anywhere on the path) and a config entry
 (docs/architecture.md, "Recipe: add an extractor"); register a built-in one below.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.utils import _safe_indexing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -67,6 +66,16 @@ def _estimator_has(attr: str):
     return check
 
 
+def take_rows(values, idx):
+    """Rows `idx` (integer positions) of what a fit takes per sample: a pandas object by
+    position, a numpy array or scipy sparse matrix by index, a list (texts) item by item."""
+    if hasattr(values, "iloc"):
+        return values.iloc[idx]
+    if hasattr(values, "shape"):
+        return values[idx]
+    return [values[i] for i in idx]
+
+
 class RebalancedClassifier(DelegatingClassifier):
     """Fit a clone of ``estimator`` on a rebalanced resample of the rows it is given.
 
@@ -95,10 +104,10 @@ class RebalancedClassifier(DelegatingClassifier):
         idx = rebalance_indices(y, target=self.target, seed=self.seed)
         n = len(y)
         params = {
-            k: (_safe_indexing(v, idx) if hasattr(v, "__len__") and len(v) == n else v)
+            k: (take_rows(v, idx) if hasattr(v, "__len__") and len(v) == n else v)
             for k, v in fit_params.items()
         }
-        self.estimator_ = clone(self.estimator).fit(_safe_indexing(X, idx), y[idx], **params)
+        self.estimator_ = clone(self.estimator).fit(take_rows(X, idx), y[idx], **params)
         self.classes_ = self.estimator_.classes_
         self.resampled_indices_ = idx
         return self

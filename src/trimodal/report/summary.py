@@ -445,29 +445,20 @@ def sheet_flag_items(failures: str | os.PathLike | None) -> list[str]:
     ]
 
 
-def write_report(
-    results: list,
-    out_dir: str | os.PathLike,
-    label_set: str,
-    circular=(),
-    failures: str | os.PathLike | None = None,
-) -> dict[str, Any]:
-    """Write <out_dir>/<label_set>/{summary.md, summary.html, summary.csv, bars.png,
-    confusion/*.png}: the same content as Markdown and as a self-contained HTML page.
-
-    results: CVResult objects or paths to their .h5 files; those of another label set are skipped.
-    """
+def load_results(results: list, label_set: str) -> list:
+    """The results of `label_set` (CVResult objects or paths to their .h5 files); a result of
+    no label set counts for every one."""
     res = [CVResult.from_h5(r) if isinstance(r, (str, os.PathLike)) else r for r in results]
     res = [r for r in res if r.label_set in ("", label_set)]
     if not res:
         raise ValueError(f"no results for label set {label_set!r}")
-    root = Path(out_dir) / label_set
+    return res
+
+
+def write_figures(res: list, root: Path) -> dict[str, Any]:
+    """confusion/<group>.png for the best result of each group (the folder even when empty: it
+    is a rule output) and bars.png; their paths."""
     paths: dict[str, Any] = {"confusion": {}}
-    (root / "STALE.md").unlink(missing_ok=True)  # left by a failed run; this one is current
-
-    frame = results_frame(res)
-    paths["csv"] = write_table(root / "summary.csv", frame, index=False)
-
     (root / "confusion").mkdir(parents=True, exist_ok=True)  # a rule output, even if empty
     for group, r in best_by_group(res).items():
         paths["confusion"][group] = save_confusion(r, root / "confusion" / f"{_slug(group)}.png")
@@ -476,22 +467,28 @@ def write_report(
         paths["bars"] = save_figure(fig, root / "bars.png", dpi=120, format="png")
     finally:
         plt.close(fig)
+    return paths
 
-    verdict = fusion_verdict(res)
-    notes = sorted({f"{r.name}: {r.note}" for r in res if r.note})
-    skipped = [  # by row of the results table
+
+def skipped_rows(res: list) -> list[str]:
+    """The results that were not evaluated, by their row of the results table."""
+    return [
         f"#{i + 1} {r.name}: {r.not_evaluated}"
         for i, (_, r) in enumerate(_ordered(res))
         if not r.evaluated
     ]
-    n_missing = max(r.n_missing for r in res)
+
+
+def intro_blocks(res: list, label_set: str, circular, skipped: list[str]) -> list[tuple]:
+    """The title, what the scores are (classes, majority, the split protocol) and the results
+    table."""
     scored = evaluated(res)
     classes = (
         f"classes: {', '.join(map(str, scored[0].classes))}"
         if scored
         else "nothing evaluated (see Not evaluated)"
     )
-    blocks: list[tuple] = [
+    return [
         ("h1", f"Results: label set `{label_set}`"),
         (
             "p",
@@ -509,30 +506,30 @@ def write_report(
         ),
         ("table", results_table(res, circular)),
     ]
-    if circular:
-        notes = [
-            *notes,
-            f"rows marked (circular) read features of {', '.join(circular)}, the model and text "
-            f"this label set was derived from by zero-shot embedding: they measure how well a "
-            "classifier recovers the relabelling rule, not the videos' content",
-        ]
-    if skipped:
-        blocks += [("h2", "Not evaluated"), ("list", skipped)]
+
+
+def selection_blocks(res: list) -> list[tuple]:
+    """The nested model selection's choices, where some result made one."""
     chosen = selection_table(res)
-    if len(chosen):
-        blocks += [
-            ("h2", "Model selection (nested)"),
-            (
-                "p",
-                "These rows' settings were chosen inside each outer training fold by an inner "
-                "stratified (grouped when the label set has groups) cross-validation over the "
-                "space named in the config; the outer test rows were never seen by the search. "
-                "Fixed default = the same model at its default settings, fitted and scored on "
-                "the same outer folds; balanced accuracy.",
-            ),
-            ("table", chosen),
-        ]
-    blocks += [
+    if not len(chosen):
+        return []
+    return [
+        ("h2", "Model selection (nested)"),
+        (
+            "p",
+            "These rows' settings were chosen inside each outer training fold by an inner "
+            "stratified (grouped when the label set has groups) cross-validation over the "
+            "space named in the config; the outer test rows were never seen by the search. "
+            "Fixed default = the same model at its default settings, fitted and scored on "
+            "the same outer folds; balanced accuracy.",
+        ),
+        ("table", chosen),
+    ]
+
+
+def fusion_blocks(verdict: str, confusion: dict) -> list[tuple]:
+    """The fusion verdict, the bars figure and the confusion matrices."""
+    blocks: list[tuple] = [
         ("h2", "Fusion verdict"),
         ("p", verdict),
         ("img", "best single modality vs fusion", "bars.png"),
@@ -541,9 +538,13 @@ def write_report(
             "Confusion matrices (best model per modality and per fusion kind, rows = true class)",
         ),
     ]
-    for group, p in paths["confusion"].items():
+    for group, p in confusion.items():
         blocks += [("h3", group), ("img", group, f"confusion/{Path(p).name}")]
-    blocks += [
+    return blocks
+
+
+def provenance_blocks(res: list) -> list[tuple]:
+    return [
         ("h2", "Provenance"),
         (
             "p",
@@ -552,12 +553,13 @@ def write_report(
         ),
         ("table", provenance_table(res)),
     ]
-    flagged = sheet_flag_items(failures)
-    paths["sheet_flags"] = flagged
+
+
+def failure_blocks(flagged: list[str], partial: dict) -> list[tuple]:
+    """The sample sheet's flags and the partial decodes of results/failures.tsv."""
+    blocks: list[tuple] = []
     if flagged:
         blocks += [("h2", "Sample sheet flags"), ("list", flagged)]
-    partial = partial_decodes(failures)
-    paths["partial_decodes"] = partial
     if partial:
         blocks += [
             ("h2", "Partial decodes"),
@@ -570,14 +572,63 @@ def write_report(
                 ],
             ),
         ]
-    if notes or n_missing:
-        items = []
-        if n_missing:
-            items.append(
-                f"up to {n_missing} labelled videos had no features for some feature sets "
-                "and were left out of those evaluations"
-            )
-        blocks += [("h2", "Notes"), ("list", items + notes)]
+    return blocks
+
+
+def notes_blocks(res: list, circular) -> list[tuple]:
+    """The results' notes, the circular rows' warning and the videos left out for missing
+    features."""
+    notes = sorted({f"{r.name}: {r.note}" for r in res if r.note})
+    if circular:
+        notes = [
+            *notes,
+            f"rows marked (circular) read features of {', '.join(circular)}, the model and text "
+            f"this label set was derived from by zero-shot embedding: they measure how well a "
+            "classifier recovers the relabelling rule, not the videos' content",
+        ]
+    n_missing = max(r.n_missing for r in res)
+    if not (notes or n_missing):
+        return []
+    items = []
+    if n_missing:
+        items.append(
+            f"up to {n_missing} labelled videos had no features for some feature sets "
+            "and were left out of those evaluations"
+        )
+    return [("h2", "Notes"), ("list", items + notes)]
+
+
+def write_report(
+    results: list,
+    out_dir: str | os.PathLike,
+    label_set: str,
+    circular=(),
+    failures: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """Write <out_dir>/<label_set>/{summary.md, summary.html, summary.csv, bars.png,
+    confusion/*.png}: the same content as Markdown and as a self-contained HTML page.
+
+    results: CVResult objects or paths to their .h5 files; those of another label set are skipped.
+    """
+    res = load_results(results, label_set)
+    root = Path(out_dir) / label_set
+    (root / "STALE.md").unlink(missing_ok=True)  # left by a failed run; this one is current
+    csv = write_table(root / "summary.csv", results_frame(res), index=False)
+    figures = write_figures(res, root)
+    paths: dict[str, Any] = {"confusion": figures["confusion"], "csv": csv, "bars": figures["bars"]}
+
+    verdict = fusion_verdict(res)
+    skipped = skipped_rows(res)
+    blocks = intro_blocks(res, label_set, circular, skipped)
+    if skipped:
+        blocks += [("h2", "Not evaluated"), ("list", skipped)]
+    blocks += selection_blocks(res)
+    blocks += fusion_blocks(verdict, paths["confusion"])
+    blocks += provenance_blocks(res)
+    paths["sheet_flags"] = sheet_flag_items(failures)
+    paths["partial_decodes"] = partial_decodes(failures)
+    blocks += failure_blocks(paths["sheet_flags"], paths["partial_decodes"])
+    blocks += notes_blocks(res, circular)
     blocks += [("h2", "Leakage"), ("p", LEAKAGE_NOTE)]
     text = render_markdown(blocks)
     page = render_html(blocks, root, title=f"Results: label set {label_set}")

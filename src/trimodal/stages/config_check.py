@@ -13,8 +13,9 @@ feature sets, label set names, models offline): classifier entries by
 :class:`trimodal.learn.classifier_spec.ClassifierSpec`, fusion sets by
 :func:`trimodal.fusion.kinds.fusion_set_problems`, the cross-modal section by
 :func:`trimodal.crossmodal.methods.crossmodal_problems`, label sets by
-:func:`trimodal.labels.label_sets.label_set_problems`, extractor params by
-``Extractor.check_params``; the wording is :mod:`trimodal.plumbing.config_problems`.
+:func:`trimodal.labels.label_sets.label_set_problems`, extractor entries and text sources by
+:func:`trimodal.extractors.config.extractor_problems` (what each extractor class declares); the
+wording is :mod:`trimodal.plumbing.config_problems`.
 """
 
 from __future__ import annotations
@@ -30,9 +31,6 @@ from trimodal.plumbing.config_problems import allowed, as_dict, as_list, did_you
 
 #: the schema next to the workflow this package belongs to (common.smk passes its own)
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
-
-#: text source names every text extractor knows besides config["text_sources"]
-BUILTIN_TEXT_SOURCES = ("description", "all")
 
 
 def check_config(
@@ -262,7 +260,6 @@ class _Checker:
     def run(self) -> list[str]:
         self.check_sheet_columns()
         self.check_extractors()
-        self.check_text_sources()
         self.check_label_sets()
         self.check_classify()
         self.check_fusion()
@@ -297,49 +294,17 @@ class _Checker:
     # extractors --------------------------------------------------------------------------
 
     def check_extractors(self) -> None:
-        from trimodal.extractors.base import REGISTRY, extractor_target, get_extractor_class
+        """Each extractor entry by what its class declares (trimodal.extractors.config), then
+        its model: packaged, or found with the Hub offline."""
+        from trimodal.extractors.config import extractor_problems, text_source_problems
 
-        extractor_target("frame_embedding")  # fills REGISTRY with the built-in kinds
+        text_sources = as_dict(self.config.get("text_sources"))
         for name, spec in self.extractors.items():
-            kind = spec.get("kind")
-            if not isinstance(kind, str):
-                continue  # the schema said so
-            if kind not in REGISTRY and ":" not in kind:
-                self.add(
-                    f"{key_path('extractors', name, 'kind')}: unknown extractor kind {kind!r}"
-                    f"{did_you_mean(kind, REGISTRY)}; known: {allowed(sorted(REGISTRY))}, "
-                    "or a plug-in 'package.module:Class'"
-                )
-                continue
-            try:
-                cls = get_extractor_class(kind)
-            except (ImportError, AttributeError) as e:
-                self.add(f"{key_path('extractors', name, 'kind')}: cannot load {kind!r}: {e}")
+            cls, problems = extractor_problems(name, spec, text_sources)
+            self.problems += problems
+            if cls is None:
                 continue
             self.classes[name] = cls
-            modality = spec.get("modality")
-            if isinstance(modality, str) and cls.modality and modality != cls.modality:
-                self.add(
-                    f"{key_path('extractors', name, 'modality')}: {modality!r}, but kind "
-                    f"{kind!r} extracts {cls.modality}; leave it out (or use {cls.modality})"
-                )
-            elif modality is None and not cls.modality:
-                self.add(
-                    f"{key_path('extractors', name)}: kind {kind!r} declares no modality; "
-                    "add modality: video, audio or text"
-                )
-            params = as_dict(spec.get("params"))
-            for key, problem in cls.check_params(params):
-                declared = cls.PARAMS.get(key)
-                if declared is None:
-                    hint = did_you_mean(key, cls.PARAMS)
-                elif declared.choices and isinstance(params[key], str):
-                    hint = did_you_mean(params[key], declared.choices)
-                else:
-                    hint = ""
-                self.add(f"{key_path('extractors', name, 'params', key)}: {problem}{hint}")
-            if "sources" in cls.PARAMS:
-                self.check_sources(name, params.get("sources"))
             problem = packaged_model_problem(key_path("extractors", name, "model"), spec)
             if problem:
                 self.add(problem)
@@ -348,43 +313,11 @@ class _Checker:
                 key_path("extractors", name, "model"),
                 spec.get("model"),
                 cls.hub_repo,
-                f"extractor {name!r} (kind {kind})",
+                f"extractor {name!r} (kind {spec['kind']})",
             )
             if problem:
                 self.add(problem)
-
-    def check_sources(self, name: str, sources) -> None:
-        known = [*BUILTIN_TEXT_SOURCES, *as_dict(self.config.get("text_sources"))]
-        items = [(None, sources)] if isinstance(sources, str) else enumerate(as_list(sources))
-        for i, s in items:
-            if isinstance(s, str) and s not in known:
-                path = key_path(
-                    "extractors", name, "params", "sources", *([] if i is None else [i])
-                )
-                self.add(
-                    f"{path}: unknown text source {s!r}{did_you_mean(s, known)}; known: "
-                    f"{allowed(known)} (add others under text_sources)"
-                )
-
-    def check_text_sources(self) -> None:
-        for source, producer in as_dict(self.config.get("text_sources")).items():
-            path = key_path("text_sources", source)
-            if source in BUILTIN_TEXT_SOURCES:
-                self.add(f"{path}: {source!r} is a built-in text source; choose another name")
-            if not isinstance(producer, str):
-                continue
-            if producer not in self.extractors:
-                self.add(
-                    f"{path}: {producer!r} is not a configured extractor"
-                    f"{did_you_mean(producer, self.extractors)}; configured: "
-                    f"{allowed(list(self.extractors))}"
-                )
-            elif producer in self.classes and "text" not in self.classes[producer].POOLINGS:
-                with_text = [n for n, c in self.classes.items() if "text" in c.POOLINGS]
-                self.add(
-                    f"{path}: extractor {producer!r} (kind {self.classes[producer].name}) has "
-                    f"no text output; extractors with text: {allowed(with_text)}"
-                )
+        self.problems += text_source_problems(text_sources, self.extractors, self.classes)
 
     # labels -----------------------------------------------------------------------------
 
