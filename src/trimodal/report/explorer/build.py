@@ -292,35 +292,18 @@ def _link(src: str, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def build_explorer(
-    out_dir: str | Path,
-    *,
-    sheet: str | dict | pd.DataFrame,
-    labels: list[str],
-    results: list[str],
-    stores: list[str] = (),
-    failures: str | None = None,
-    crossmodal_tables: list[str] = (),
-    rankings: list[str] = (),
-    thumbs: list[str] = (),
-    chunk_size: int = CHUNK_SIZE,
-    title: str = "trimodal explorer",
-    report_html: str | Path | None = None,
-) -> dict[str, Any]:
-    """Write the explorer into out_dir (index.html, assets/, data/, thumbs/, replacing them)
-    and, when given, its single-file edition `report_html`; returns counts (videos, chunks,
-    bytes)."""
-    out = Path(out_dir)
+def clear_output(out: Path) -> None:
+    """Remove what an earlier build wrote (assets/, data/, thumbs/) and make data/ again."""
     for sub in ("assets", "data", "thumbs"):
         shutil.rmtree(out / sub, ignore_errors=True)
     (out / "data").mkdir(parents=True)
-    sheet_df = read_sheet(sheet)
-    ids = [str(v) for v in sheet_df.index]
-    pos = {v: i for i, v in enumerate(ids)}
-    idset = set(ids)
-    chunk_of = [i // chunk_size for i in range(len(ids))]
 
-    # label sets: class list and each video's class (-1: not in the set)
+
+def read_label_sets(
+    labels: list[str], ids: list[str], pos: dict[str, int]
+) -> tuple[dict[str, dict], dict[str, dict[str, str]]]:
+    """Each label set's class list and every video's class (-1: not in the set), and
+    video id -> {label set: label}."""
     label_sets: dict[str, dict] = {}
     label_of: dict[str, dict[str, str]] = defaultdict(dict)
     for path in sorted(labels):
@@ -335,49 +318,71 @@ def build_explorer(
                 y[pos[vid]] = cix[lab]
                 label_of[vid][name] = lab
         label_sets[name] = {"classes": classes, "y": y}
+    return label_sets, label_of
 
-    # result rows: the predicted class of every video (index into its label set's classes)
+
+def result_predictions(
+    r, classes: list[str], ids: list[str], pos: dict[str, int]
+) -> tuple[list[int], dict[str, list]]:
+    """A result's predicted class of every video (index into classes, which it extends with
+    classes only predicted) and, per video, [p(predicted), p(true), fold]."""
+    pred = [-1] * len(ids)
+    p_of: dict[str, list] = {}
+    if r.evaluated and len(r.ids):
+        col = {str(c): k for k, c in enumerate(r.classes)}
+        for k, vid in enumerate(map(str, r.ids)):
+            if vid not in pos:
+                continue
+            yp, yt = str(r.y_pred[k]), str(r.y_true[k])
+            if yp not in classes:
+                classes.append(yp)
+            pred[pos[vid]] = classes.index(yp)
+            p = r.proba[k] if r.proba.size else None
+            p_of[vid] = [
+                _num(p[col[yp]]) if p is not None and yp in col else None,
+                _num(p[col[yt]]) if p is not None and yt in col else None,
+                int(r.fold[k]),
+            ]
+    return pred, p_of
+
+
+def result_row(path: str, r, pred: list[int]) -> dict[str, Any]:
+    """The index's row of one result: its names, scores and predictions."""
+    s = r.summary()
+    return {
+        "name": result_name(r),
+        "label_set": r.label_set,
+        "kind": r.kind,
+        "modality": r.modality,
+        "feature_set": r.feature_set,
+        "classifier": r.classifier,
+        "file": str(path),
+        "balanced_accuracy": _num(s.get("balanced_accuracy_mean")),
+        "accuracy": _num(s.get("accuracy_mean")),
+        "n": int(len(r.ids)),
+        "not_evaluated": r.not_evaluated,
+        "pred": pred,
+    }
+
+
+def read_result_rows(
+    results: list[str], label_sets: dict[str, dict], ids: list[str], pos: dict[str, int]
+) -> tuple[list[dict], list[dict[str, list]]]:
+    """The row of every result file and its per-video probabilities (label_sets gains the
+    label sets and classes that only results name)."""
     rows, probs = [], []
     for path, r in read_results(results):
         ls = label_sets.setdefault(r.label_set, {"classes": [], "y": [-1] * len(ids)})
-        classes = ls["classes"]
-        pred = [-1] * len(ids)
-        p_of: dict[str, list] = {}
-        if r.evaluated and len(r.ids):
-            col = {str(c): k for k, c in enumerate(r.classes)}
-            for k, vid in enumerate(map(str, r.ids)):
-                if vid not in pos:
-                    continue
-                yp, yt = str(r.y_pred[k]), str(r.y_true[k])
-                if yp not in classes:
-                    classes.append(yp)
-                pred[pos[vid]] = classes.index(yp)
-                p = r.proba[k] if r.proba.size else None
-                p_of[vid] = [
-                    _num(p[col[yp]]) if p is not None and yp in col else None,
-                    _num(p[col[yt]]) if p is not None and yt in col else None,
-                    int(r.fold[k]),
-                ]
-        s = r.summary()
-        rows.append(
-            {
-                "name": result_name(r),
-                "label_set": r.label_set,
-                "kind": r.kind,
-                "modality": r.modality,
-                "feature_set": r.feature_set,
-                "classifier": r.classifier,
-                "file": str(path),
-                "balanced_accuracy": _num(s.get("balanced_accuracy_mean")),
-                "accuracy": _num(s.get("accuracy_mean")),
-                "n": int(len(r.ids)),
-                "not_evaluated": r.not_evaluated,
-                "pred": pred,
-            }
-        )
+        pred, p_of = result_predictions(r, ls["classes"], ids, pos)
+        rows.append(result_row(path, r, pred))
         probs.append(p_of)
+    return rows, probs
 
-    # cross-modal pairs: the best run's top-k per query
+
+def read_retrieval(
+    rankings: list[str], crossmodal_tables: list[str], pos: dict[str, int]
+) -> tuple[list[dict], list[dict[str, list]]]:
+    """Each cross-modal pair's summary and its best run's [rank, top-k positions] per query."""
     from trimodal.crossmodal.rankings import read_rankings
 
     tables = {Path(t).name.removesuffix(".tsv"): t for t in crossmodal_tables}
@@ -407,18 +412,96 @@ def build_explorer(
             }
         )
         retrieval.append(per_query)
+    return pairs, retrieval
 
-    details = store_details(list(stores), idset)
-    fails = read_failures(failures)
-    thumb = read_thumbs(list(thumbs))
+
+def link_thumbs(
+    thumb: dict[str, dict], ids: list[str], chunk_of: list[int], out: Path
+) -> list[int]:
+    """Link each video's thumbnail strip under thumbs/cNNNNN/; 1 per video that has one."""
     has_thumb = [0] * len(ids)
     for i, vid in enumerate(ids):
         t = thumb.get(vid, {})
         if "path" in t:
             _link(t["path"], out / "thumbs" / f"c{chunk_of[i]:05d}" / f"{vid}.jpg")
             has_thumb[i] = 1
-    n_fail = [sum(f["stage"] not in WARNING_STAGES for f in fails.get(v, ())) for v in ids]
-    n_warn = [sum(f["stage"] in WARNING_STAGES for f in fails.get(v, ())) for v in ids]
+    return has_thumb
+
+
+def is_warning(failure: dict) -> bool:
+    return failure["stage"] in WARNING_STAGES
+
+
+def video_entry(
+    vid: str,
+    description: str,
+    *,
+    label_of: dict,
+    details: dict,
+    fails: dict,
+    thumb: dict,
+    probs: list[dict],
+    retrieval: list[dict],
+) -> dict[str, Any]:
+    """Everything a chunk holds of one video (what the page shows when it is opened)."""
+    d = details.get(vid, {})
+    fl = fails.get(vid, [])
+    return {
+        "description": description,
+        "labels": label_of.get(vid, {}),
+        "texts": d.get("texts", []),
+        "objects": d.get("objects", []),
+        "sounds": d.get("sounds", []),
+        "preds": [p.get(vid) for p in probs],
+        "failures": [f for f in fl if not is_warning(f)],
+        "warnings": [f for f in fl if is_warning(f)],
+        "thumb_error": thumb.get(vid, {}).get("error", ""),
+        "retrieval": [r.get(vid) for r in retrieval],
+    }
+
+
+def write_assets(out: Path) -> None:
+    """index.html and assets/ (the page's CSS and JavaScript)."""
+    (out / "assets").mkdir()
+    for name in ASSETS:
+        text = asset(name)
+        write_text(out / ("index.html" if name == "index.html" else f"assets/{name}"), text)
+
+
+def build_explorer(
+    out_dir: str | Path,
+    *,
+    sheet: str | dict | pd.DataFrame,
+    labels: list[str],
+    results: list[str],
+    stores: list[str] = (),
+    failures: str | None = None,
+    crossmodal_tables: list[str] = (),
+    rankings: list[str] = (),
+    thumbs: list[str] = (),
+    chunk_size: int = CHUNK_SIZE,
+    title: str = "trimodal explorer",
+    report_html: str | Path | None = None,
+) -> dict[str, Any]:
+    """Write the explorer into out_dir (index.html, assets/, data/, thumbs/, replacing them)
+    and, when given, its single-file edition `report_html`; returns counts (videos, chunks,
+    bytes)."""
+    out = Path(out_dir)
+    clear_output(out)
+    sheet_df = read_sheet(sheet)
+    ids = [str(v) for v in sheet_df.index]
+    pos = {v: i for i, v in enumerate(ids)}
+    chunk_of = [i // chunk_size for i in range(len(ids))]
+
+    label_sets, label_of = read_label_sets(labels, ids, pos)
+    rows, probs = read_result_rows(results, label_sets, ids, pos)
+    pairs, retrieval = read_retrieval(rankings, crossmodal_tables, pos)
+    details = store_details(list(stores), set(ids))
+    fails = read_failures(failures)
+    thumb = read_thumbs(list(thumbs))
+    has_thumb = link_thumbs(thumb, ids, chunk_of, out)
+    n_fail = [sum(not is_warning(f) for f in fails.get(v, ())) for v in ids]
+    n_warn = [sum(is_warning(f) for f in fails.get(v, ())) for v in ids]
 
     index = {
         "title": title,
@@ -439,30 +522,23 @@ def build_explorer(
     descriptions = [str(x) for x in sheet_df["description"]]
     inline = [] if report_html and len(ids) <= REPORT_MAX_VIDEOS else None
     for c in range(n_chunks):
-        videos = {}
-        for i in range(c * chunk_size, min(len(ids), (c + 1) * chunk_size)):
-            vid = ids[i]
-            d = details.get(vid, {})
-            fl = fails.get(vid, [])
-            videos[vid] = {
-                "description": descriptions[i],
-                "labels": label_of.get(vid, {}),
-                "texts": d.get("texts", []),
-                "objects": d.get("objects", []),
-                "sounds": d.get("sounds", []),
-                "preds": [p.get(vid) for p in probs],
-                "failures": [f for f in fl if f["stage"] not in WARNING_STAGES],
-                "warnings": [f for f in fl if f["stage"] in WARNING_STAGES],
-                "thumb_error": thumb.get(vid, {}).get("error", ""),
-                "retrieval": [r.get(vid) for r in retrieval],
-            }
+        videos = {
+            ids[i]: video_entry(
+                ids[i],
+                descriptions[i],
+                label_of=label_of,
+                details=details,
+                fails=fails,
+                thumb=thumb,
+                probs=probs,
+                retrieval=retrieval,
+            )
+            for i in range(c * chunk_size, min(len(ids), (c + 1) * chunk_size))
+        }
         write_text(out / "data" / f"chunk_{c:05d}.js", js_call("EXPLORER.chunk", c, videos))
         if inline is not None:
             inline.append(videos)
-    (out / "assets").mkdir()
-    for name in ASSETS:
-        text = asset(name)
-        write_text(out / ("index.html" if name == "index.html" else f"assets/{name}"), text)
+    write_assets(out)
     if report_html:
         write_text(report_html, single_file(index, inline, out, str(out)))
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
