@@ -307,6 +307,78 @@ def _losses_of(method: str, losses: Sequence[str]) -> list[str]:
     return [lo for lo in losses if lo in known] or ["mse"]
 
 
+def pairs_settings(pairs_config: dict[str, Any] | Sequence[dict[str, str]]) -> dict[str, Any]:
+    """The pairs config with every default filled in (methods, losses, folds, seed, params
+    with the workflow's device, rankings, hubness settings, modalities)."""
+    cfg = {"pairs": pairs_config} if not isinstance(pairs_config, dict) else dict(pairs_config)
+    methods = cfg.get("methods", list(CROSSMODAL_METHODS))
+    losses = cfg.get("losses", ["mse"])
+    folds, seed = protocol_folds(cfg), int(cfg.get("seed", 0))
+    params = cfg.get("params", {}) or {}
+    if cfg.get("device"):  # the workflow's device, for the methods that train a network
+        from trimodal.plumbing.device import pick_device
+
+        device = pick_device(cfg["device"])
+        params = {m: {"device": device, **params.get(m, {})} for m in methods}
+    return {
+        "methods": methods,
+        "losses": losses,
+        "folds": folds,
+        "seed": seed,
+        "params": params,
+        "rankings": list(cfg.get("rankings", ["cosine"])),
+        "hub": {k: cfg[k] for k in ("hub_k", "beta") if k in cfg},
+        "modalities": cfg.get("modalities", {}) or {},  # feature set -> text, audio or video
+        "pairs": cfg["pairs"],
+    }
+
+
+def pair_candidates(store_dir, src: str, tgt: str, videos, labels_df, folds, seed: int):
+    """The videos both stores hold that take part (a split protocol drops those without a
+    split): (Xs, Xt, ids, labels or None, groups or None, folds)."""
+    (Xs, Xt), ids = common_rows(_load_feature(store_dir, src), _load_feature(store_dir, tgt))
+    fset, labels, groups = candidate_folds(ids, videos, labels_df, folds, seed)
+    keep = fset.of(ids) != UNUSED  # split protocol: videos without a split take no part
+    Xs, Xt, ids, labels = Xs[keep], Xt[keep], ids[keep], labels[keep]
+    groups = None if groups is None else groups[keep]
+    if not (labels != "").any():
+        labels = None  # no label anywhere: no label agreement
+    return Xs, Xt, ids, labels, groups, fset
+
+
+def keep_retrieved(retrieved: dict, found: dict, ids, run: tuple) -> None:
+    """retrieved[(*run, ranking)] = (query ids, top-k ids ("" past a fold's size), rank)."""
+    for rk, (q, top, rank) in found.items():
+        top_ids = np.where(top >= 0, ids.astype(str)[top], "")
+        retrieved[(*run, rk)] = (ids.astype(str)[q], top_ids, rank)
+
+
+def ranking_row(head: dict, r: dict, prov: str) -> dict[str, Any]:
+    """The table's row of one ranking's summary: metrics, what each fold selected, and the
+    k-occurrences of every fold."""
+    r = dict(r)
+    per_fold = r.pop("per_fold")
+    return (
+        {**head, **r}
+        | {"note": "", "provenance": prov}
+        | {"selected": _selected(per_fold)}
+        | {"k_occurrence": json.dumps([c for f in per_fold for c in f["k_occurrence"]])}
+    )
+
+
+def not_evaluated_rows(head: dict, runs, rankings, folds, reason: str, prov: str) -> list[dict]:
+    """One "not evaluated" row per method x loss x ranking of a pair, without metrics."""
+    return [
+        head
+        | {"method": m}
+        | {"loss": lo, "note": reason}
+        | {"protocol": "split" if folds == "split" else "kfold", "ranking": rk}
+        | {"provenance": prov}
+        for m, lo in runs
+        for rk in rankings
+    ]
+
+
 def run_pairs(
     pairs_config: dict[str, Any] | Sequence[dict[str, str]],
     store_dir: str | os.PathLike,
@@ -329,37 +401,22 @@ def run_pairs(
     retrieved: a dict filled with (source, target, method, loss, ranking) -> (query ids, top-k
     retrieved ids ("" past a fold's size), rank of the true item), per query.
     """
-    cfg = {"pairs": pairs_config} if not isinstance(pairs_config, dict) else dict(pairs_config)
-    methods = cfg.get("methods", list(CROSSMODAL_METHODS))
-    losses = cfg.get("losses", ["mse"])
-    folds, seed = protocol_folds(cfg), int(cfg.get("seed", 0))
-    params = cfg.get("params", {}) or {}
-    if cfg.get("device"):  # the workflow's device, for the methods that train a network
-        from trimodal.plumbing.device import pick_device
-
-        device = pick_device(cfg["device"])
-        params = {m: {"device": device, **params.get(m, {})} for m in methods}
-    rankings = list(cfg.get("rankings", ["cosine"]))
-    hub = {k: cfg[k] for k in ("hub_k", "beta") if k in cfg}
+    st = pairs_settings(pairs_config)
+    methods, losses, folds, seed = st["methods"], st["losses"], st["folds"], st["seed"]
+    params, rankings, hub, modalities = st["params"], st["rankings"], st["hub"], st["modalities"]
     rows, fold_rows = [], []
-    modalities = cfg.get("modalities", {}) or {}  # feature set -> text, audio or video
-    for pair in cfg["pairs"]:
+    for pair in st["pairs"]:
         src, tgt = pair["source"], pair["target"]
         direction = f"{modalities.get(src, '?')} → {modalities.get(tgt, '?')}"
+        head = {"source": src, "target": tgt, "direction": direction}
         runs = [(m, lo) for m in methods for lo in _losses_of(m, losses)]
         prov = json.dumps(
             {fs: _provenance(store_dir, fs) for fs in (src, tgt)}, sort_keys=True, default=str
         )
         try:
-            (Xs, Xt), ids = common_rows(
-                _load_feature(store_dir, src), _load_feature(store_dir, tgt)
+            Xs, Xt, ids, labels, groups, fset = pair_candidates(
+                store_dir, src, tgt, videos, labels_df, folds, seed
             )
-            fset, labels, groups = candidate_folds(ids, videos, labels_df, folds, seed)
-            keep = fset.of(ids) != UNUSED  # split protocol: videos without a split take no part
-            Xs, Xt, ids, labels = Xs[keep], Xt[keep], ids[keep], labels[keep]
-            groups = None if groups is None else groups[keep]
-            if not (labels != "").any():
-                labels = None  # no label anywhere: no label agreement
             for method, loss in runs:
                 res = crossmodal_cv(
                     Xs,
@@ -376,38 +433,18 @@ def run_pairs(
                     **params.get(method, {}),
                 )
                 assign = res.pop("fold")
-                for rk, (q, top, rank) in res.pop("retrieved").items():
-                    if retrieved is not None:
-                        top_ids = np.where(top >= 0, ids.astype(str)[top], "")
-                        key = (src, tgt, method, loss, rk)
-                        retrieved[key] = (ids.astype(str)[q], top_ids, rank)
+                found = res.pop("retrieved")
+                if retrieved is not None:
+                    keep_retrieved(retrieved, found, ids, (src, tgt, method, loss))
                 for r in res.pop("by_ranking").values():  # one row per ranking
-                    r = dict(r)
-                    per_fold = r.pop("per_fold")
-                    rows.append(
-                        {"source": src, "target": tgt, "direction": direction, **r}
-                        | {"note": "", "provenance": prov}
-                        | {"selected": _selected(per_fold)}
-                        | {
-                            "k_occurrence": json.dumps(
-                                [c for f in per_fold for c in f["k_occurrence"]]
-                            )
-                        }
-                    )
+                    rows.append(ranking_row(head, r, prov))
             fold_rows.append(
                 pd.DataFrame(
                     {"source": src, "target": tgt, "video_id": ids.astype(str), "fold": assign}
                 )
             )
         except NotEvaluated as e:
-            rows += [
-                {"source": src, "target": tgt, "direction": direction, "method": m}
-                | {"loss": lo, "note": e.reason}
-                | {"protocol": "split" if folds == "split" else "kfold", "ranking": rk}
-                | {"provenance": prov}
-                for m, lo in runs
-                for rk in rankings
-            ]
+            rows += not_evaluated_rows(head, runs, rankings, folds, e.reason, prov)
     df = pd.DataFrame(rows)
     if not with_folds:
         return df
