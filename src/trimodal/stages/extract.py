@@ -146,27 +146,74 @@ def extract_one(
     item = _video_item(video_id, row, probe_json)
     reads = extractor_reads(kind, modality, params)
     need = reads.media
-    error = _input_error(need, modality, item)
-    missing = row.get("missing") or {}
-    if error is None and need == "ad_audio" and item.span and "ad_map" in missing:
-        error = "missing", f"ad_map file absent: {missing['ad_map']}"  # where the span lies
-    _read_text_inputs(item, text_inputs or {})
-    if error is None and modality == "text" and "sources" in params:
-        error = _no_text(item, list(params["sources"]))
+    error = _sheet_error(item, need, modality, row, params, text_inputs or {})
     header = _header(extractor, kind, modality, model, params, code, partial_decode)
     if error is not None:  # decided from the sheet and the probe: no model, nothing to reuse
-        counts["errors"] += 1
-        log.warning("%s: %s: error record (%s: %s)", video_id, extractor, *error)
+        _count_error(counts, video_id, extractor, error)
         store.write_video_file(output, video_id, header, error=error)
         return False
 
     device = pick_device(device)
+    header = _resolved_header(
+        header, extractor, kind, modality, model, params, code, partial_decode, device
+    )
+    cache = ResultCache(cache_dir, extractor)
+    key = _reuse_key(video_id, header, device, item, reads)
+    reused = _reused(cache, key, output, header["packages"], across_versions)
+    if reused is not None:
+        counts["reused"] += 1
+        log.info("%s: %s reused (inputs unchanged, %s)", video_id, extractor, key[:12])
+        return reused
+
+    build = {**params, **(run_params or {})}  # what the model is built with
+    counts["computed"] += 1
+    model_args = dict(kind=kind, model=model, params=build, device=device)
+    error, reusable = _run_extractor(
+        item, extractor, output, header, partial_decode, need, model_args, timeout_s
+    )
+    if error is not None:
+        _count_error(counts, video_id, extractor, error)
+    else:
+        log.info("%s: %s computed", video_id, extractor)
+    if reusable:
+        cache.keep(key, output)
+    return error is None
+
+
+def _sheet_error(
+    item: VideoItem, need: str | None, modality: str, row: dict, params: dict, text_inputs: dict
+) -> tuple[str, str] | None:
+    """Why this video cannot be extracted, from the sheet, the probe and its text sources
+    (no model); reads the text inputs into item on the way."""
+    error = _input_error(need, modality, item)
+    missing = row.get("missing") or {}
+    if error is None and need == "ad_audio" and item.span and "ad_map" in missing:
+        error = "missing", f"ad_map file absent: {missing['ad_map']}"  # where the span lies
+    _read_text_inputs(item, text_inputs)
+    if error is None and modality == "text" and "sources" in params:
+        error = _no_text(item, list(params["sources"]))
+    return error
+
+
+def _count_error(counts: Counts, video_id: str, extractor: str, error: tuple[str, str]) -> None:
+    counts["errors"] += 1
+    log.warning("%s: %s: error record (%s: %s)", video_id, extractor, *error)
+
+
+def _resolved_header(
+    header, extractor, kind, modality, model, params, code, partial_decode, device
+) -> dict[str, Any]:
+    """The header, with the model's revision once a model the back-end fetches is loaded."""
     if not is_resolved(header):  # fetched by the back-end: load it first, record its revision
         _extractor(kind, model, params, device)
         _model_attrs.cache_clear()
         header = _header(extractor, kind, modality, model, params, code, partial_decode)
-    cache = ResultCache(cache_dir, extractor)
-    key = result_key(
+    return header
+
+
+def _reuse_key(video_id: str, header: dict, device: str, item: VideoItem, reads: Reads) -> str:
+    """The reuse-cache key of this video's result."""
+    return result_key(
         {
             "video_id": video_id,  # the file records it
             # the versions are checked against the entry's own record (_reused), not keyed, so
@@ -176,36 +223,28 @@ def extract_one(
             "inputs": _own_inputs(item, reads),
         }
     )
-    reused = _reused(cache, key, output, header["packages"], across_versions)
-    if reused is not None:
-        counts["reused"] += 1
-        log.info("%s: %s reused (inputs unchanged, %s)", video_id, extractor, key[:12])
-        return reused
 
-    build = {**params, **(run_params or {})}  # what the model is built with
-    counts["computed"] += 1
+
+def _run_extractor(
+    item, extractor, output, header, partial_decode, need, model_args: dict, timeout_s
+) -> tuple[tuple[str, str] | None, bool]:
+    """(error or None, reusable): the extractor run on the video, in a worker process the job
+    can kill when there is a timeout (a timeout's error record is written here)."""
     if timeout_s:  # in a worker process the job can kill, even inside native code
         error, reusable = run_isolated(
             "trimodal.stages.extract",
-            dict(kind=kind, model=model, params=build, device=device),
+            model_args,
             dict(item=item, extractor=extractor, output=output, header=header,
                  partial_decode=partial_decode, need=need),
             timeout_s,
-            f"{extractor} on {video_id}",
+            f"{extractor} on {item.video_id}",
         )  # fmt: skip
         if error is not None and error[0] == "timeout":
-            store.write_video_file(output, video_id, header, error=error)
-    else:
-        ex = _extractor(kind, model, build, device)
-        error, reusable = _compute(ex, item, extractor, output, header, partial_decode, need)
-    if error is not None:
-        counts["errors"] += 1
-        log.warning("%s: %s: error record (%s: %s)", video_id, extractor, *error)
-    else:
-        log.info("%s: %s computed", video_id, extractor)
-    if reusable:
-        cache.keep(key, output)
-    return error is None
+            store.write_video_file(output, item.video_id, header, error=error)
+        return error, reusable
+    m = model_args
+    ex = _extractor(m["kind"], m["model"], m["params"], m["device"])
+    return _compute(ex, item, extractor, output, header, partial_decode, need)
 
 
 def _video_item(video_id: str, row: dict[str, Any], probe_json: str) -> VideoItem:
