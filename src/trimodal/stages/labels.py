@@ -43,73 +43,115 @@ def make_label_set(
     (the sheet's column; an empty cell is an unknown language, kept), and for zero-shot: backend,
     model, candidates {label: description}, strategy, dominant, threshold.
     """
-    from trimodal.corpus.sheet import load_sheet
-    from trimodal.labels.label_sets import base_labels, merge_classes, normalise_spec
+    from trimodal.labels.label_sets import merge_classes, normalise_spec
 
     spec = normalise_spec(spec)  # the labels it names, compared as the sheet's are
+    df = sheet_rows(sheet)
+    lang = spec.get("language", {}) or {}
+    languages = label_languages(df, lang, language_store)
+    labels = language_filtered(df, languages, lang)
+    source = spec.get("from", "label")
+    if source == "zeroshot":
+        labels = zeroshot_labels(df, labels, spec, languages, lang, probs_out, report_out)
+    elif source != "label":
+        raise ValueError(f"label set source must be 'label' or 'zeroshot', not {source!r}")
+    labels = merge_classes(labels, spec.get("merge", {}) or {})
+    with_sheet_columns(labels, df)
+    labels = drop_small_classes(labels, int(spec.get("min_count", 2)))
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    write_table(output, labels, sep="\t", index=False)
+    log.info("label set: %d videos, classes %s", len(labels), dict(labels["label"].value_counts()))
+    return labels
+
+
+def sheet_rows(sheet: str | pd.DataFrame) -> pd.DataFrame:
+    """The sheet's rows: the frame a workflow job got as params, or the sheet file."""
+    from trimodal.corpus.sheet import load_sheet
+
     if isinstance(sheet, pd.DataFrame):  # the rows a workflow job got as params
-        df = sheet
-    else:
-        df = load_sheet(sheet, check_files=False).reset_index(drop=True)
+        return sheet
+    return load_sheet(sheet, check_files=False).reset_index(drop=True)
+
+
+def label_languages(df: pd.DataFrame, lang: dict, language_store: str | None):
+    """(video_id, language[, language_probability]) from the Whisper store or the sheet's
+    language column (the column wins); None without either."""
     languages = None
     if language_store:
         meta = store.load_meta(language_store).reset_index()
         languages = meta[[c for c in ("video_id", "language", "language_probability") if c in meta]]
-    lang = spec.get("language", {}) or {}
     if lang.get("column"):  # the language is a column of the sheet (e.g. QuerYD's importer)
         languages = sheet_languages(df, lang["column"])
-    labels = base_labels(
+    return languages
+
+
+def language_filtered(df: pd.DataFrame, languages, lang: dict) -> pd.DataFrame:
+    """The sheet's labelled videos in the languages the set keeps."""
+    from trimodal.labels.label_sets import base_labels
+
+    return base_labels(
         df,
         languages=languages,
         keep_languages=lang.get("keep", ["en"]),
         min_language_probability=float(lang.get("min_probability", 0.0)),
     )
-    source = spec.get("from", "label")
-    if source == "zeroshot":
-        from trimodal.labels.zeroshot import relabel, relabel_report, zero_shot_probs
 
-        candidates = spec["candidates"]
-        texts = df.set_index("video_id")["description"]
-        texts = texts[texts.str.strip() != ""]
-        probs = zero_shot_probs(
-            texts,
-            list(candidates),
-            backend=spec.get("backend", "embedding"),
-            model=spec.get("model"),
-            label_descriptions=candidates if isinstance(candidates, dict) else None,
-        )
-        original = labels.set_index("video_id")["label"]
-        new = relabel(
-            probs,
-            strategy=spec.get("strategy", "argmax"),
-            dominant=spec.get("dominant"),
-            threshold=float(spec.get("threshold", 0.2)),
-            original=original,
-        )
-        if probs_out:
-            write_table(probs_out, probs, sep="\t", index_label="video_id")
-        if report_out:
-            write_json(report_out, relabel_report(original, new), indent=1, default=str)
-        new = new.dropna()
-        if languages is not None:  # the language filter holds for relabelled videos too
-            spoken = base_labels(
-                df.assign(label="any"),
-                languages=languages,
-                keep_languages=lang.get("keep", ["en"]),
-                min_language_probability=float(lang.get("min_probability", 0.0)),
-            )
-            new = new[new.index.astype(str).isin(spoken["video_id"])]
-        labels = pd.DataFrame({"video_id": new.index.astype(str), "label": new.to_numpy(dtype=str)})
-    elif source != "label":
-        raise ValueError(f"label set source must be 'label' or 'zeroshot', not {source!r}")
-    labels = merge_classes(labels, spec.get("merge", {}) or {})
+
+def zeroshot_labels(
+    df: pd.DataFrame,
+    labels: pd.DataFrame,
+    spec: dict,
+    languages,
+    lang: dict,
+    probs_out: str | None,
+    report_out: str | None,
+) -> pd.DataFrame:
+    """(video_id, label) from a zero-shot relabelling of the descriptions (writing the
+    probabilities and the relabel report when asked), kept to the set's languages."""
+    from trimodal.labels.zeroshot import relabel, relabel_report, zero_shot_probs
+
+    candidates = spec["candidates"]
+    texts = df.set_index("video_id")["description"]
+    texts = texts[texts.str.strip() != ""]
+    probs = zero_shot_probs(
+        texts,
+        list(candidates),
+        backend=spec.get("backend", "embedding"),
+        model=spec.get("model"),
+        label_descriptions=candidates if isinstance(candidates, dict) else None,
+    )
+    original = labels.set_index("video_id")["label"]
+    new = relabel(
+        probs,
+        strategy=spec.get("strategy", "argmax"),
+        dominant=spec.get("dominant"),
+        threshold=float(spec.get("threshold", 0.2)),
+        original=original,
+    )
+    if probs_out:
+        write_table(probs_out, probs, sep="\t", index_label="video_id")
+    if report_out:
+        write_json(report_out, relabel_report(original, new), indent=1, default=str)
+    new = new.dropna()
+    if languages is not None:  # the language filter holds for relabelled videos too
+        spoken = language_filtered(df.assign(label="any"), languages, lang)
+        new = new[new.index.astype(str).isin(spoken["video_id"])]
+    return pd.DataFrame({"video_id": new.index.astype(str), "label": new.to_numpy(dtype=str)})
+
+
+def with_sheet_columns(labels: pd.DataFrame, df: pd.DataFrame) -> None:
+    """Add the sheet's group and split of each video to labels (in place), where it has them."""
     if "group" in df.columns:  # clips cut from one source item stay in one CV fold
         groups = df.set_index("video_id")["group"]
         labels["group"] = groups.reindex(labels["video_id"]).fillna("").to_numpy(dtype=object)
     if "split" in df.columns:  # the official split, for the split protocol (trimodal.learn.cv)
         splits = df.set_index("video_id")["split"]
         labels["split"] = splits.reindex(labels["video_id"]).fillna("").to_numpy(dtype=object)
-    min_count = int(spec.get("min_count", 2))
+
+
+def drop_small_classes(labels: pd.DataFrame, min_count: int) -> pd.DataFrame:
+    """labels without the classes of fewer than min_count videos; warns when fewer than two
+    classes are left (the set is written anyway: its evaluations say "not evaluated")."""
     counts = labels["label"].value_counts()
     dropped = counts[counts < min_count]
     if len(dropped):
@@ -121,9 +163,6 @@ def make_label_set(
             len(labels),
             labels["label"].nunique(),
         )
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    write_table(output, labels, sep="\t", index=False)
-    log.info("label set: %d videos, classes %s", len(labels), dict(labels["label"].value_counts()))
     return labels
 
 
