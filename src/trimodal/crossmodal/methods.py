@@ -149,6 +149,47 @@ def _loss_fn(loss: str, temperature):
     return info_nce
 
 
+def _inner_split(n: int, seed: int, kw: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, validation rows) for early stopping: the split protocol's validation
+    videos when given, else a random val_size share."""
+    from sklearn.model_selection import train_test_split
+
+    return validation_split(  # the split protocol's val videos, when given
+        n,
+        lambda: train_test_split(
+            np.arange(n), test_size=float(kw.get("val_size", 0.15)), random_state=seed
+        ),
+    )
+
+
+def _net_and_optimizer(torch, method: str, Xs, Xt, kw: dict, device):
+    """The network, on the device, and its AdamW optimiser."""
+    model = _build_net(method, Xs.shape[1], Xt.shape[1], kw)
+    params = [p for m in model.modules() for p in m.parameters()]
+    for m in model.modules():
+        m.to(device)
+    opt = torch.optim.AdamW(
+        params, lr=float(kw.get("lr", 1e-3)), weight_decay=float(kw.get("weight_decay", 1e-4))
+    )
+    return model, opt
+
+
+def _contrastive_temperature(torch, kw: dict, opt, device):
+    """(temperature, learnt module or None): a fixed float, or for "learn" a callable of a
+    learnt log-temperature that opt trains."""
+    temperature: Any = kw.get("temperature", 0.1)
+    if temperature != "learn":
+        return float(temperature), None
+    # a learnt log-temperature (CLIP's), from 0.07, within [0.01, 1]
+    learnt = torch.nn.Module()
+    learnt.log_t = torch.nn.Parameter(torch.tensor(math.log(0.07), device=device))
+    # a faster step for the one scalar: at the weights' lr it barely leaves its start
+    # in the few hundred steps early stopping allows here
+    t_lr = 10 * float(kw.get("lr", 1e-3))
+    opt.add_param_group({"params": [learnt.log_t], "weight_decay": 0.0, "lr": t_lr})
+    return (lambda: learnt.log_t.exp().clamp(0.01, 1.0)), learnt
+
+
 def fit_neural(
     Xs: np.ndarray, Xt: np.ndarray, method: str, loss: str = "mse", seed: int = 0, **kw
 ) -> tuple[Any, dict[str, Any]]:
@@ -157,7 +198,6 @@ def fit_neural(
     kw: hidden, latent, ae_hidden, recon_weight, dropout, lr, weight_decay, batch_size,
     max_epochs, patience, val_size, temperature, device, threads.
     """
-    from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
     torch = _torch()
@@ -167,36 +207,14 @@ def fit_neural(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
 
-    idx_tr, idx_va = validation_split(  # the split protocol's val videos, when given
-        len(Xs),
-        lambda: train_test_split(
-            np.arange(len(Xs)), test_size=float(kw.get("val_size", 0.15)), random_state=seed
-        ),
-    )
+    idx_tr, idx_va = _inner_split(len(Xs), seed, kw)
     xs_scaler = StandardScaler().fit(Xs[idx_tr])
     to_t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)  # noqa: E731
     xtr, xva = to_t(xs_scaler.transform(Xs[idx_tr])), to_t(xs_scaler.transform(Xs[idx_va]))
     ttr, tva = to_t(Xt[idx_tr]), to_t(Xt[idx_va])
 
-    model = _build_net(method, Xs.shape[1], Xt.shape[1], kw)
-    params = [p for m in model.modules() for p in m.parameters()]
-    for m in model.modules():
-        m.to(device)
-    opt = torch.optim.AdamW(
-        params, lr=float(kw.get("lr", 1e-3)), weight_decay=float(kw.get("weight_decay", 1e-4))
-    )
-    temperature: Any = kw.get("temperature", 0.1)
-    learnt = None
-    if temperature == "learn":  # a learnt log-temperature (CLIP's), from 0.07, within [0.01, 1]
-        learnt = torch.nn.Module()
-        learnt.log_t = torch.nn.Parameter(torch.tensor(math.log(0.07), device=device))
-        # a faster step for the one scalar: at the weights' lr it barely leaves its start
-        # in the few hundred steps early stopping allows here
-        t_lr = 10 * float(kw.get("lr", 1e-3))
-        opt.add_param_group({"params": [learnt.log_t], "weight_decay": 0.0, "lr": t_lr})
-        temperature = lambda: learnt.log_t.exp().clamp(0.01, 1.0)  # noqa: E731
-    else:
-        temperature = float(temperature)
+    model, opt = _net_and_optimizer(torch, method, Xs, Xt, kw, device)
+    temperature, learnt = _contrastive_temperature(torch, kw, opt, device)
     main_loss = _loss_fn(loss, temperature)
     recon_weight = float(kw.get("recon_weight", 0.0))
     bs = int(kw.get("batch_size", 64))
