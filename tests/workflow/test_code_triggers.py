@@ -102,7 +102,7 @@ YAMNET = {"extract_yamnet", *STORES, *CLASSIFY}
 SBERT = {"extract_sbert_desc", *STORES, *LEARNERS}
 TEXT_RAW = {"extract_text_desc", *STORES, *CLASSIFY}
 EVERY_EXTRACTOR = EFFNET | YAMNET | SBERT | TEXT_RAW
-PROBE = {"probe", *EVERY_EXTRACTOR}
+PROBE = {"probe", *EFFNET, *YAMNET}  # the text extractors read no probe
 FRAMES = EFFNET | THUMBS
 
 #: module (path under src/trimodal) -> the rules its edit plans in this project
@@ -112,8 +112,8 @@ PLANS: dict[str, set[str]] = {
     "extractors/base.py": EVERY_EXTRACTOR | LEARNERS,
     "extractors/text_sources.py": EVERY_EXTRACTOR,
     "store/features.py": EVERY_EXTRACTOR | LABELS,  # the writer, and every stage's reader
-    "domain.py": PROBE | LABELS | THUMBS,
-    "media/probe.py": PROBE | THUMBS,
+    "domain.py": PROBE | EVERY_EXTRACTOR | LABELS | THUMBS,
+    "media/probe.py": PROBE | EVERY_EXTRACTOR | THUMBS,  # the stage reads probes (partial)
     "stages/probe.py": PROBE,
     "extractors/pooling.py": EFFNET | YAMNET | SBERT,
     # one extractor each
@@ -132,8 +132,8 @@ PLANS: dict[str, set[str]] = {
     "extractors/text_raw.py": TEXT_RAW,
     # stores, labels, learners, reports
     "stages/store.py": STORES | LEARNERS,
-    # the label set, the failures table and the explorer read it
-    "corpus/sheet.py": LABELS | {"failures"},
+    # the label sets and the explorer run it (the failures table gets its flags as params)
+    "corpus/sheet.py": LABELS,
     "stages/labels.py": LABELS,
     "labels/label_sets.py": LABELS,
     "labels/zeroshot.py": LABELS,
@@ -155,7 +155,7 @@ PLANS: dict[str, set[str]] = {
     "crossmodal/rankings.py": CROSSMODAL,  # the ranks file's format: the explorer reads it
     # the cross-modal stage module writes its report too (one module for both rules)
     "report/summary.py": CROSSMODAL | REPORT,
-    "stages/report.py": REPORT,
+    "stages/report.py": {"report", "all"},
     "report/explorer/build.py": {"explorer", "all"},
     "report/explorer/thumbs.py": THUMBS,
 }  # fmt: skip
