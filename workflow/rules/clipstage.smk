@@ -23,6 +23,8 @@ for _name, _spec in DISTINCT.items():
             f"results/extract/{_name}/{{video_id}}.h5",
         log:
             f"logs/extract/{_name}/{{video_id}}.log",
+        benchmark:
+            f"benchmarks/extract/{_name}/{{video_id}}.tsv"
         conda:
             "../../envs/core.yaml"
         threads: 1
@@ -45,6 +47,8 @@ for _name, _spec in DISTINCT.items():
             store_path(_name),
         log:
             f"logs/store/{_name}.log",
+        benchmark:
+            f"benchmarks/store/{_name}.tsv"
         conda:
             "../../envs/core.yaml"
         threads: 1
@@ -66,6 +70,8 @@ if clip_stage_on("clip_match") or clip_stage_on("text2image"):
             "results/clip/summaries.tsv",
         log:
             "logs/clip/summaries.log",
+        benchmark:
+            "benchmarks/clip/summaries.tsv"
         conda:
             "../../envs/clip.yaml"
         threads: 1
@@ -93,6 +99,8 @@ if clip_stage_on("clip_match") or clip_stage_on("text2image"):
             csv="results/report/crossmodal/clip.csv",
         log:
             "logs/clip/report.log",
+        benchmark:
+            "benchmarks/clip/report.tsv"
         conda:
             "../../envs/ml.yaml"
         threads: 1
@@ -119,6 +127,8 @@ if clip_stage_on("clip_match"):
             metrics="results/clip/clip_match.tsv",
         log:
             "logs/clip/clip_match.log",
+        benchmark:
+            "benchmarks/clip/clip_match.tsv"
         conda:
             "../../envs/clip.yaml"
         threads: 1
@@ -155,6 +165,8 @@ if clip_stage_on("text2image"):
             ),
         log:
             "logs/clip/text2image.log",
+        benchmark:
+            "benchmarks/clip/text2image.tsv"
         conda:
             "../../envs/clip.yaml"
         threads: 1

@@ -64,6 +64,8 @@ rule crossmodal_report:
         ),
     log:
         "logs/crossmodal/report.log",
+    benchmark:
+        "benchmarks/crossmodal/report.tsv"
     conda:
         "../../envs/ml.yaml"
     threads: 1

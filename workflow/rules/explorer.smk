@@ -12,6 +12,8 @@ rule thumbnails:
         directory("results/thumbs/{batch}"),
     log:
         "logs/thumbs/{batch}.log",
+    benchmark:
+        "benchmarks/thumbs/{batch}.tsv"
     conda:
         "../../envs/video.yaml"
     threads: 1
@@ -47,6 +49,8 @@ rule explorer:
         ),
     log:
         "logs/explorer.log",
+    benchmark:
+        "benchmarks/explorer.tsv"
     conda:
         "../../envs/ml.yaml"
     threads: 1

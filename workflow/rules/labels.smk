@@ -13,6 +13,8 @@ rule labels:
         report="results/labels/{label_set}.relabel.json",
     log:
         "logs/labels/{label_set}.log",
+    benchmark:
+        "benchmarks/labels/{label_set}.tsv"
     conda:
         "../../envs/text.yaml"
     threads: 1

@@ -32,6 +32,8 @@ rule report:
         ),
     log:
         "logs/report/{label_set}.log",
+    benchmark:
+        "benchmarks/report/{label_set}.tsv"
     conda:
         "../../envs/ml.yaml"
     threads: 1

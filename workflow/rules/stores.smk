@@ -39,6 +39,8 @@ rule failures:
         ),
     log:
         "logs/failures.log",
+    benchmark:
+        "benchmarks/failures.tsv"
     conda:
         "../../envs/core.yaml"
     threads: 1
