@@ -9,7 +9,8 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     slurmctld slurmd slurm-client munge >/dev/null
 fi
-cpus=$(nproc)
+# nproc honours OMP_NUM_THREADS, which a job (or a test in the same process) may have set
+cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
 cat > "$state/slurm.conf" <<CONF
 ClusterName=trimodal-test
