@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from trimodal.domain import Features
-from trimodal.extractors.base import REGISTRY, TEXT_SOURCES, Extractor
+from trimodal.extractors.base import REGISTRY, TEXT_SOURCES, Extractor, Param
 from trimodal.plumbing.models import describe_model, is_resolved, model_identity
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -32,7 +32,7 @@ class HubText(Extractor):
 
     name = "hub_text"
     modality = "text"
-    PARAMS = {"sources": TEXT_SOURCES}
+    PARAMS = {"sources": TEXT_SOURCES, "batch_size": Param(int, 8, "run-time", runtime=True)}
     loads: list[str] = []
 
     def load(self):
@@ -51,7 +51,7 @@ def hub_text_kind(monkeypatch):
     monkeypatch.setitem(REGISTRY, "hub_text_test", f"{__name__}:HubText")
 
 
-def run_once(tmp_path: Path, n: int):
+def run_once(tmp_path: Path, n: int, run_params: dict | None = None):
     from trimodal.stages import extract as ex
 
     probe = tmp_path / "probe.json"
@@ -72,6 +72,7 @@ def run_once(tmp_path: Path, n: int):
         device="cpu",
         cache_dir=str(tmp_path / "cache"),
         counts=counts,
+        run_params=run_params,
     )
     return counts, out
 
@@ -94,6 +95,19 @@ def test_a_hub_model_records_its_revision_on_the_first_run(tmp_path, monkeypatch
     monkeypatch.setattr(ex, "_EXTRACTORS", {})
     second, _ = run_once(tmp_path, 2)
     assert second["reused"] == 1 and second["computed"] == 0, second
+
+
+def test_the_first_run_loads_a_hub_model_once_with_its_run_time_params(tmp_path, monkeypatch):
+    """Resolving the revision loads the model as the computation builds it (run-time params
+    included): one load per job, not one for the revision and one for the compute."""
+    from trimodal.stages import extract as ex
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    ex._model_attrs.cache_clear()
+    monkeypatch.setattr(ex, "_EXTRACTORS", {})
+    monkeypatch.setattr(HubText, "loads", [])
+    counts, _ = run_once(tmp_path, 1, run_params={"batch_size": 3})
+    assert counts["computed"] == 1 and HubText.loads == ["org/tiny-model"]
 
 
 def test_unresolved_and_resolved_hub_descriptions(tmp_path, monkeypatch):

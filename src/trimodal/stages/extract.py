@@ -154,8 +154,10 @@ def extract_one(
         return False
 
     device = pick_device(device)
+    build = {**params, **(run_params or {})}  # what the model is built with
+    model_args = dict(kind=kind, model=model, params=build, device=device)
     header = _resolved_header(
-        header, extractor, kind, modality, model, params, code, partial_decode, device
+        header, model_args, extractor, kind, modality, model, params, code, partial_decode
     )
     cache = ResultCache(cache_dir, extractor)
     key = _reuse_key(video_id, header, device, item, reads)
@@ -165,9 +167,7 @@ def extract_one(
         log.info("%s: %s reused (inputs unchanged, %s)", video_id, extractor, key[:12])
         return reused
 
-    build = {**params, **(run_params or {})}  # what the model is built with
     counts["computed"] += 1
-    model_args = dict(kind=kind, model=model, params=build, device=device)
     error, reusable = _run_extractor(
         item, extractor, output, header, partial_decode, need, model_args, timeout_s
     )
@@ -201,11 +201,12 @@ def _count_error(counts: Counts, video_id: str, extractor: str, error: tuple[str
 
 
 def _resolved_header(
-    header, extractor, kind, modality, model, params, code, partial_decode, device
+    header, model_args: dict, extractor, kind, modality, model, params, code, partial_decode
 ) -> dict[str, Any]:
-    """The header, with the model's revision once a model the back-end fetches is loaded."""
+    """The header, with the model's revision once a model the back-end fetches is loaded (built
+    as the computation will use it, `model_args`, so the job loads it once)."""
     if not is_resolved(header):  # fetched by the back-end: load it first, record its revision
-        _extractor(kind, model, params, device)
+        _extractor(**model_args)
         _model_attrs.cache_clear()
         header = _header(extractor, kind, modality, model, params, code, partial_decode)
     return header
@@ -242,9 +243,7 @@ def _run_extractor(
         if error is not None and error[0] == "timeout":
             store.write_video_file(output, item.video_id, header, error=error)
         return error, reusable
-    m = model_args
-    ex = _extractor(m["kind"], m["model"], m["params"], m["device"])
-    return _compute(ex, item, extractor, output, header, partial_decode, need)
+    return _compute(_extractor(**model_args), item, extractor, output, header, partial_decode, need)
 
 
 def _video_item(video_id: str, row: dict[str, Any], probe_json: str) -> VideoItem:
